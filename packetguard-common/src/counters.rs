@@ -1,0 +1,51 @@
+//! The XDP program's per-CPU counters: one slot each in a `PerCpuArray<u64>`.
+
+/// Index of each counter in the per-CPU counter array.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Every frame the program saw.
+    Packets = 0,
+    /// Frame bytes of every frame the program saw.
+    Bytes = 1,
+    /// Frames that are not IPv4 or IPv6 (ARP, LLDP, ...). Passed, not an error.
+    NonIp = 2,
+    /// Frames cut short or malformed where the parser needed a header. Passed.
+    ParseErrors = 3,
+    /// Flow entries the program created.
+    FlowsCreated = 4,
+    /// Ring buffer reservations that failed (buffer full). The data stays in the flow map
+    /// and is exported later; a failed sample or flow start is dropped and counted here.
+    RingbufFull = 5,
+    /// Flow records the program emitted (end, reset, active timeout).
+    RecordsEmitted = 6,
+    /// Packet samples emitted.
+    SamplesEmitted = 7,
+    /// Flows the program ended on FIN/FIN or RST.
+    FlowsEnded = 8,
+    /// Non-first IP fragments (counted toward their L3 flow with ports 0).
+    Fragments = 9,
+    /// Flow map inserts the kernel refused.
+    FlowInsertFailed = 10,
+    /// Flow start events emitted.
+    FlowStartsEmitted = 11,
+}
+
+/// Number of counter slots; the size of the per-CPU array.
+pub const COUNTER_SLOTS: u32 = 12;
+
+/// Every counter with its metric-friendly name, in slot order.
+pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
+    (Counter::Packets, "packets"),
+    (Counter::Bytes, "bytes"),
+    (Counter::NonIp, "non_ip"),
+    (Counter::ParseErrors, "parse_errors"),
+    (Counter::FlowsCreated, "flows_created"),
+    (Counter::RingbufFull, "ringbuf_full"),
+    (Counter::RecordsEmitted, "records_emitted"),
+    (Counter::SamplesEmitted, "samples_emitted"),
+    (Counter::FlowsEnded, "flows_ended"),
+    (Counter::Fragments, "fragments"),
+    (Counter::FlowInsertFailed, "flow_insert_failed"),
+    (Counter::FlowStartsEmitted, "flow_starts_emitted"),
+];

@@ -1,0 +1,71 @@
+//! Feature names and their order, defined once for the live path, pcap replay and CSV files.
+//!
+//! The flow CSV written by `packetguard collect` has [`FLOW_KEY_COLUMNS`], then
+//! [`FLOW_META_COLUMNS`], then [`FLOW_FEATURES`]. Models name the features they were trained
+//! on (a subset of these, in a stored order) so a CSV only needs those columns.
+
+/// Identify the flow; never used as model features.
+pub const FLOW_KEY_COLUMNS: [&str; 5] = ["src_ip", "dst_ip", "src_port", "dst_port", "protocol"];
+
+/// Describe the row rather than the traffic: why its last record was emitted and how many
+/// kernel records were merged into it.
+pub const FLOW_META_COLUMNS: [&str; 2] = ["end_reason", "records"];
+
+/// Numeric per-flow features. All are non-negative. Lengths and bytes are frame bytes as
+/// XDP sees them (Ethernet header included). `fwd` is the direction of the flow's first
+/// packet.
+pub const FLOW_FEATURES: [&str; 26] = [
+    "duration_ns",
+    "fwd_packets",
+    "bwd_packets",
+    "fwd_bytes",
+    "bwd_bytes",
+    "pkt_len_min",
+    "pkt_len_max",
+    "pkt_len_mean",
+    "pkt_len_std",
+    "iat_mean_ns",
+    "iat_std_ns",
+    "iat_min_ns",
+    "iat_max_ns",
+    "fin_count",
+    "syn_count",
+    "rst_count",
+    "psh_count",
+    "ack_count",
+    "urg_count",
+    "ece_count",
+    "cwr_count",
+    "init_win_fwd",
+    "init_win_bwd",
+    "ttl_min",
+    "ttl_max",
+    "payload_packets",
+];
+
+/// Number of flow features.
+pub const N_FLOW_FEATURES: usize = FLOW_FEATURES.len();
+
+/// Per-destination features over one-second windows, scored by the host model.
+pub const HOST_FEATURES: [&str; 7] = [
+    "packets_per_s",
+    "bytes_per_s",
+    "new_flows_per_s",
+    "distinct_sources",
+    "distinct_dst_ports",
+    "syn_without_ack_ratio",
+    "mean_packet_size",
+];
+
+/// Number of host features.
+pub const N_HOST_FEATURES: usize = HOST_FEATURES.len();
+
+/// Position of a flow feature by name.
+pub fn flow_feature_index(name: &str) -> Option<usize> {
+    FLOW_FEATURES.iter().position(|f| *f == name)
+}
+
+/// Position of a host feature by name.
+pub fn host_feature_index(name: &str) -> Option<usize> {
+    HOST_FEATURES.iter().position(|f| *f == name)
+}

@@ -1,0 +1,29 @@
+//! Types shared by the PacketGuard XDP program and the userspace agent.
+//!
+//! # Layout
+//!
+//! - [`key`]: the canonical, bidirectional [`FlowKey`] for IPv4 and IPv6.
+//! - [`record`]: per-flow state kept in the kernel ([`FlowStats`]) and what crosses the ring
+//!   buffer ([`FlowRecord`], [`PacketSample`], [`FlowStart`]).
+//! - [`update`]: the pure arithmetic that folds one packet into a flow, used by the kernel
+//!   and by offline replay so the two cannot drift apart.
+//! - [`counters`]: indices and names of the per-CPU counters.
+//! - [`features`]: feature names and their order, defined once for every source.
+//! - [`config`]: names of the load-time settings the agent writes into the program.
+//!
+//! Everything is `#[repr(C)]`, `Copy`, fixed width, without `bool` and without implicit
+//! padding (checked by the size assertions in each module), so the bytes the kernel writes
+//! are exactly the bytes userspace reads.
+#![no_std]
+
+pub mod config;
+pub mod counters;
+pub mod features;
+pub mod key;
+pub mod record;
+pub mod update;
+
+pub use counters::Counter;
+pub use key::FlowKey;
+pub use record::{FlowRecord, FlowStart, FlowStats, PacketSample, RecordKind, RecordReason};
+pub use update::PacketMeta;

@@ -1,0 +1,248 @@
+//! The arithmetic that folds one packet into a flow.
+//!
+//! The XDP program and offline replay both call these functions, so a flow measured in the
+//! kernel and the same flow replayed from a capture produce the same numbers. The packet and
+//! byte counters are left to the caller: the kernel adds them atomically (two CPUs can carry
+//! the two directions of one flow at once), userspace with [`FlowStats::count`].
+
+use crate::record::{
+    FlowStats, STATE_ENDED, STATE_FIN_BWD, STATE_FIN_FWD, STATE_WIN_BWD, STATE_WIN_FWD, TCP_FIN,
+    TCP_RST,
+};
+
+/// What the parser learned about one packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketMeta {
+    pub ts_ns: u64,
+    /// Frame length.
+    pub len: u32,
+    /// L4 payload length.
+    pub payload_len: u32,
+    /// TCP window, 0 for other protocols.
+    pub window: u16,
+    /// TCP flags, 0 for other protocols.
+    pub tcp_flags: u8,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    /// 1 for TCP.
+    pub is_tcp: u8,
+    pub _pad: [u8; 3],
+}
+
+impl FlowStats {
+    /// State for a flow whose first packet is about to be observed.
+    #[inline(always)]
+    pub fn new_flow(ts_ns: u64, fwd_is_a: u8) -> Self {
+        FlowStats {
+            flow_start_ns: ts_ns,
+            iat_min_ns: u64::MAX,
+            len_min: u32::MAX,
+            ttl_min: u8::MAX,
+            fwd_is_a,
+            ..FlowStats::default()
+        }
+    }
+
+    /// Folds `meta` into every field except the packet and byte counters.
+    #[inline(always)]
+    pub fn observe(&mut self, meta: &PacketMeta, forward: bool) {
+        if self.last_seen_ns != 0 {
+            let iat = meta.ts_ns.saturating_sub(self.last_seen_ns);
+            let iat_us = iat / 1000;
+            self.iat_count += 1;
+            self.iat_sum_ns += iat;
+            self.iat_sum_sq_us2 = self.iat_sum_sq_us2.saturating_add(iat_us * iat_us);
+            if iat < self.iat_min_ns {
+                self.iat_min_ns = iat;
+            }
+            if iat > self.iat_max_ns {
+                self.iat_max_ns = iat;
+            }
+        }
+        if self.first_seen_ns == 0 {
+            self.first_seen_ns = meta.ts_ns;
+        }
+        self.last_seen_ns = meta.ts_ns;
+
+        let len = meta.len as u64;
+        self.len_sum += len;
+        self.len_sum_sq += len * len;
+        if meta.len < self.len_min {
+            self.len_min = meta.len;
+        }
+        if meta.len > self.len_max {
+            self.len_max = meta.len;
+        }
+        if meta.ttl < self.ttl_min {
+            self.ttl_min = meta.ttl;
+        }
+        if meta.ttl > self.ttl_max {
+            self.ttl_max = meta.ttl;
+        }
+        if meta.payload_len > 0 {
+            self.payload_packets += 1;
+        }
+
+        if meta.is_tcp != 0 {
+            let flags = meta.tcp_flags;
+            let mut i = 0;
+            while i < 8 {
+                if flags & (1 << i) != 0 {
+                    self.tcp_flag_counts[i] += 1;
+                }
+                i += 1;
+            }
+            if forward {
+                if self.state & STATE_WIN_FWD == 0 {
+                    self.init_win_fwd = meta.window;
+                    self.state |= STATE_WIN_FWD;
+                }
+                if flags & TCP_FIN != 0 {
+                    self.state |= STATE_FIN_FWD;
+                }
+            } else {
+                if self.state & STATE_WIN_BWD == 0 {
+                    self.init_win_bwd = meta.window;
+                    self.state |= STATE_WIN_BWD;
+                }
+                if flags & TCP_FIN != 0 {
+                    self.state |= STATE_FIN_BWD;
+                }
+            }
+        }
+    }
+
+    /// True when the packet just observed ends the flow: a RST, or the second side's FIN.
+    /// A flow ends once; packets after that go to a tail record.
+    #[inline(always)]
+    pub fn ends_now(&self, meta: &PacketMeta) -> bool {
+        if self.state & STATE_ENDED != 0 {
+            return false;
+        }
+        let both_fins = STATE_FIN_FWD | STATE_FIN_BWD;
+        meta.tcp_flags & TCP_RST != 0 || self.state & both_fins == both_fins
+    }
+
+    /// Adds one packet to the direction's counters (userspace; the kernel adds atomically).
+    #[inline(always)]
+    pub fn count(&mut self, forward: bool, len: u32) {
+        if forward {
+            self.fwd_packets += 1;
+            self.fwd_bytes += len as u64;
+        } else {
+            self.bwd_packets += 1;
+            self.bwd_bytes += len as u64;
+        }
+    }
+
+    /// Starts the next record interval after a record was emitted: clears every statistic
+    /// except the packet and byte counters (the kernel subtracts what it emitted from those
+    /// atomically), and keeps what identifies the flow and its direction.
+    #[inline(always)]
+    pub fn begin_interval_stats(&mut self) {
+        self.first_seen_ns = 0;
+        self.len_sum = 0;
+        self.len_sum_sq = 0;
+        self.len_min = u32::MAX;
+        self.len_max = 0;
+        self.iat_count = 0;
+        self.iat_sum_ns = 0;
+        self.iat_sum_sq_us2 = 0;
+        self.iat_min_ns = u64::MAX;
+        self.iat_max_ns = 0;
+        self.payload_packets = 0;
+        self.tcp_flag_counts = [0; 8];
+        self.ttl_min = u8::MAX;
+        self.ttl_max = 0;
+        self.records += 1;
+    }
+
+    /// [`Self::begin_interval_stats`] plus clearing the counters (userspace).
+    pub fn begin_interval(&mut self) {
+        self.begin_interval_stats();
+        self.fwd_packets = 0;
+        self.bwd_packets = 0;
+        self.fwd_bytes = 0;
+        self.bwd_bytes = 0;
+    }
+
+    /// Packets in this interval, both directions.
+    #[inline(always)]
+    pub fn packets(&self) -> u64 {
+        self.fwd_packets + self.bwd_packets
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{TCP_ACK, TCP_SYN};
+
+    fn pkt(ts: u64, len: u32, flags: u8) -> PacketMeta {
+        PacketMeta {
+            ts_ns: ts,
+            len,
+            payload_len: len.saturating_sub(54),
+            window: 1000 + len as u16,
+            tcp_flags: flags,
+            ttl: 64,
+            is_tcp: 1,
+            _pad: [0; 3],
+        }
+    }
+
+    #[test]
+    fn handshake_and_close_end_the_flow_on_the_second_fin() {
+        let mut s = FlowStats::new_flow(1_000, 1);
+        let seq = [
+            (pkt(1_000, 74, TCP_SYN), true),
+            (pkt(2_000, 74, TCP_SYN | TCP_ACK), false),
+            (pkt(5_000, 66, TCP_ACK), true),
+            (pkt(9_000, 66, TCP_FIN | TCP_ACK), true),
+        ];
+        for (m, fwd) in seq {
+            s.observe(&m, fwd);
+            s.count(fwd, m.len);
+            assert!(!s.ends_now(&m));
+        }
+        let last = pkt(10_000, 66, TCP_FIN | TCP_ACK);
+        s.observe(&last, false);
+        s.count(false, last.len);
+        assert!(s.ends_now(&last));
+        assert_eq!((s.fwd_packets, s.bwd_packets), (3, 2));
+        assert_eq!((s.fwd_bytes, s.bwd_bytes), (74 + 66 + 66, 74 + 66));
+        assert_eq!((s.len_min, s.len_max), (66, 74));
+        assert_eq!(s.iat_count, 4);
+        assert_eq!(s.iat_sum_ns, 9_000);
+        assert_eq!((s.iat_min_ns, s.iat_max_ns), (1_000, 4_000));
+        assert_eq!(s.tcp_flag_counts[1], 2, "two SYNs");
+        assert_eq!(s.tcp_flag_counts[0], 2, "two FINs");
+        assert_eq!((s.init_win_fwd, s.init_win_bwd), (1074, 1074));
+    }
+
+    #[test]
+    fn a_new_interval_keeps_identity_and_continues_inter_arrival() {
+        let mut s = FlowStats::new_flow(100, 0);
+        s.observe(&pkt(100, 60, TCP_SYN), true);
+        s.count(true, 60);
+        s.begin_interval();
+        assert_eq!(s.packets(), 0);
+        assert_eq!(s.flow_start_ns, 100);
+        assert_eq!(s.records, 1);
+        s.observe(&pkt(400, 60, TCP_ACK), true);
+        assert_eq!(s.iat_count, 1);
+        assert_eq!(s.iat_sum_ns, 300);
+        assert_eq!(s.first_seen_ns, 400);
+    }
+
+    #[test]
+    fn rst_ends_once() {
+        let mut s = FlowStats::new_flow(1, 1);
+        let rst = pkt(1, 54, TCP_RST);
+        s.observe(&rst, true);
+        assert!(s.ends_now(&rst));
+        s.state |= STATE_ENDED;
+        assert!(!s.ends_now(&rst));
+    }
+}

@@ -1,0 +1,1 @@
+//! Isolation Forest engine (in progress).
