@@ -1,0 +1,1 @@
+//! PacketGuard agent library.
