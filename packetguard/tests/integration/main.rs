@@ -1,0 +1,2 @@
+//! Integration tests, compiled into one test binary.
+mod prometheus_scrape;
