@@ -29,10 +29,13 @@ pub enum Counter {
     FlowInsertFailed = 10,
     /// Flow start events emitted.
     FlowStartsEmitted = 11,
+    /// Flows started in place of an ended flow with the same 5-tuple (a new SYN); also
+    /// counted in `FlowsCreated`.
+    FlowsReused = 12,
 }
 
 /// Number of counter slots; the size of the per-CPU array.
-pub const COUNTER_SLOTS: u32 = 12;
+pub const COUNTER_SLOTS: u32 = 13;
 
 /// Every counter with its metric-friendly name, in slot order.
 pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
@@ -48,4 +51,5 @@ pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
     (Counter::Fragments, "fragments"),
     (Counter::FlowInsertFailed, "flow_insert_failed"),
     (Counter::FlowStartsEmitted, "flow_starts_emitted"),
+    (Counter::FlowsReused, "flows_reused"),
 ];

@@ -7,9 +7,11 @@
 /// Identify the flow; never used as model features.
 pub const FLOW_KEY_COLUMNS: [&str; 5] = ["src_ip", "dst_ip", "src_port", "dst_port", "protocol"];
 
-/// Describe the row rather than the traffic: why its last record was emitted and how many
-/// kernel records were merged into it.
-pub const FLOW_META_COLUMNS: [&str; 2] = ["end_reason", "records"];
+/// Describe the row rather than the traffic: when the flow started, why its last record was
+/// emitted and how many kernel records were merged into it.
+/// `start_unix_ms` is the wall-clock time of the flow's first packet (milliseconds since
+/// the Unix epoch), which is what labels attack windows in generated data.
+pub const FLOW_META_COLUMNS: [&str; 3] = ["start_unix_ms", "end_reason", "records"];
 
 /// Numeric per-flow features. All are non-negative. Lengths and bytes are frame bytes as
 /// XDP sees them (Ethernet header included). `fwd` is the direction of the flow's first

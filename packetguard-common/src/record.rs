@@ -167,7 +167,8 @@ pub struct PacketSample {
     pub direction: u8,
     pub tcp_flags: u8,
     pub ttl: u8,
-    pub _pad: u8,
+    /// 1 when the packet was sent by endpoint `a` of the key.
+    pub src_is_a: u8,
 }
 
 const _: () = assert!(core::mem::size_of::<PacketSample>() == 64);

@@ -167,6 +167,53 @@ impl FlowStats {
         self.bwd_bytes = 0;
     }
 
+    /// Folds a later record interval of the same flow into this one, so several records
+    /// make one row per flow. Both must come from the same flow instance (same
+    /// `flow_start_ns`), which guarantees the same direction.
+    pub fn merge(&mut self, later: &FlowStats) {
+        if self.packets() == 0 {
+            let records = self.records;
+            *self = *later;
+            self.records = records.max(later.records);
+            return;
+        }
+        if later.packets() == 0 {
+            self.state |= later.state;
+            return;
+        }
+        self.first_seen_ns = self.first_seen_ns.min(later.first_seen_ns);
+        self.last_seen_ns = self.last_seen_ns.max(later.last_seen_ns);
+        self.fwd_packets += later.fwd_packets;
+        self.bwd_packets += later.bwd_packets;
+        self.fwd_bytes += later.fwd_bytes;
+        self.bwd_bytes += later.bwd_bytes;
+        self.len_sum += later.len_sum;
+        self.len_sum_sq += later.len_sum_sq;
+        self.len_min = self.len_min.min(later.len_min);
+        self.len_max = self.len_max.max(later.len_max);
+        self.iat_count += later.iat_count;
+        self.iat_sum_ns += later.iat_sum_ns;
+        self.iat_sum_sq_us2 = self.iat_sum_sq_us2.saturating_add(later.iat_sum_sq_us2);
+        self.iat_min_ns = self.iat_min_ns.min(later.iat_min_ns);
+        self.iat_max_ns = self.iat_max_ns.max(later.iat_max_ns);
+        self.payload_packets += later.payload_packets;
+        let mut i = 0;
+        while i < 8 {
+            self.tcp_flag_counts[i] += later.tcp_flag_counts[i];
+            i += 1;
+        }
+        if self.state & STATE_WIN_FWD == 0 && later.state & STATE_WIN_FWD != 0 {
+            self.init_win_fwd = later.init_win_fwd;
+        }
+        if self.state & STATE_WIN_BWD == 0 && later.state & STATE_WIN_BWD != 0 {
+            self.init_win_bwd = later.init_win_bwd;
+        }
+        self.ttl_min = self.ttl_min.min(later.ttl_min);
+        self.ttl_max = self.ttl_max.max(later.ttl_max);
+        self.state |= later.state;
+        self.records = self.records.max(later.records);
+    }
+
     /// Packets in this interval, both directions.
     #[inline(always)]
     pub fn packets(&self) -> u64 {
@@ -234,6 +281,42 @@ mod tests {
         assert_eq!(s.iat_count, 1);
         assert_eq!(s.iat_sum_ns, 300);
         assert_eq!(s.first_seen_ns, 400);
+    }
+
+    #[test]
+    fn merging_intervals_equals_one_long_interval() {
+        let pkts = [
+            (pkt(10, 74, TCP_SYN), true),
+            (pkt(20, 74, TCP_SYN | TCP_ACK), false),
+            (pkt(35, 1500, TCP_ACK), true),
+            (pkt(90, 66, TCP_ACK), false),
+        ];
+        let mut whole = FlowStats::new_flow(10, 1);
+        let mut split = FlowStats::new_flow(10, 1);
+        let mut merged = FlowStats::default();
+        for (i, (m, fwd)) in pkts.iter().enumerate() {
+            whole.observe(m, *fwd);
+            whole.count(*fwd, m.len);
+            split.observe(m, *fwd);
+            split.count(*fwd, m.len);
+            if i == 1 {
+                merged.merge(&split);
+                split.begin_interval();
+            }
+        }
+        merged.merge(&split);
+        assert_eq!(merged.packets(), whole.packets());
+        assert_eq!(merged.fwd_bytes, whole.fwd_bytes);
+        assert_eq!(merged.len_sum_sq, whole.len_sum_sq);
+        assert_eq!(merged.iat_sum_ns, whole.iat_sum_ns);
+        assert_eq!(merged.iat_count, whole.iat_count);
+        assert_eq!(
+            (merged.iat_min_ns, merged.iat_max_ns),
+            (whole.iat_min_ns, whole.iat_max_ns)
+        );
+        assert_eq!(merged.tcp_flag_counts, whole.tcp_flag_counts);
+        assert_eq!(merged.first_seen_ns, 10);
+        assert_eq!(merged.last_seen_ns, 90);
     }
 
     #[test]

@@ -2,10 +2,17 @@
 //!
 //! # Layout
 //!
+//! - [`datapath`]: loading and attaching the XDP program, draining its ring buffer,
+//!   expiring and exporting its flow map.
+//! - [`flows`]: flow rows in userspace: orientation, merging records, features, CSV.
+//! - [`commands`]: one module per sub-command of the `packetguard` binary.
 //! - [`metrics`]: the Prometheus registry, every metric the agent exports, and the HTTP
 //!   server behind `/metrics`.
 //! - [`events`]: JSON anomaly events, one per line, rate-limited per host.
 //! - [`config`]: the TOML configuration file of `packetguard run`.
+pub mod commands;
 pub mod config;
+pub mod datapath;
 pub mod events;
+pub mod flows;
 pub mod metrics;

@@ -1,1 +1,114 @@
-fn main() {}
+//! Project chores: `cargo xtask <command>`.
+//!
+//! - `build-ebpf`: installs the eBPF toolchain if missing, builds the XDP object.
+//! - `run`: the quick start; builds everything and runs the agent.
+//! - `test`: installs what the tests need and runs every test.
+//! - `bench`: prints the benchmark figures.
+mod ebpf_build;
+mod toolchain;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "PacketGuard build, test and benchmark chores")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the XDP object (installs nightly rust-src and bpf-linker when missing).
+    BuildEbpf,
+    /// Build in release mode and run the agent; arguments after `--` go to `packetguard`
+    /// (default: `run`).
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Install test tools when missing and run every test in the workspace.
+    Test {
+        /// Extra arguments for `cargo test` (for example a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print benchmark figures (XDP cost per packet, ring buffer drain rate, forest).
+    Bench {
+        /// Skip the Isolation Forest comparison against scikit-learn and isotree.
+        #[arg(long)]
+        no_forest: bool,
+    },
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn build_ebpf(root: &Path) -> Result<()> {
+    toolchain::ensure_ebpf_toolchain()?;
+    toolchain::run(&mut ebpf_build::build_command(root)).context("building the XDP object")?;
+    eprintln!("XDP object: {}", ebpf_build::object_path(root).display());
+    Ok(())
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root)
+        .env("PATH", ebpf_build::path_with_cargo_bin());
+    cmd
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.command {
+        Cmd::BuildEbpf => build_ebpf(&root),
+        Cmd::Run { args } => {
+            build_ebpf(&root)?;
+            let args = if args.is_empty() {
+                vec!["run".to_string()]
+            } else {
+                args
+            };
+            toolchain::run(
+                cargo(&root)
+                    .args(["run", "--release", "--quiet", "-p", "packetguard", "--"])
+                    .args(&args),
+            )
+        }
+        Cmd::Test { args } => {
+            build_ebpf(&root)?;
+            toolchain::ensure_test_tools()?;
+            toolchain::run(cargo(&root).args(["test", "--workspace"]).args(&args))
+        }
+        Cmd::Bench { no_forest } => {
+            build_ebpf(&root)?;
+            toolchain::ensure_test_tools()?;
+            toolchain::run(cargo(&root).args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "packetguard",
+                "--",
+                "bench",
+            ]))?;
+            if !no_forest {
+                let script = root.join("packetguard-forest/bench/run.sh");
+                if script.is_file() {
+                    toolchain::run(Command::new("bash").arg(script).current_dir(&root))?;
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! PacketGuard's XDP program.
+//!
+//! # Layout
+//!
+//! - `main.rs` (this file): maps, load-time settings, the `#[xdp]` entry points.
+//! - [`parse`]: bounds-checked parsing of Ethernet, VLAN, IPv4, IPv6, TCP, UDP, ICMP.
+//! - [`flow`]: the flow map update and what goes to the ring buffer.
+//!
+//! The entry point always returns `XDP_PASS`: PacketGuard observes, it never drops. Anything
+//! the parser cannot read is counted and passed.
+//!
+//! Minimum kernel: 5.8 (BPF ring buffer); built for BPF ISA v3 (5.1).
+#![no_std]
+#![no_main]
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
+
+mod flow;
+mod parse;
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    macros::{map, xdp},
+    maps::{LruHashMap, PerCpuArray, RingBuf},
+    programs::XdpContext,
+};
+use packetguard_common::{
+    config::{DEFAULT_ACTIVE_TIMEOUT_NS, DEFAULT_FLOW_ENTRIES, DEFAULT_RINGBUF_BYTES},
+    counters::COUNTER_SLOTS,
+    Counter, FlowKey, FlowStats,
+};
+
+/// Set by the agent at load time (`EbpfLoader::set_global`); read with `read_volatile` so the
+/// compiler cannot fold the defaults in.
+#[no_mangle]
+static ACTIVE_TIMEOUT_NS: u64 = DEFAULT_ACTIVE_TIMEOUT_NS;
+#[no_mangle]
+static SAMPLE_EVERY: u32 = 0;
+#[no_mangle]
+static EMIT_FLOW_STARTS: u32 = 0;
+
+/// Per-flow state. The agent resizes it at load time.
+#[map]
+static FLOWS: LruHashMap<FlowKey, FlowStats> = LruHashMap::with_max_entries(DEFAULT_FLOW_ENTRIES, 0);
+
+/// Flow records, packet samples and flow starts, drained by the agent.
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RINGBUF_BYTES, 0);
+
+/// Per-CPU counters, indexed by [`Counter`].
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// Per-CPU countdown for 1-in-K packet sampling.
+#[map]
+static SAMPLER: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+/// Counters of the count-only baseline program (benchmarks only).
+#[map]
+static BASELINE_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+#[inline(always)]
+fn setting_u64(v: &'static u64) -> u64 {
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+#[inline(always)]
+fn setting_u32(v: &'static u32) -> u32 {
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+/// Adds `v` to this CPU's slot of `counter`.
+#[inline(always)]
+fn count(counter: Counter, v: u64) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
+        unsafe { *slot += v };
+    }
+}
+
+/// The PacketGuard XDP program.
+#[xdp]
+pub fn packetguard(ctx: XdpContext) -> u32 {
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    count(Counter::Packets, 1);
+    count(Counter::Bytes, len);
+    match parse::parse(&ctx) {
+        Ok(parse::Parsed::Flow(pkt)) => flow::account(&pkt),
+        Ok(parse::Parsed::NonIp) => count(Counter::NonIp, 1),
+        Err(()) => count(Counter::ParseErrors, 1),
+    }
+    xdp_action::XDP_PASS
+}
+
+/// A count-only XDP program: the baseline the benchmark compares the full path against.
+#[xdp]
+pub fn packetguard_baseline(ctx: XdpContext) -> u32 {
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    if let Some(slot) = BASELINE_COUNTERS.get_ptr_mut(0) {
+        unsafe { *slot += 1 };
+    }
+    if let Some(slot) = BASELINE_COUNTERS.get_ptr_mut(1) {
+        unsafe { *slot += len };
+    }
+    xdp_action::XDP_PASS
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

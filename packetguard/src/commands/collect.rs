@@ -1,0 +1,272 @@
+//! `packetguard collect`: the collection mode. Attach, drain flow records, write one CSV row
+//! per flow, export what is left at exit, detach, summarise.
+
+use std::{
+    fs::File,
+    io::{BufWriter, Write},
+    path::PathBuf,
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+use packetguard_common::{Counter, FlowRecord};
+
+use crate::{
+    commands::shutdown::stop_signal,
+    datapath::{
+        counters::{self, KernelCounters},
+        drain::{Drain, Event},
+        flow_table::{monotonic_ns, FlowTable, Removed},
+        interface_index, AttachMode, DataPath, DataPathConfig,
+    },
+    flows::{
+        csv::FlowCsvWriter,
+        merge::{FlowMerger, FlowRow},
+        Endpoints,
+    },
+};
+
+/// Arguments of `packetguard collect`.
+#[derive(clap::Args, Debug)]
+pub struct CollectArgs {
+    /// Interface to attach to; repeat to watch several (for example both sides of a router).
+    #[arg(long, short, required = true)]
+    pub iface: Vec<String>,
+    /// Stop after this long (for example 30s, 5m); default: until SIGINT or SIGTERM.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Flow CSV to write; default: standard output.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// How to attach: native XDP with a reported fallback to generic (skb) mode, or either
+    /// one only.
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    pub xdp_mode: AttachMode,
+    /// Sample one packet in this many (per CPU) into --samples-out; 0 turns sampling off.
+    #[arg(long, default_value_t = 0)]
+    pub sample: u32,
+    /// CSV file for packet samples.
+    #[arg(long)]
+    pub samples_out: Option<PathBuf>,
+    /// A flow with no packet for this long is exported and removed from the kernel.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
+    pub idle_timeout: Duration,
+    /// A flow reporting for this long emits an interim record (merged into its row).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub active_timeout: Duration,
+    /// Flow map size (least recently used flows are evicted beyond it, and counted).
+    #[arg(long, default_value_t = packetguard_common::config::DEFAULT_FLOW_ENTRIES)]
+    pub flow_entries: u32,
+    /// Write each kernel record as its own row instead of one row per flow.
+    #[arg(long)]
+    pub per_record: bool,
+}
+
+/// Where rows go: merged per flow (default) or one per record.
+struct RowSink<W: Write> {
+    csv: FlowCsvWriter<W>,
+    merger: FlowMerger,
+    per_record: bool,
+    records: u64,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> RowSink<W> {
+    fn write(&mut self, row: FlowRow) {
+        if self.error.is_none() {
+            if let Err(e) = self.csv.write_row(&row) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn record(&mut self, rec: &FlowRecord) {
+        self.records += 1;
+        if self.per_record {
+            self.write(FlowRow::from_record(rec));
+        } else {
+            let mut done = Vec::new();
+            self.merger.add(rec, |row| done.push(row));
+            done.into_iter().for_each(|r| self.write(r));
+        }
+    }
+
+    fn removed(&mut self, r: Removed) {
+        if let Some(rec) = &r.record {
+            self.record(rec);
+        }
+        if !self.per_record {
+            let mut done = None;
+            self.merger
+                .close(&r.key, r.flow_start_ns, |row| done = Some(row));
+            if let Some(row) = done {
+                self.write(row);
+            }
+        }
+    }
+}
+
+fn open_out(path: &Option<PathBuf>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout())),
+    })
+}
+
+fn write_sample(out: &mut dyn Write, s: &packetguard_common::PacketSample) -> std::io::Result<()> {
+    let e = Endpoints::of(&s.key, s.src_is_a);
+    writeln!(
+        out,
+        "{},{},{},{},{},{},{},{},{},{},{}",
+        crate::flows::monotonic_to_unix_ms(s.ts_ns),
+        e.src,
+        e.dst,
+        e.src_port,
+        e.dst_port,
+        e.protocol,
+        if s.direction == 0 { "fwd" } else { "bwd" },
+        s.len,
+        s.payload_len,
+        s.tcp_flags,
+        s.ttl
+    )
+}
+
+/// Runs the collection; returns once everything is exported and detached.
+pub fn run(args: CollectArgs) -> Result<()> {
+    for iface in &args.iface {
+        interface_index(iface)?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(collect(args))
+}
+
+async fn collect(args: CollectArgs) -> Result<()> {
+    let stop = stop_signal(args.duration)?;
+    let out = open_out(&args.out)?;
+    let mut samples_out = match &args.samples_out {
+        Some(p) => {
+            let mut f = BufWriter::new(
+                File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+            );
+            writeln!(f, "ts_unix_ms,src_ip,dst_ip,src_port,dst_port,protocol,direction,len,payload_len,tcp_flags,ttl")?;
+            Some(f)
+        }
+        None => None,
+    };
+    let cfg = DataPathConfig {
+        flow_entries: args.flow_entries,
+        active_timeout: args.active_timeout,
+        sample_every: args.sample,
+        ..DataPathConfig::default()
+    };
+    let mut dp = DataPath::load(&cfg)?;
+    for iface in &args.iface {
+        let a = dp.attach(iface, args.xdp_mode)?;
+        eprintln!("attached to {} in {} mode", a.iface, a.mode);
+    }
+    let mut drain = Drain::new(dp.take_events()?)?;
+    let mut table = FlowTable::new(dp.take_flows()?);
+    let counter_map = dp.take_counters()?;
+
+    let mut sink = RowSink {
+        csv: FlowCsvWriter::new(out)?,
+        merger: FlowMerger::default(),
+        per_record: args.per_record,
+        records: 0,
+        error: None,
+    };
+    let mut removed_total = 0u64;
+    let mut sample_err: Option<std::io::Error> = None;
+    let scan_every =
+        (args.idle_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+    let mut scan = tokio::time::interval(scan_every);
+    tokio::pin!(stop);
+    let reason = loop {
+        tokio::select! {
+            r = &mut stop => break r,
+            res = drain.next_batch(4096, |ev| match ev {
+                Event::Flow(rec) => sink.record(rec),
+                Event::Sample(s) => if let Some(f) = samples_out.as_mut() {
+                    if let Err(e) = write_sample(f, s) { sample_err.get_or_insert(e); }
+                },
+                Event::FlowStart(_) => {}
+            }) => { res.context("reading the ring buffer")?; }
+            _ = scan.tick() => {
+                let st = table.expire_idle(monotonic_ns(), args.idle_timeout, |r| sink.removed(r))?;
+                removed_total += st.removed as u64;
+            }
+        }
+        if let Some(e) = sink.error.take() {
+            return Err(e).context("writing the flow CSV");
+        }
+    };
+    eprintln!(
+        "stopping ({}): detaching and exporting live flows",
+        reason.as_str()
+    );
+
+    // Detach first so the map stops changing, then take what the last packets produced.
+    dp.detach_all();
+    drain.drain_now(|ev| {
+        if let Event::Flow(rec) = ev {
+            sink.record(rec)
+        }
+    });
+    let st = table.export_all(|r| sink.removed(r))?;
+    removed_total += st.removed as u64;
+    let RowSink {
+        mut csv,
+        mut merger,
+        ..
+    } = sink;
+    let mut finish_err = None;
+    merger.finish(|row| {
+        if let Err(e) = csv.write_row(&row) {
+            finish_err.get_or_insert(e);
+        }
+    });
+    if let Some(e) = finish_err {
+        return Err(e).context("writing the flow CSV");
+    }
+    csv.flush().context("writing the flow CSV")?;
+    if let Some(mut f) = samples_out {
+        f.flush().context("writing the samples CSV")?;
+    }
+    if let Some(e) = sample_err {
+        return Err(e).context("writing the samples CSV");
+    }
+
+    let k = counters::read(&counter_map)?;
+    print_summary(
+        &k,
+        csv.rows(),
+        drain.stats.flows,
+        removed_total,
+        drain.stats.samples,
+    );
+    Ok(())
+}
+
+fn print_summary(k: &KernelCounters, rows: u64, kernel_records: u64, removed: u64, samples: u64) {
+    let created = k.get(Counter::FlowsCreated);
+    let reused = k.get(Counter::FlowsReused);
+    let evicted = created.saturating_sub(reused).saturating_sub(removed);
+    eprintln!(
+        "summary: packets {} ({} bytes), flows {} (rows written), kernel records {}, samples {}, \
+         records lost {} (ring buffer full), flows evicted before export {}, parse errors {}, non-IP frames {}",
+        k.get(Counter::Packets),
+        k.get(Counter::Bytes),
+        rows,
+        kernel_records,
+        samples,
+        k.get(Counter::RingbufFull),
+        evicted,
+        k.get(Counter::ParseErrors),
+        k.get(Counter::NonIp),
+    );
+}

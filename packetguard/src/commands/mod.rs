@@ -1,0 +1,4 @@
+//! One module per `packetguard` sub-command; `main.rs` only parses and dispatches.
+
+pub mod collect;
+pub mod shutdown;

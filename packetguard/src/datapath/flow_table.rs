@@ -1,0 +1,129 @@
+//! The kernel flow map from userspace: idle expiry and the final export.
+//!
+//! The kernel never deletes a flow. It emits records when a flow ends or runs past the
+//! active timeout, and leaves the entry in place so late packets (the last ACK of a close)
+//! land in a tail. The agent removes flows that went quiet, exporting whatever they
+//! counted since their last record, so every packet reaches exactly one record.
+//!
+//! A packet that arrives between reading an idle entry and deleting it would be lost; by
+//! definition the entry has been idle for the whole idle timeout, so this needs a packet
+//! to arrive within the microseconds between two syscalls after seconds of silence.
+
+use std::time::Duration;
+
+use aya::maps::{HashMap, MapData};
+use packetguard_common::{FlowKey, FlowRecord, FlowStats, RecordKind, RecordReason};
+
+use super::DataPathError;
+
+/// A flow the agent removed from the kernel map.
+#[derive(Clone, Copy, Debug)]
+pub struct Removed {
+    pub key: FlowKey,
+    pub flow_start_ns: u64,
+    /// What the flow counted since its last record; `None` when that is nothing (a flow
+    /// that ended in the kernel and saw no packet since).
+    pub record: Option<FlowRecord>,
+}
+
+/// What one scan saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScanStats {
+    /// Entries in the map when the scan started.
+    pub entries: usize,
+    /// Entries removed.
+    pub removed: usize,
+}
+
+/// The kernel flow map.
+pub struct FlowTable {
+    map: HashMap<MapData, FlowKey, FlowStats>,
+    keys: Vec<FlowKey>,
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock `bpf_ktime_get_ns` reads.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn record(key: FlowKey, stats: FlowStats, reason: RecordReason) -> Option<FlowRecord> {
+    (stats.packets() > 0).then_some(FlowRecord {
+        kind: RecordKind::Flow as u32,
+        reason: reason as u32,
+        key,
+        stats,
+    })
+}
+
+impl FlowTable {
+    pub fn new(map: HashMap<MapData, FlowKey, FlowStats>) -> Self {
+        Self {
+            map,
+            keys: Vec::new(),
+        }
+    }
+
+    /// Removes flows whose last packet is at least `idle` older than `now_ns`, handing each
+    /// to `f`.
+    pub fn expire_idle(
+        &mut self,
+        now_ns: u64,
+        idle: Duration,
+        f: impl FnMut(Removed),
+    ) -> Result<ScanStats, DataPathError> {
+        let idle_ns = idle.as_nanos().min(u64::MAX as u128) as u64;
+        self.scan(RecordReason::IdleTimeout, f, |s| {
+            now_ns.saturating_sub(s.last_seen_ns) >= idle_ns
+        })
+    }
+
+    /// Removes every flow (at shutdown, after detaching), handing each to `f`.
+    pub fn export_all(&mut self, f: impl FnMut(Removed)) -> Result<ScanStats, DataPathError> {
+        self.scan(RecordReason::Shutdown, f, |_| true)
+    }
+
+    fn scan(
+        &mut self,
+        reason: RecordReason,
+        mut f: impl FnMut(Removed),
+        due: impl Fn(&FlowStats) -> bool,
+    ) -> Result<ScanStats, DataPathError> {
+        let map_err = |e: aya::maps::MapError| DataPathError::Map {
+            map: "FLOWS",
+            cause: e.to_string(),
+        };
+        self.keys.clear();
+        for key in self.map.keys() {
+            self.keys.push(key.map_err(map_err)?);
+        }
+        let mut stats = ScanStats {
+            entries: self.keys.len(),
+            removed: 0,
+        };
+        for key in &self.keys {
+            let Ok(flow) = self.map.get(key, 0) else {
+                continue;
+            };
+            if !due(&flow) {
+                continue;
+            }
+            // Read again right before deleting to shrink the window for a racing packet.
+            let flow = self.map.get(key, 0).unwrap_or(flow);
+            if self.map.remove(key).is_err() {
+                continue;
+            }
+            stats.removed += 1;
+            f(Removed {
+                key: *key,
+                flow_start_ns: flow.flow_start_ns,
+                record: record(*key, flow, reason),
+            });
+        }
+        Ok(stats)
+    }
+}

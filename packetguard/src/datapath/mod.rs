@@ -1,0 +1,314 @@
+//! The kernel side as the agent sees it: load the XDP object, attach it, and get at its maps.
+//!
+//! # Layout
+//!
+//! - this file: [`DataPath`], loading and attaching, and its errors.
+//! - [`drain`]: the ring buffer reader (tokio `AsyncFd`, batched, zero-copy decode).
+//! - [`flow_table`]: idle expiry and final export of the kernel flow map.
+//! - [`counters`]: reading the per-CPU counters.
+
+pub mod counters;
+pub mod drain;
+pub mod flow_table;
+
+use std::{ffi::CString, time::Duration};
+
+use aya::{
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{xdp::XdpLinkId, Xdp, XdpMode},
+    Ebpf, EbpfLoader,
+};
+use packetguard_common::{config, FlowKey, FlowStats};
+use tracing::{info, warn};
+
+/// The XDP object, built by `cargo xtask build-ebpf` (or this crate's build script).
+static XDP_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/packetguard-ebpf.o"));
+
+/// How to attach: `auto` tries native (driver) XDP and falls back to generic (skb) mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMode {
+    #[default]
+    Auto,
+    Native,
+    Skb,
+}
+
+/// Load-time settings of the XDP program.
+#[derive(Clone, Debug)]
+pub struct DataPathConfig {
+    /// Flow map size (LRU: the least recently used flow is evicted when full).
+    pub flow_entries: u32,
+    /// Ring buffer size in bytes (rounded up to a power of two).
+    pub ringbuf_bytes: u32,
+    /// A flow that has been reporting this long emits a record.
+    pub active_timeout: Duration,
+    /// Emit one packet sample per this many packets per CPU; 0 disables.
+    pub sample_every: u32,
+    /// Emit a record for every new flow (the host detector needs them).
+    pub emit_flow_starts: bool,
+}
+
+impl Default for DataPathConfig {
+    fn default() -> Self {
+        Self {
+            flow_entries: config::DEFAULT_FLOW_ENTRIES,
+            ringbuf_bytes: config::DEFAULT_RINGBUF_BYTES,
+            active_timeout: Duration::from_nanos(config::DEFAULT_ACTIVE_TIMEOUT_NS),
+            sample_every: 0,
+            emit_flow_starts: false,
+        }
+    }
+}
+
+/// Errors from loading or attaching the XDP program, each saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DataPathError {
+    #[error("no network interface named {iface:?}; list them with `ip link`")]
+    UnknownInterface { iface: String },
+    #[error(
+        "permission denied loading the XDP program: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON"
+    )]
+    Permission,
+    #[error("loading the XDP program failed: {cause}")]
+    Load { cause: String },
+    #[error(
+        "interface {iface} refused XDP in {mode} mode: {cause}; try --xdp-mode skb (generic XDP)"
+    )]
+    Attach {
+        iface: String,
+        mode: &'static str,
+        cause: String,
+    },
+    #[error("interface {iface} refused XDP in both native and generic mode: {cause}")]
+    AttachAuto { iface: String, cause: String },
+    #[error("the XDP object has no {what} named {name}; rebuild with `cargo xtask build-ebpf`")]
+    Missing {
+        what: &'static str,
+        name: &'static str,
+    },
+    #[error("reading map {map}: {cause}")]
+    Map { map: &'static str, cause: String },
+}
+
+/// Where and how the program ended up attached.
+#[derive(Debug)]
+pub struct Attachment {
+    pub iface: String,
+    /// "native" or "generic (skb)".
+    pub mode: &'static str,
+    link: XdpLinkId,
+}
+
+/// The loaded XDP program and its maps.
+pub struct DataPath {
+    ebpf: Ebpf,
+    attachments: Vec<Attachment>,
+}
+
+fn is_permission(err: &dyn std::error::Error) -> bool {
+    let text = format!("{err:?}");
+    text.contains("PermissionDenied")
+        || text.contains("Operation not permitted")
+        || text.contains("EPERM")
+}
+
+/// The interface index, or a clear error for a name that does not exist.
+pub fn interface_index(iface: &str) -> Result<u32, DataPathError> {
+    let unknown = || DataPathError::UnknownInterface {
+        iface: iface.to_string(),
+    };
+    let name = CString::new(iface).map_err(|_| unknown())?;
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(unknown()),
+        idx => Ok(idx),
+    }
+}
+
+impl DataPath {
+    /// Loads the XDP object with `cfg` applied. Nothing is attached yet.
+    pub fn load(cfg: &DataPathConfig) -> Result<Self, DataPathError> {
+        let ringbuf = cfg.ringbuf_bytes.max(4096).next_power_of_two();
+        let active_ns = cfg.active_timeout.as_nanos().min(u64::MAX as u128) as u64;
+        let emit_starts: u32 = cfg.emit_flow_starts.into();
+        let mut loader = EbpfLoader::new();
+        loader
+            .map_max_entries(config::MAP_FLOWS, cfg.flow_entries.max(1))
+            .map_max_entries(config::MAP_EVENTS, ringbuf)
+            .override_global(config::ACTIVE_TIMEOUT_NS, &active_ns, true)
+            .override_global(config::SAMPLE_EVERY, &cfg.sample_every, true)
+            .override_global(config::EMIT_FLOW_STARTS, &emit_starts, true);
+        let mut ebpf = loader.load(XDP_OBJECT).map_err(|e| {
+            if is_permission(&e) {
+                DataPathError::Permission
+            } else {
+                DataPathError::Load {
+                    cause: format!("{e:#}"),
+                }
+            }
+        })?;
+        let prog = xdp_program(&mut ebpf, config::PROGRAM_XDP)?;
+        prog.load().map_err(|e| {
+            if is_permission(&e) {
+                DataPathError::Permission
+            } else {
+                DataPathError::Load {
+                    cause: format!("{e:#}"),
+                }
+            }
+        })?;
+        Ok(Self {
+            ebpf,
+            attachments: Vec::new(),
+        })
+    }
+
+    /// Attaches to `iface`. In `auto` mode a refusal of native XDP falls back to generic
+    /// (skb) mode and says so.
+    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<&Attachment, DataPathError> {
+        interface_index(iface)?;
+        let prog = xdp_program(&mut self.ebpf, config::PROGRAM_XDP)?;
+        let try_attach =
+            |prog: &mut Xdp, m: XdpMode| prog.attach(iface, m).map_err(|e| format!("{e}"));
+        let (link, mode_name) = match mode {
+            AttachMode::Native => try_attach(prog, XdpMode::Driver)
+                .map(|l| (l, "native"))
+                .map_err(|cause| DataPathError::Attach {
+                    iface: iface.into(),
+                    mode: "native",
+                    cause,
+                })?,
+            AttachMode::Skb => try_attach(prog, XdpMode::Skb)
+                .map(|l| (l, "generic (skb)"))
+                .map_err(|cause| DataPathError::Attach {
+                    iface: iface.into(),
+                    mode: "generic (skb)",
+                    cause,
+                })?,
+            AttachMode::Auto => match try_attach(prog, XdpMode::Driver) {
+                Ok(l) => (l, "native"),
+                Err(native_err) => {
+                    let l = try_attach(prog, XdpMode::Skb).map_err(|cause| {
+                        DataPathError::AttachAuto {
+                            iface: iface.into(),
+                            cause: format!("native: {native_err}; generic: {cause}"),
+                        }
+                    })?;
+                    warn!(iface, cause = %native_err, "native XDP refused; attached in generic (skb) mode, which costs more per packet");
+                    (l, "generic (skb)")
+                }
+            },
+        };
+        info!(iface, mode = mode_name, "XDP program attached");
+        self.attachments.push(Attachment {
+            iface: iface.to_string(),
+            mode: mode_name,
+            link,
+        });
+        Ok(self.attachments.last().expect("just pushed"))
+    }
+
+    /// Where the program is attached.
+    pub fn attachments(&self) -> &[Attachment] {
+        &self.attachments
+    }
+
+    /// Detaches from every interface. Also happens on drop; calling it first lets the
+    /// agent drain what the last packets produced before exporting the flow map.
+    pub fn detach_all(&mut self) {
+        let Ok(prog) = xdp_program(&mut self.ebpf, config::PROGRAM_XDP) else {
+            return;
+        };
+        for a in self.attachments.drain(..) {
+            match prog.detach(a.link) {
+                Ok(()) => info!(iface = %a.iface, "XDP program detached"),
+                Err(e) => warn!(iface = %a.iface, cause = %e, "detaching XDP failed"),
+            }
+        }
+    }
+
+    /// Takes the ring buffer out of the object (once).
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, DataPathError> {
+        let map = self
+            .ebpf
+            .take_map(config::MAP_EVENTS)
+            .ok_or(DataPathError::Missing {
+                what: "map",
+                name: config::MAP_EVENTS,
+            })?;
+        RingBuf::try_from(map).map_err(|e| DataPathError::Map {
+            map: config::MAP_EVENTS,
+            cause: e.to_string(),
+        })
+    }
+
+    /// Takes the flow map out of the object (once).
+    pub fn take_flows(&mut self) -> Result<HashMap<MapData, FlowKey, FlowStats>, DataPathError> {
+        let map = self
+            .ebpf
+            .take_map(config::MAP_FLOWS)
+            .ok_or(DataPathError::Missing {
+                what: "map",
+                name: config::MAP_FLOWS,
+            })?;
+        HashMap::try_from(map).map_err(|e| DataPathError::Map {
+            map: config::MAP_FLOWS,
+            cause: e.to_string(),
+        })
+    }
+
+    /// Takes the per-CPU counters out of the object (once).
+    pub fn take_counters(&mut self) -> Result<PerCpuArray<MapData, u64>, DataPathError> {
+        let map = self
+            .ebpf
+            .take_map(config::MAP_COUNTERS)
+            .ok_or(DataPathError::Missing {
+                what: "map",
+                name: config::MAP_COUNTERS,
+            })?;
+        PerCpuArray::try_from(map).map_err(|e| DataPathError::Map {
+            map: config::MAP_COUNTERS,
+            cause: e.to_string(),
+        })
+    }
+
+    /// The loaded object, for tests and benchmarks that drive the program directly.
+    pub fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
+    }
+}
+
+impl Drop for DataPath {
+    fn drop(&mut self) {
+        self.detach_all();
+    }
+}
+
+/// The XDP program named `name` in `ebpf`.
+pub fn xdp_program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut Xdp, DataPathError> {
+    ebpf.program_mut(name)
+        .ok_or(DataPathError::Missing {
+            what: "program",
+            name,
+        })?
+        .try_into()
+        .map_err(|_| DataPathError::Missing {
+            what: "XDP program",
+            name,
+        })
+}
+
+impl DataPath {
+    /// Loads another program of the object (the count-only baseline for benchmarks).
+    pub fn load_program(&mut self, name: &'static str) -> Result<&mut Xdp, DataPathError> {
+        let prog = xdp_program(&mut self.ebpf, name)?;
+        prog.load().map_err(|e| DataPathError::Load {
+            cause: format!("{e:#}"),
+        })?;
+        Ok(prog)
+    }
+}

@@ -1,0 +1,66 @@
+//! The flow CSV: key columns, meta columns, then every flow feature.
+
+use std::io::{self, Write};
+
+use packetguard_common::features::{FLOW_FEATURES, FLOW_KEY_COLUMNS, FLOW_META_COLUMNS};
+
+use super::{features::flow_features, merge::FlowRow, monotonic_to_unix_ms, Endpoints};
+
+/// Writes flow rows as CSV.
+pub struct FlowCsvWriter<W: Write> {
+    out: W,
+    rows: u64,
+}
+
+/// The header line (without newline).
+pub fn header() -> String {
+    FLOW_KEY_COLUMNS
+        .iter()
+        .chain(FLOW_META_COLUMNS.iter())
+        .chain(FLOW_FEATURES.iter())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl<W: Write> FlowCsvWriter<W> {
+    /// Writes the header.
+    pub fn new(mut out: W) -> io::Result<Self> {
+        writeln!(out, "{}", header())?;
+        Ok(Self { out, rows: 0 })
+    }
+
+    pub fn write_row(&mut self, row: &FlowRow) -> io::Result<()> {
+        let e = Endpoints::of(&row.key, row.stats.fwd_is_a);
+        write!(
+            self.out,
+            "{},{},{},{},{},{},{},{}",
+            e.src,
+            e.dst,
+            e.src_port,
+            e.dst_port,
+            e.protocol,
+            monotonic_to_unix_ms(row.stats.flow_start_ns),
+            row.reason.as_str(),
+            row.records
+        )?;
+        for v in flow_features(&row.stats) {
+            if v.fract() == 0.0 && v.abs() < 1e15 {
+                write!(self.out, ",{}", v as i64)?;
+            } else {
+                write!(self.out, ",{v:.3}")?;
+            }
+        }
+        writeln!(self.out)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
