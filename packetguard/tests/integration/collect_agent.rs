@@ -1,0 +1,60 @@
+//! Running `packetguard collect` in a lab's router namespace.
+
+use std::{collections::HashMap, path::PathBuf, process::ExitStatus, time::Duration};
+
+use crate::{
+    capture::read_csv,
+    lab::{Lab, Proc},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_packetguard");
+
+pub struct Collector {
+    proc: Proc,
+    pub out: PathBuf,
+}
+
+pub struct Collected {
+    pub status: ExitStatus,
+    pub rows: Vec<HashMap<String, String>>,
+    pub stderr: String,
+}
+
+impl Collector {
+    /// Starts the collector on both router interfaces and waits until both are attached.
+    pub fn start(lab: &Lab, extra: &[&str]) -> Collector {
+        let out = lab.dir.join("flows.csv");
+        let out_s = out.to_str().unwrap().to_string();
+        let mut args = vec![BIN, "collect", "-i", "rc", "-i", "rs", "--out", &out_s];
+        args.extend_from_slice(extra);
+        let mut proc = lab.spawn(&lab.router, &args);
+        proc.wait_for_stderr("attached to", 2, Duration::from_secs(30));
+        Collector { proc, out }
+    }
+
+    /// Stops it with `signal` and reads what it wrote.
+    pub fn stop(mut self, signal: i32) -> Collected {
+        let status = self.proc.stop(signal, Duration::from_secs(30));
+        self.collected(status)
+    }
+
+    /// Waits for it to stop by itself (`--duration`).
+    pub fn wait(mut self) -> Collected {
+        let status = self.proc.wait(Duration::from_secs(60));
+        self.collected(status)
+    }
+
+    fn collected(&self, status: ExitStatus) -> Collected {
+        let stderr = self.proc.stderr();
+        assert!(status.success(), "collect failed ({status}): {stderr}");
+        Collected { status, rows: read_csv(&self.out), stderr }
+    }
+}
+
+/// Asserts nothing is attached to the router's interfaces any more.
+pub fn assert_detached(lab: &Lab) {
+    for dev in ["rc", "rs"] {
+        let link = lab.router_link(dev);
+        assert!(!link.contains("xdp"), "XDP still attached to {dev}: {link}");
+    }
+}

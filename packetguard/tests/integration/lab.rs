@@ -1,0 +1,216 @@
+//! Test hosts: network namespaces joined by veth pairs, removed on drop even when a test
+//! fails, and processes that are killed on drop.
+//!
+//! Topology (addresses from documentation prefixes only):
+//!
+//! ```text
+//!  client ns            router ns (agent)              server ns
+//!  c0 192.0.2.2  ---  rc 192.0.2.1 | rs 198.51.100.1  ---  s0 198.51.100.2
+//!     2001:db8:1::2     2001:db8:1::1 | 2001:db8:2::1        2001:db8:2::2
+//! ```
+//!
+//! XDP sees ingress only, so the agent attaches to both router interfaces: client-to-server
+//! packets enter at `rc`, server-to-client packets at `rs`, and every packet of a
+//! conversation is seen exactly once.
+
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+pub const CLIENT_V4: &str = "192.0.2.2";
+pub const SERVER_V4: &str = "198.51.100.2";
+pub const CLIENT_V6: &str = "2001:db8:1::2";
+pub const SERVER_V6: &str = "2001:db8:2::2";
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+const PREFIX: &str = "pgt";
+
+pub struct Lab {
+    pub client: String,
+    pub router: String,
+    pub server: String,
+    pub dir: PathBuf,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn ip(args: &[&str]) {
+    run(Command::new("ip").args(args));
+}
+
+/// Removes namespaces left behind by test processes that no longer exist.
+fn remove_stale() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
+        let pid: u32 = rest.split('-').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        remove_stale();
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{PREFIX}{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("packetguard-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lab = Lab {
+            client: format!("{id}-c"),
+            router: format!("{id}-r"),
+            server: format!("{id}-s"),
+            dir,
+        };
+        // From here on, Drop removes whatever was created.
+        for ns in [&lab.client, &lab.router, &lab.server] {
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            // No duplicate address detection: link-local addresses usable at once.
+            lab.exec(ns, &["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]);
+            lab.exec(ns, &["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
+        }
+        ip(&["link", "add", "c0", "netns", &lab.client, "type", "veth", "peer", "name", "rc", "netns", &lab.router]);
+        ip(&["link", "add", "s0", "netns", &lab.server, "type", "veth", "peer", "name", "rs", "netns", &lab.router]);
+        let (c, r, s) = (&lab.client, &lab.router, &lab.server);
+        for (ns, dev, v4, v6) in [
+            (c, "c0", "192.0.2.2/24", "2001:db8:1::2/64"),
+            (r, "rc", "192.0.2.1/24", "2001:db8:1::1/64"),
+            (r, "rs", "198.51.100.1/24", "2001:db8:2::1/64"),
+            (s, "s0", "198.51.100.2/24", "2001:db8:2::2/64"),
+        ] {
+            ip(&["-n", ns, "addr", "add", v4, "dev", dev]);
+            ip(&["-n", ns, "addr", "add", v6, "dev", dev, "nodad"]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        ip(&["-n", c, "route", "add", "default", "via", "192.0.2.1"]);
+        ip(&["-n", s, "route", "add", "default", "via", "198.51.100.1"]);
+        ip(&["-n", c, "-6", "route", "add", "default", "via", "2001:db8:1::1"]);
+        ip(&["-n", s, "-6", "route", "add", "default", "via", "2001:db8:2::1"]);
+        lab.exec(r, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        lab.exec(r, &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+        // Resolve neighbours before any test traffic so ARP/ND stays out of the counts.
+        lab.exec(c, &["ping", "-c", "1", "-W", "2", SERVER_V4]);
+        lab.exec(c, &["ping", "-c", "1", "-W", "2", SERVER_V6]);
+        lab
+    }
+
+    /// Runs a command in a namespace and asserts it succeeded.
+    pub fn exec(&self, ns: &str, args: &[&str]) -> Output {
+        run(Command::new("ip").args(["netns", "exec", ns]).args(args))
+    }
+
+    /// Starts a command in a namespace; it is killed when the returned guard drops.
+    pub fn spawn(&self, ns: &str, args: &[&str]) -> Proc {
+        let stderr = self.dir.join(format!("proc-{}.stderr", NEXT.fetch_add(1, Ordering::SeqCst)));
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {args:?}: {e}"));
+        Proc { child: Some(child), stderr }
+    }
+
+    /// `ip link show` of a router interface.
+    pub fn router_link(&self, dev: &str) -> String {
+        String::from_utf8_lossy(&self.exec(&self.router, &["ip", "link", "show", dev]).stdout).into_owned()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in [&self.client, &self.router, &self.server] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A background process, killed on drop.
+pub struct Proc {
+    child: Option<Child>,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    pub fn stderr(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.stderr) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Waits (bounded) until its stderr contains `needle` `times` times.
+    pub fn wait_for_stderr(&mut self, needle: &str, times: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.stderr().matches(needle).count() < times {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("process exited ({status}) before printing {needle:?}: {}", self.stderr());
+            }
+            assert!(Instant::now() < deadline, "no {needle:?} within {limit:?}: {}", self.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `signal` and waits (bounded) for exit; returns the exit status.
+    pub fn stop(&mut self, signal: i32, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("process already stopped");
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("process did not exit within {limit:?} of signal {signal}: {}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) for the process to exit by itself.
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("process already stopped");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("process did not exit within {limit:?}: {}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
