@@ -3,7 +3,10 @@
 //! Tests that load the XDP program need root (CAP_BPF, CAP_NET_ADMIN) and the traffic tools
 //! `cargo xtask test` installs.
 mod capture;
+mod cli_errors;
 mod collect_agent;
+mod frames;
 mod lab;
+mod parser;
 mod prometheus_scrape;
 mod traffic;
