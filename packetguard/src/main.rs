@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Attach to interfaces and write one CSV row per flow (the collection mode).
     Collect(commands::collect::CollectArgs),
+    /// Print data path benchmark figures (XDP cost per packet, ring buffer drain rate).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Collect(args) => commands::collect::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,7 +27,7 @@ enum Cmd {
     /// Build the XDP object (installs nightly rust-src and bpf-linker when missing).
     BuildEbpf,
     /// Build in release mode and run the agent; arguments after `--` go to `packetguard`
-    /// (default: `run`).
+    /// (default: `collect --out flows.csv` on the default route's interface).
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,

@@ -30,7 +30,8 @@ use crate::{
 #[derive(clap::Args, Debug)]
 pub struct CollectArgs {
     /// Interface to attach to; repeat to watch several (for example both sides of a router).
-    #[arg(long, short, required = true)]
+    /// Default: the interface of the default route.
+    #[arg(long, short)]
     pub iface: Vec<String>,
     /// Stop after this long (for example 30s, 5m); default: until SIGINT or SIGTERM.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -135,7 +136,13 @@ fn write_sample(out: &mut dyn Write, s: &packetguard_common::PacketSample) -> st
 }
 
 /// Runs the collection; returns once everything is exported and detached.
-pub fn run(args: CollectArgs) -> Result<()> {
+pub fn run(mut args: CollectArgs) -> Result<()> {
+    if args.iface.is_empty() {
+        let iface = crate::datapath::default_route_interface()
+            .context("no --iface given and no default route to pick one from; name an interface with --iface")?;
+        eprintln!("no --iface given: using {iface}, the interface of the default route");
+        args.iface.push(iface);
+    }
     for iface in &args.iface {
         interface_index(iface)?;
     }

@@ -1,4 +1,5 @@
 //! One module per `packetguard` sub-command; `main.rs` only parses and dispatches.
 
+pub mod bench;
 pub mod collect;
 pub mod shutdown;

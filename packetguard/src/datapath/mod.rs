@@ -114,6 +114,17 @@ fn is_permission(err: &dyn std::error::Error) -> bool {
         || text.contains("EPERM")
 }
 
+/// The interface of the IPv4 default route (from `/proc/net/route`), if there is one.
+pub fn default_route_interface() -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let mut cols = line.split_whitespace();
+        let iface = cols.next()?;
+        let dest = cols.next()?;
+        (dest == "00000000").then(|| iface.to_string())
+    })
+}
+
 /// The interface index, or a clear error for a name that does not exist.
 pub fn interface_index(iface: &str) -> Result<u32, DataPathError> {
     let unknown = || DataPathError::UnknownInterface {

@@ -1,0 +1,128 @@
+//! `packetguard bench`: prints the data path's figures. Not a test: numbers vary by machine.
+//!
+//! - XDP cost per packet, through `BPF_PROG_TEST_RUN` with repeats, for the full program and
+//!   for a count-only baseline from the same object, with kernel BPF run-time statistics
+//!   (`run_time_ns / run_cnt`) beside the test-run timing.
+//! - Ring buffer drain rate: the kernel fills the buffer with real flow records (a 1 ns
+//!   active timeout makes every second packet emit one), then the agent's drain loop
+//!   decodes them on one core.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use aya::programs::{TestRun, TestRunOptions};
+use packetguard_common::config::PROGRAM_XDP;
+
+use crate::datapath::{
+    drain::{Drain, Event},
+    xdp_program, DataPath, DataPathConfig,
+};
+
+const BASELINE: &str = "packetguard_baseline";
+
+/// Arguments of `packetguard bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Test-run repeats per measurement.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub repeat: u32,
+    /// Ring buffer records to drain.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub records: u64,
+}
+
+/// A TCP/IPv4 ACK frame with 100 bytes of payload and the given source port.
+fn tcp_frame(sport: u16) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+    f.extend_from_slice(&[0x45, 0, 0, 140, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 1]);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&[0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend(std::iter::repeat_n(0u8, 100));
+    f
+}
+
+/// Mean ns per run reported by the kernel for `repeat` runs of `frame`.
+fn test_run_ns(dp: &mut DataPath, prog: &'static str, frame: &[u8], repeat: u32) -> Result<f64> {
+    let p = xdp_program(dp.ebpf_mut(), prog)?;
+    let mut opts = TestRunOptions::default();
+    opts.data_in = Some(frame);
+    opts.repeat = repeat;
+    let r = p.test_run(opts).context("BPF_PROG_TEST_RUN")?;
+    Ok(r.duration.as_nanos() as f64)
+}
+
+/// Kernel statistics of a program: mean ns per run.
+fn stats_ns(dp: &mut DataPath, prog: &'static str) -> Result<f64> {
+    let info = xdp_program(dp.ebpf_mut(), prog)?.info()?;
+    Ok(info.run_time().as_nanos() as f64 / info.run_count().max(1) as f64)
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    // Keeps kernel run-time statistics on while this fd is open.
+    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).context("enabling BPF run-time statistics")?;
+    let mut dp = DataPath::load(&DataPathConfig::default())?;
+    dp.load_program(BASELINE)?;
+
+    let frame = tcp_frame(40000);
+    // Warm up both so the flow exists and caches are hot.
+    test_run_ns(&mut dp, PROGRAM_XDP, &frame, 10_000)?;
+    test_run_ns(&mut dp, BASELINE, &frame, 10_000)?;
+    let base = test_run_ns(&mut dp, BASELINE, &frame, args.repeat)?;
+    let full = test_run_ns(&mut dp, PROGRAM_XDP, &frame, args.repeat)?;
+    let frames: Vec<Vec<u8>> = (0..4096u16).map(|i| tcp_frame(10_000 + i)).collect();
+    let per_frame = (args.repeat / frames.len() as u32).max(1);
+    let mut many = 0.0;
+    for f in &frames {
+        many += test_run_ns(&mut dp, PROGRAM_XDP, f, per_frame)?;
+    }
+    many /= frames.len() as f64;
+    let stats_full = stats_ns(&mut dp, PROGRAM_XDP)?;
+    let stats_base = stats_ns(&mut dp, BASELINE)?;
+
+    println!("XDP cost per packet (BPF_PROG_TEST_RUN, {} repeats, 154-byte TCP frame)", args.repeat);
+    println!("  count-only baseline            {base:8.1} ns");
+    println!("  full feature path, one flow    {full:8.1} ns   {:.2}x baseline", full / base);
+    println!("  full feature path, 4096 flows  {many:8.1} ns   {:.2}x baseline", many / base);
+    println!(
+        "  kernel stats run_time_ns/run_cnt: full {stats_full:.1} ns, baseline {stats_base:.1} ns ({:.2}x)",
+        stats_full / stats_base
+    );
+    println!("  target: full path at most 2x the count-only program");
+    drop(dp);
+
+    let rate = drain_rate(args.records)?;
+    println!("Ring buffer drain (agent decode loop, one core)");
+    println!("  {:.2} M records/s  (target at least 5 M/s)", rate / 1e6);
+    Ok(())
+}
+
+/// Records per second the agent's drain loop reaches on kernel-written flow records.
+fn drain_rate(total: u64) -> Result<f64> {
+    let cfg = DataPathConfig {
+        active_timeout: Duration::from_nanos(1),
+        ringbuf_bytes: 64 << 20,
+        ..DataPathConfig::default()
+    };
+    let mut dp = DataPath::load(&cfg)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let _guard = rt.enter();
+    let mut drain = Drain::new(dp.take_events()?)?;
+    let frame = tcp_frame(40000);
+    // A 64 MiB ring holds about 280k 232-byte records: fill and drain in rounds.
+    let per_round: u32 = 200_000;
+    let (mut drained, mut busy, mut packets) = (0u64, Duration::ZERO, 0u64);
+    while drained < total {
+        test_run_ns(&mut dp, PROGRAM_XDP, &frame, per_round * 2)?;
+        let start = Instant::now();
+        let n = drain.drain_now(|ev| {
+            if let Event::Flow(r) = ev {
+                packets += r.stats.packets();
+            }
+        });
+        busy += start.elapsed();
+        drained += n as u64;
+        anyhow::ensure!(n > 0, "the kernel wrote no records");
+    }
+    anyhow::ensure!(packets > 0, "records carried no packets");
+    Ok(drained as f64 / busy.as_secs_f64())
+}
