@@ -52,13 +52,15 @@ pub fn account(pkt: &Packet) {
 
     // A connection that ended and now sees a fresh SYN on the same 5-tuple is a new flow:
     // report the old one's tail (if any) and start over.
-    if stats.state & STATE_ENDED != 0 && meta.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN {
-        if stats.packets() == 0 || emit(&pkt.key, stats, RecordReason::FlowEnd) {
-            *stats = FlowStats::new_flow(meta.ts_ns, src_is_a);
-            count(Counter::FlowsCreated, 1);
-            count(Counter::FlowsReused, 1);
-            flow_start(pkt);
-        }
+    let fresh_syn = meta.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
+    if stats.state & STATE_ENDED != 0
+        && fresh_syn
+        && (stats.packets() == 0 || emit(&pkt.key, stats, RecordReason::FlowEnd))
+    {
+        *stats = FlowStats::new_flow(meta.ts_ns, src_is_a);
+        count(Counter::FlowsCreated, 1);
+        count(Counter::FlowsReused, 1);
+        flow_start(pkt);
     }
 
     let forward = src_is_a == stats.fwd_is_a;

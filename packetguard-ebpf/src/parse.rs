@@ -94,9 +94,8 @@ pub fn parse(ctx: &XdpContext) -> Result<Parsed, ()> {
         meta.window = l4.window;
         meta.is_tcp = (l3.protocol == IPPROTO_TCP) as u8;
     }
-    let (key, src_is_a) = FlowKey::canonical(
-        l3.version, l3.protocol, l3.src, src_port, l3.dst, dst_port,
-    );
+    let (key, src_is_a) =
+        FlowKey::canonical(l3.version, l3.protocol, l3.src, src_port, l3.dst, dst_port);
     Ok(Parsed::Flow(Packet {
         key,
         src_is_a,

@@ -34,9 +34,13 @@ pub struct BenchArgs {
 /// A TCP/IPv4 ACK frame with 100 bytes of payload and the given source port.
 fn tcp_frame(sport: u16) -> Vec<u8> {
     let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
-    f.extend_from_slice(&[0x45, 0, 0, 140, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 1]);
+    f.extend_from_slice(&[
+        0x45, 0, 0, 140, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 1,
+    ]);
     f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&[0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(&[
+        0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0,
+    ]);
     f.extend(std::iter::repeat_n(0u8, 100));
     f
 }
@@ -44,9 +48,11 @@ fn tcp_frame(sport: u16) -> Vec<u8> {
 /// Mean ns per run reported by the kernel for `repeat` runs of `frame`.
 fn test_run_ns(dp: &mut DataPath, prog: &'static str, frame: &[u8], repeat: u32) -> Result<f64> {
     let p = xdp_program(dp.ebpf_mut(), prog)?;
-    let mut opts = TestRunOptions::default();
-    opts.data_in = Some(frame);
-    opts.repeat = repeat;
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        repeat,
+        ..Default::default()
+    };
     let r = p.test_run(opts).context("BPF_PROG_TEST_RUN")?;
     Ok(r.duration.as_nanos() as f64)
 }
@@ -59,7 +65,8 @@ fn stats_ns(dp: &mut DataPath, prog: &'static str) -> Result<f64> {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     // Keeps kernel run-time statistics on while this fd is open.
-    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).context("enabling BPF run-time statistics")?;
+    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
+        .context("enabling BPF run-time statistics")?;
     let mut dp = DataPath::load(&DataPathConfig::default())?;
     dp.load_program(BASELINE)?;
 
@@ -79,10 +86,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let stats_full = stats_ns(&mut dp, PROGRAM_XDP)?;
     let stats_base = stats_ns(&mut dp, BASELINE)?;
 
-    println!("XDP cost per packet (BPF_PROG_TEST_RUN, {} repeats, 154-byte TCP frame)", args.repeat);
+    println!(
+        "XDP cost per packet (BPF_PROG_TEST_RUN, {} repeats, 154-byte TCP frame)",
+        args.repeat
+    );
     println!("  count-only baseline            {base:8.1} ns");
-    println!("  full feature path, one flow    {full:8.1} ns   {:.2}x baseline", full / base);
-    println!("  full feature path, 4096 flows  {many:8.1} ns   {:.2}x baseline", many / base);
+    println!(
+        "  full feature path, one flow    {full:8.1} ns   {:.2}x baseline",
+        full / base
+    );
+    println!(
+        "  full feature path, 4096 flows  {many:8.1} ns   {:.2}x baseline",
+        many / base
+    );
     println!(
         "  kernel stats run_time_ns/run_cnt: full {stats_full:.1} ns, baseline {stats_base:.1} ns ({:.2}x)",
         stats_full / stats_base
@@ -104,7 +120,9 @@ fn drain_rate(total: u64) -> Result<f64> {
         ..DataPathConfig::default()
     };
     let mut dp = DataPath::load(&cfg)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let _guard = rt.enter();
     let mut drain = Drain::new(dp.take_events()?)?;
     let frame = tcp_frame(40000);

@@ -15,7 +15,6 @@ pub struct Collector {
 }
 
 pub struct Collected {
-    pub status: ExitStatus,
     pub rows: Vec<HashMap<String, String>>,
     pub stderr: String,
 }
@@ -47,7 +46,10 @@ impl Collector {
     fn collected(&self, status: ExitStatus) -> Collected {
         let stderr = self.proc.stderr();
         assert!(status.success(), "collect failed ({status}): {stderr}");
-        Collected { status, rows: read_csv(&self.out), stderr }
+        Collected {
+            rows: read_csv(&self.out),
+            stderr,
+        }
     }
 }
 

@@ -26,17 +26,28 @@ impl Harness {
         let mut dp = DataPath::load(&cfg).expect("the XDP program loads (needs root)");
         let flows = dp.take_flows().unwrap();
         let counters = dp.take_counters().unwrap();
-        Harness { dp, flows, counters }
+        Harness {
+            dp,
+            flows,
+            counters,
+        }
     }
 
     /// Runs the program once (or `repeat` times) on `frame`; asserts it passed the frame.
     fn run(&mut self, frame: &[u8], repeat: u32) {
         let prog = xdp_program(self.dp.ebpf_mut(), PROGRAM_XDP).unwrap();
-        let mut opts = TestRunOptions::default();
-        opts.data_in = Some(frame);
-        opts.repeat = repeat;
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            repeat,
+            ..Default::default()
+        };
         let res = prog.test_run(opts).expect("BPF_PROG_TEST_RUN");
-        assert_eq!(res.return_value, XDP_PASS, "XDP_PASS for a {}-byte frame", frame.len());
+        assert_eq!(
+            res.return_value,
+            XDP_PASS,
+            "XDP_PASS for a {}-byte frame",
+            frame.len()
+        );
     }
 
     fn counter(&self, c: Counter) -> u64 {
@@ -61,14 +72,26 @@ fn harness() -> Harness {
 
 #[test]
 fn single_vlan_and_qinq_tagged_tcp_are_parsed_to_ports() {
-    for vlans in [&[(0x8100u16, 10u16)][..], &[(0x88a8, 100), (0x8100, 10)][..]] {
+    for vlans in [
+        &[(0x8100u16, 10u16)][..],
+        &[(0x88a8, 100), (0x8100, 10)][..],
+    ] {
         let mut h = harness();
-        let f = Frame::eth(vlans, ETH_IPV4).ipv4(6, V4_A, V4_B, &[], 0, 20 + 10).tcp(40000, 443, 0x02, 10);
+        let f = Frame::eth(vlans, ETH_IPV4)
+            .ipv4(6, V4_A, V4_B, &[], 0, 20 + 10)
+            .tcp(40000, 443, 0x02, 10);
         h.run(&f.0, 1);
         let (e, s) = h.only_flow();
-        assert_eq!((e.src.to_string().as_str(), e.src_port, e.dst_port), ("192.0.2.10", 40000, 443));
+        assert_eq!(
+            (e.src.to_string().as_str(), e.src_port, e.dst_port),
+            ("192.0.2.10", 40000, 443)
+        );
         assert_eq!(s.fwd_packets, 1);
-        assert_eq!(s.fwd_bytes, f.0.len() as u64, "frame bytes include the VLAN tags");
+        assert_eq!(
+            s.fwd_bytes,
+            f.0.len() as u64,
+            "frame bytes include the VLAN tags"
+        );
         assert_eq!(s.payload_packets, 1);
         assert_eq!(s.tcp_flag_counts[1], 1, "SYN");
         assert_eq!(h.counter(Counter::ParseErrors), 0);
@@ -79,7 +102,9 @@ fn single_vlan_and_qinq_tagged_tcp_are_parsed_to_ports() {
 fn ipv4_options_are_skipped_by_ihl() {
     let mut h = harness();
     let opts = [0x01, 0x01, 0x01, 0x00, 0x44, 0x0c, 0x05, 0x00, 0, 0, 0, 0];
-    let f = Frame::eth(&[], ETH_IPV4).ipv4(17, V4_A, V4_B, &opts, 0, 8 + 5).udp(5353, 53, 5);
+    let f = Frame::eth(&[], ETH_IPV4)
+        .ipv4(17, V4_A, V4_B, &opts, 0, 8 + 5)
+        .udp(5353, 53, 5);
     h.run(&f.0, 1);
     let (e, s) = h.only_flow();
     assert_eq!((e.src_port, e.dst_port, e.protocol), (5353, 53, 17));
@@ -98,7 +123,15 @@ fn ipv6_extension_headers_are_skipped() {
         .tcp(50000, 22, 0x18, 0);
     h.run(&f.0, 1);
     let (e, s) = h.only_flow();
-    assert_eq!((e.src.to_string().as_str(), e.src_port, e.dst_port, e.protocol), ("2001:db8::a", 50000, 22, 6));
+    assert_eq!(
+        (
+            e.src.to_string().as_str(),
+            e.src_port,
+            e.dst_port,
+            e.protocol
+        ),
+        ("2001:db8::a", 50000, 22, 6)
+    );
     assert_eq!(s.ttl_max, 55, "hop limit");
     assert_eq!(s.payload_packets, 0, "extension headers are not payload");
 }
@@ -106,10 +139,20 @@ fn ipv6_extension_headers_are_skipped() {
 #[test]
 fn fragments_first_with_ports_and_the_rest_on_the_l3_flow() {
     let mut h = harness();
-    let first = Frame::eth(&[], ETH_IPV4).ipv4(17, V4_A, V4_B, &[], 0x2000, 8 + 100).udp(7000, 7001, 100);
-    let tail = Frame::eth(&[], ETH_IPV4).ipv4(17, V4_A, V4_B, &[], 14, 60).bytes(&[0; 60]);
-    let first6 = Frame::eth(&[], ETH_IPV6).ipv6(44, V6_A, V6_B, 8 + 8 + 32).frag6(17, 0, true).udp(7000, 7001, 32);
-    let tail6 = Frame::eth(&[], ETH_IPV6).ipv6(44, V6_A, V6_B, 8 + 40).frag6(17, 5, false).bytes(&[0; 40]);
+    let first = Frame::eth(&[], ETH_IPV4)
+        .ipv4(17, V4_A, V4_B, &[], 0x2000, 8 + 100)
+        .udp(7000, 7001, 100);
+    let tail = Frame::eth(&[], ETH_IPV4)
+        .ipv4(17, V4_A, V4_B, &[], 14, 60)
+        .bytes(&[0; 60]);
+    let first6 = Frame::eth(&[], ETH_IPV6)
+        .ipv6(44, V6_A, V6_B, 8 + 8 + 32)
+        .frag6(17, 0, true)
+        .udp(7000, 7001, 32);
+    let tail6 = Frame::eth(&[], ETH_IPV6)
+        .ipv6(44, V6_A, V6_B, 8 + 40)
+        .frag6(17, 5, false)
+        .bytes(&[0; 40]);
     for f in [&first, &tail, &first6, &tail6] {
         h.run(&f.0, 1);
     }
@@ -119,14 +162,25 @@ fn fragments_first_with_ports_and_the_rest_on_the_l3_flow() {
         .map(|(k, s)| (k.ip_version, k.port_a, k.port_b, s.fwd_packets))
         .collect();
     ports.sort();
-    assert_eq!(ports, vec![(4, 0, 0, 1), (4, 7000, 7001, 1), (6, 0, 0, 1), (6, 7000, 7001, 1)]);
+    assert_eq!(
+        ports,
+        vec![
+            (4, 0, 0, 1),
+            (4, 7000, 7001, 1),
+            (6, 0, 0, 1),
+            (6, 7000, 7001, 1)
+        ]
+    );
     assert_eq!(h.counter(Counter::Fragments), 2);
     assert_eq!(h.counter(Counter::ParseErrors), 0);
 }
 
 #[test]
 fn tcp_ipv6_frame_cut_at_every_offset_passes_and_counts_parse_errors_exactly() {
-    let full = Frame::eth(&[], ETH_IPV6).ipv6(6, V6_A, V6_B, 20 + 16).tcp(40000, 80, 0x10, 16).0;
+    let full = Frame::eth(&[], ETH_IPV6)
+        .ipv6(6, V6_A, V6_B, 20 + 16)
+        .tcp(40000, 80, 0x10, 16)
+        .0;
     let headers = 14 + 40 + 20;
     let mut h = harness();
     // The kernel refuses test runs on frames shorter than an Ethernet header; from there on
@@ -140,7 +194,11 @@ fn tcp_ipv6_frame_cut_at_every_offset_passes_and_counts_parse_errors_exactly() {
         } else {
             expected_packets += 1;
         }
-        assert_eq!(h.counter(Counter::ParseErrors), expected_errors, "cut at {cut}");
+        assert_eq!(
+            h.counter(Counter::ParseErrors),
+            expected_errors,
+            "cut at {cut}"
+        );
     }
     assert_eq!(h.counter(Counter::Packets), (full.len() - 14 + 1) as u64);
     let (_, s) = h.only_flow();
@@ -165,7 +223,9 @@ fn one_in_k_sampling_and_active_timeout_records_reach_the_ring_buffer() {
         ..DataPathConfig::default()
     });
     let mut ring: RingBuf<MapData> = h.dp.take_events().unwrap();
-    let f = Frame::eth(&[], ETH_IPV4).ipv4(6, V4_A, V4_B, &[], 0, 20).tcp(1234, 80, 0x10, 0);
+    let f = Frame::eth(&[], ETH_IPV4)
+        .ipv4(6, V4_A, V4_B, &[], 0, 20)
+        .tcp(1234, 80, 0x10, 0);
     h.run(&f.0, 10);
     let (mut samples, mut records, mut packets) = (0, 0, 0);
     while let Some(item) = ring.next() {
@@ -186,6 +246,10 @@ fn one_in_k_sampling_and_active_timeout_records_reach_the_ring_buffer() {
     // With a 1 ns active timeout an interval closes on its second packet (the first packet
     // of an interval starts its clock): 10 packets, 5 records, nothing left over.
     let (_, left) = h.only_flow();
-    assert_eq!(packets + left.packets(), 10, "every packet in exactly one record");
+    assert_eq!(
+        packets + left.packets(),
+        10,
+        "every packet in exactly one record"
+    );
     assert_eq!((records, left.packets()), (5, 0));
 }
