@@ -15,7 +15,11 @@ pub fn pcap_frame_lengths(path: &Path) -> Vec<u32> {
     };
     let u32_at = |o: usize| {
         let b: [u8; 4] = data[o..o + 4].try_into().unwrap();
-        if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) }
+        if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
     };
     let mut lens = Vec::new();
     let mut off = 24;
@@ -29,12 +33,24 @@ pub fn pcap_frame_lengths(path: &Path) -> Vec<u32> {
 
 /// Rows of a CSV with a header, as column name -> value.
 pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let mut lines = text.lines();
-    let header: Vec<String> = lines.next().expect("CSV has a header").split(',').map(String::from).collect();
+    let header: Vec<String> = lines
+        .next()
+        .expect("CSV has a header")
+        .split(',')
+        .map(String::from)
+        .collect();
     lines
         .filter(|l| !l.is_empty())
-        .map(|l| header.iter().cloned().zip(l.split(',').map(String::from)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(String::from))
+                .collect()
+        })
         .collect()
 }
 

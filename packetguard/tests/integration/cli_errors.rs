@@ -14,15 +14,24 @@ fn one_line_error(out: &std::process::Output) -> String {
 
 #[test]
 fn an_unknown_interface_is_one_clear_line() {
-    let out = Command::new(BIN).args(["collect", "-i", "nosuch0", "--duration", "1s"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["collect", "-i", "nosuch0", "--duration", "1s"])
+        .output()
+        .unwrap();
     let err = one_line_error(&out);
-    assert!(err.contains("no network interface named \"nosuch0\""), "{err}");
+    assert!(
+        err.contains("no network interface named \"nosuch0\""),
+        "{err}"
+    );
     assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
 fn bad_flags_and_durations_are_rejected_by_the_parser() {
-    for args in [&["collect", "-i", "lo", "--bogus"][..], &["collect", "-i", "lo", "--duration", "5x"][..]] {
+    for args in [
+        &["collect", "-i", "lo", "--bogus"][..],
+        &["collect", "-i", "lo", "--duration", "5x"][..],
+    ] {
         let out = Command::new(BIN).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -35,12 +44,32 @@ fn missing_privileges_say_what_is_needed() {
     let lab = Lab::new();
     // An unprivileged user (nobody) without capabilities.
     let out = Command::new("ip")
-        .args(["netns", "exec", &lab.router, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
-        .args(["--inh-caps=-all", "--bounding-set=-all", BIN, "collect", "-i", "rc", "--duration", "1s"])
+        .args([
+            "netns",
+            "exec",
+            &lab.router,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .args([
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            BIN,
+            "collect",
+            "-i",
+            "rc",
+            "--duration",
+            "1s",
+        ])
         .output()
         .unwrap();
     let err = one_line_error(&out);
-    assert!(err.contains("permission denied") && err.contains("CAP_BPF"), "{err}");
+    assert!(
+        err.contains("permission denied") && err.contains("CAP_BPF"),
+        "{err}"
+    );
     assert!(!lab.router_link("rc").contains("xdp"));
 }
 
@@ -49,21 +78,53 @@ fn an_interface_that_refuses_native_xdp_fails_cleanly_and_auto_falls_back() {
     let lab = Lab::new();
     // Loopback has no driver-mode XDP.
     let out = Command::new("ip")
-        .args(["netns", "exec", &lab.router, BIN, "collect", "-i", "lo", "--xdp-mode", "native", "--duration", "1s"])
+        .args([
+            "netns",
+            "exec",
+            &lab.router,
+            BIN,
+            "collect",
+            "-i",
+            "lo",
+            "--xdp-mode",
+            "native",
+            "--duration",
+            "1s",
+        ])
         .output()
         .unwrap();
     let err = one_line_error(&out);
-    assert!(err.contains("refused XDP in native mode") && err.contains("--xdp-mode skb"), "{err}");
-    let lo = String::from_utf8_lossy(&lab.exec(&lab.router, &["ip", "link", "show", "lo"]).stdout).into_owned();
+    assert!(
+        err.contains("refused XDP in native mode") && err.contains("--xdp-mode skb"),
+        "{err}"
+    );
+    let lo = String::from_utf8_lossy(&lab.exec(&lab.router, &["ip", "link", "show", "lo"]).stdout)
+        .into_owned();
     assert!(!lo.contains("xdp"), "nothing left attached: {lo}");
 
     let out = Command::new("ip")
-        .args(["netns", "exec", &lab.router, BIN, "collect", "-i", "lo", "--duration", "1s", "--out", "/dev/null"])
+        .args([
+            "netns",
+            "exec",
+            &lab.router,
+            BIN,
+            "collect",
+            "-i",
+            "lo",
+            "--duration",
+            "1s",
+            "--out",
+            "/dev/null",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("attached to lo in generic (skb) mode"), "{stderr}");
-    let lo = String::from_utf8_lossy(&lab.exec(&lab.router, &["ip", "link", "show", "lo"]).stdout).into_owned();
+    assert!(
+        stderr.contains("attached to lo in generic (skb) mode"),
+        "{stderr}"
+    );
+    let lo = String::from_utf8_lossy(&lab.exec(&lab.router, &["ip", "link", "show", "lo"]).stdout)
+        .into_owned();
     assert!(!lo.contains("xdp"), "detached at exit: {lo}");
 }

@@ -20,7 +20,15 @@ impl Frame {
 
     /// IPv4 header with `options` (a multiple of 4 bytes) and a fragment offset in 8-byte
     /// units; `l4_len` is the length of what follows.
-    pub fn ipv4(mut self, proto: u8, src: [u8; 4], dst: [u8; 4], options: &[u8], frag_off: u16, l4_len: usize) -> Frame {
+    pub fn ipv4(
+        mut self,
+        proto: u8,
+        src: [u8; 4],
+        dst: [u8; 4],
+        options: &[u8],
+        frag_off: u16,
+        l4_len: usize,
+    ) -> Frame {
         assert_eq!(options.len() % 4, 0);
         let ihl = 5 + options.len() / 4;
         let total = (ihl * 4 + l4_len) as u16;
@@ -39,7 +47,8 @@ impl Frame {
     /// IPv6 header; `payload_len` covers extension headers and L4.
     pub fn ipv6(mut self, next: u8, src: [u8; 16], dst: [u8; 16], payload_len: usize) -> Frame {
         self.0.extend_from_slice(&[0x60, 0, 0, 0]);
-        self.0.extend_from_slice(&(payload_len as u16).to_be_bytes());
+        self.0
+            .extend_from_slice(&(payload_len as u16).to_be_bytes());
         self.0.push(next);
         self.0.push(55);
         self.0.extend_from_slice(&src);
@@ -52,7 +61,8 @@ impl Frame {
     pub fn ext(mut self, next: u8, len_units: u8) -> Frame {
         self.0.push(next);
         self.0.push(len_units);
-        self.0.extend(std::iter::repeat_n(0u8, 6 + 8 * len_units as usize));
+        self.0
+            .extend(std::iter::repeat_n(0u8, 6 + 8 * len_units as usize));
         self
     }
 
@@ -60,7 +70,8 @@ impl Frame {
     pub fn frag6(mut self, next: u8, offset_units: u16, more: bool) -> Frame {
         self.0.push(next);
         self.0.push(0);
-        self.0.extend_from_slice(&((offset_units << 3) | more as u16).to_be_bytes());
+        self.0
+            .extend_from_slice(&((offset_units << 3) | more as u16).to_be_bytes());
         self.0.extend_from_slice(&[0, 0, 0, 7]);
         self
     }
@@ -68,7 +79,8 @@ impl Frame {
     pub fn tcp(mut self, sport: u16, dport: u16, flags: u8, payload: usize) -> Frame {
         self.0.extend_from_slice(&sport.to_be_bytes());
         self.0.extend_from_slice(&dport.to_be_bytes());
-        self.0.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0x72, 0x10, 0, 0, 0, 0]);
+        self.0
+            .extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0x72, 0x10, 0, 0, 0, 0]);
         self.0.extend(std::iter::repeat_n(0xabu8, payload));
         self
     }
@@ -76,7 +88,8 @@ impl Frame {
     pub fn udp(mut self, sport: u16, dport: u16, payload: usize) -> Frame {
         self.0.extend_from_slice(&sport.to_be_bytes());
         self.0.extend_from_slice(&dport.to_be_bytes());
-        self.0.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
+        self.0
+            .extend_from_slice(&((8 + payload) as u16).to_be_bytes());
         self.0.extend_from_slice(&[0, 0]);
         self.0.extend(std::iter::repeat_n(0xcdu8, payload));
         self
@@ -90,5 +103,9 @@ impl Frame {
 
 pub const V4_A: [u8; 4] = [192, 0, 2, 10];
 pub const V4_B: [u8; 4] = [198, 51, 100, 20];
-pub const V6_A: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a];
-pub const V6_B: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x14];
+pub const V6_A: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+];
+pub const V6_B: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x14,
+];

@@ -37,7 +37,9 @@ pub struct Lab {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
@@ -52,11 +54,19 @@ fn ip(args: &[&str]) {
 
 /// Removes namespaces left behind by test processes that no longer exist.
 fn remove_stale() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
-        let pid: u32 = rest.split('-').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let pid: u32 = rest
+            .split('-')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
@@ -85,8 +95,34 @@ impl Lab {
             lab.exec(ns, &["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]);
             lab.exec(ns, &["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
         }
-        ip(&["link", "add", "c0", "netns", &lab.client, "type", "veth", "peer", "name", "rc", "netns", &lab.router]);
-        ip(&["link", "add", "s0", "netns", &lab.server, "type", "veth", "peer", "name", "rs", "netns", &lab.router]);
+        ip(&[
+            "link",
+            "add",
+            "c0",
+            "netns",
+            &lab.client,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "rc",
+            "netns",
+            &lab.router,
+        ]);
+        ip(&[
+            "link",
+            "add",
+            "s0",
+            "netns",
+            &lab.server,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "rs",
+            "netns",
+            &lab.router,
+        ]);
         let (c, r, s) = (&lab.client, &lab.router, &lab.server);
         for (ns, dev, v4, v6) in [
             (c, "c0", "192.0.2.2/24", "2001:db8:1::2/64"),
@@ -100,8 +136,26 @@ impl Lab {
         }
         ip(&["-n", c, "route", "add", "default", "via", "192.0.2.1"]);
         ip(&["-n", s, "route", "add", "default", "via", "198.51.100.1"]);
-        ip(&["-n", c, "-6", "route", "add", "default", "via", "2001:db8:1::1"]);
-        ip(&["-n", s, "-6", "route", "add", "default", "via", "2001:db8:2::1"]);
+        ip(&[
+            "-n",
+            c,
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "2001:db8:1::1",
+        ]);
+        ip(&[
+            "-n",
+            s,
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "2001:db8:2::1",
+        ]);
         lab.exec(r, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         lab.exec(r, &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
         // Resolve neighbours before any test traffic so ARP/ND stays out of the counts.
@@ -117,7 +171,10 @@ impl Lab {
 
     /// Starts a command in a namespace; it is killed when the returned guard drops.
     pub fn spawn(&self, ns: &str, args: &[&str]) -> Proc {
-        let stderr = self.dir.join(format!("proc-{}.stderr", NEXT.fetch_add(1, Ordering::SeqCst)));
+        let stderr = self.dir.join(format!(
+            "proc-{}.stderr",
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
         let child = Command::new("ip")
             .args(["netns", "exec", ns])
             .args(args)
@@ -125,12 +182,16 @@ impl Lab {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {args:?}: {e}"));
-        Proc { child: Some(child), stderr }
+        Proc {
+            child: Some(child),
+            stderr,
+        }
     }
 
     /// `ip link show` of a router interface.
     pub fn router_link(&self, dev: &str) -> String {
-        String::from_utf8_lossy(&self.exec(&self.router, &["ip", "link", "show", dev]).stdout).into_owned()
+        String::from_utf8_lossy(&self.exec(&self.router, &["ip", "link", "show", dev]).stdout)
+            .into_owned()
     }
 }
 
@@ -163,9 +224,16 @@ impl Proc {
         let deadline = Instant::now() + limit;
         while self.stderr().matches(needle).count() < times {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("process exited ({status}) before printing {needle:?}: {}", self.stderr());
+                panic!(
+                    "process exited ({status}) before printing {needle:?}: {}",
+                    self.stderr()
+                );
             }
-            assert!(Instant::now() < deadline, "no {needle:?} within {limit:?}: {}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} within {limit:?}: {}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -182,7 +250,10 @@ impl Proc {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("process did not exit within {limit:?} of signal {signal}: {}", self.stderr());
+                panic!(
+                    "process did not exit within {limit:?} of signal {signal}: {}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

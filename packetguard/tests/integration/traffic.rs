@@ -14,15 +14,33 @@ const PINGS: u64 = 5;
 fn pings_make_one_icmp_flow_with_n_packets_each_way_and_sigterm_detaches() {
     let lab = Lab::new();
     let agent = Collector::start(&lab, &[]);
-    lab.exec(&lab.client, &["ping", "-c", &PINGS.to_string(), "-i", "0.1", "-W", "2", SERVER_V4]);
+    lab.exec(
+        &lab.client,
+        &[
+            "ping",
+            "-c",
+            &PINGS.to_string(),
+            "-i",
+            "0.1",
+            "-W",
+            "2",
+            SERVER_V4,
+        ],
+    );
     let got = agent.stop(libc::SIGTERM);
     let flows = rows_between(&got.rows, CLIENT_V4, SERVER_V4, 1);
     assert_eq!(flows.len(), 1, "one ICMP flow: {:?}", got.rows);
     let f = flows[0];
     assert_eq!(f["src_ip"], CLIENT_V4, "the pinging side sent first");
-    assert_eq!((num(f, "fwd_packets"), num(f, "bwd_packets")), (PINGS, PINGS));
+    assert_eq!(
+        (num(f, "fwd_packets"), num(f, "bwd_packets")),
+        (PINGS, PINGS)
+    );
     // 56 data bytes + 8 ICMP + 20 IPv4 + 14 Ethernet.
-    assert_eq!((num(f, "fwd_bytes"), num(f, "bwd_bytes")), (PINGS * 98, PINGS * 98));
+    assert_eq!(
+        (num(f, "fwd_bytes"), num(f, "bwd_bytes")),
+        (PINGS * 98, PINGS * 98)
+    );
     assert_eq!(num(f, "pkt_len_min"), 98);
     assert_eq!(num(f, "payload_packets"), 2 * PINGS);
     assert_detached(&lab);
@@ -33,15 +51,34 @@ fn pings_make_one_icmp_flow_with_n_packets_each_way_and_sigterm_detaches() {
 fn ipv6_pings_make_one_icmpv6_flow_and_a_timed_run_detaches() {
     let lab = Lab::new();
     let agent = Collector::start(&lab, &["--duration", "3s"]);
-    lab.exec(&lab.client, &["ping", "-6", "-c", &PINGS.to_string(), "-i", "0.1", "-W", "2", SERVER_V6]);
+    lab.exec(
+        &lab.client,
+        &[
+            "ping",
+            "-6",
+            "-c",
+            &PINGS.to_string(),
+            "-i",
+            "0.1",
+            "-W",
+            "2",
+            SERVER_V6,
+        ],
+    );
     let got = agent.wait();
     let flows = rows_between(&got.rows, CLIENT_V6, SERVER_V6, 58);
     assert_eq!(flows.len(), 1, "one ICMPv6 flow: {:?}", got.rows);
     let f = flows[0];
     assert_eq!(f["src_ip"], CLIENT_V6);
-    assert_eq!((num(f, "fwd_packets"), num(f, "bwd_packets")), (PINGS, PINGS));
+    assert_eq!(
+        (num(f, "fwd_packets"), num(f, "bwd_packets")),
+        (PINGS, PINGS)
+    );
     // 56 data bytes + 8 ICMPv6 + 40 IPv6 + 14 Ethernet.
-    assert_eq!((num(f, "fwd_bytes"), num(f, "bwd_bytes")), (PINGS * 118, PINGS * 118));
+    assert_eq!(
+        (num(f, "fwd_bytes"), num(f, "bwd_bytes")),
+        (PINGS * 118, PINGS * 118)
+    );
     assert_detached(&lab);
 }
 
@@ -52,7 +89,18 @@ fn hping3_syn_burst_to_a_closed_port_gives_one_syn_and_one_rst_per_flow() {
     let agent = Collector::start(&lab, &[]);
     // hping3 moves to the next source port for every packet: one flow per SYN.
     let _ = std::process::Command::new("ip")
-        .args(["netns", "exec", &lab.client, "hping3", "-q", "-S", "-p", "9", "-c", &SYNS.to_string()])
+        .args([
+            "netns",
+            "exec",
+            &lab.client,
+            "hping3",
+            "-q",
+            "-S",
+            "-p",
+            "9",
+            "-c",
+            &SYNS.to_string(),
+        ])
         .args(["-i", "u20000", SERVER_V4])
         .output()
         .expect("hping3 runs");
@@ -63,7 +111,11 @@ fn hping3_syn_burst_to_a_closed_port_gives_one_syn_and_one_rst_per_flow() {
     for f in flows {
         assert_eq!(f["src_ip"], CLIENT_V4);
         assert_eq!(f["dst_port"], "9");
-        assert_eq!((num(f, "fwd_packets"), num(f, "bwd_packets")), (1, 1), "{f:?}");
+        assert_eq!(
+            (num(f, "fwd_packets"), num(f, "bwd_packets")),
+            (1, 1),
+            "{f:?}"
+        );
         assert_eq!((num(f, "syn_count"), num(f, "rst_count")), (1, 1), "{f:?}");
         // Bare 20-byte TCP headers: 14 + 20 + 20 bytes each way.
         assert_eq!((num(f, "fwd_bytes"), num(f, "bwd_bytes")), (54, 54));
@@ -74,11 +126,30 @@ fn hping3_syn_burst_to_a_closed_port_gives_one_syn_and_one_rst_per_flow() {
 
 /// Starts tcpdump writing the `filter` frames seen on `dev` in `ns` to a file. Filters
 /// name the sending host, so a capture holds exactly one endpoint's frames.
-fn capture(lab: &Lab, ns: &str, dev: &str, filter: &str, name: &str) -> (crate::lab::Proc, std::path::PathBuf) {
+fn capture(
+    lab: &Lab,
+    ns: &str,
+    dev: &str,
+    filter: &str,
+    name: &str,
+) -> (crate::lab::Proc, std::path::PathBuf) {
     let path = lab.dir.join(name);
     let mut p = lab.spawn(
         ns,
-        &["tcpdump", "-Z", "root", "--immediate-mode", "-i", dev, "-U", "-s", "96", "-w", path.to_str().unwrap(), filter],
+        &[
+            "tcpdump",
+            "-Z",
+            "root",
+            "--immediate-mode",
+            "-i",
+            dev,
+            "-U",
+            "-s",
+            "96",
+            "-w",
+            path.to_str().unwrap(),
+            filter,
+        ],
     );
     p.wait_for_stderr("listening on", 1, Duration::from_secs(15));
     (p, path)
@@ -91,10 +162,23 @@ fn tcp_transfer_matches_capture(server: &str, client_addr: &str, url_host: &str)
     let www = lab.dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("blob"), vec![0x5a; 600_000]).unwrap();
-    let bind = if server.contains(':') { "::" } else { "0.0.0.0" };
+    let bind = if server.contains(':') {
+        "::"
+    } else {
+        "0.0.0.0"
+    };
     let mut http = lab.spawn(
         &lab.server,
-        &["python3", "-m", "http.server", "8000", "--bind", bind, "--directory", www.to_str().unwrap()],
+        &[
+            "python3",
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            bind,
+            "--directory",
+            www.to_str().unwrap(),
+        ],
     );
     let agent = Collector::start(&lab, &[]);
     let f_c = format!("tcp port 8000 and src host {client_addr}");
@@ -104,7 +188,20 @@ fn tcp_transfer_matches_capture(server: &str, client_addr: &str, url_host: &str)
     let url = format!("http://{url_host}:8000/blob");
     lab.exec(
         &lab.client,
-        &["curl", "-sS", "--retry", "20", "--retry-connrefused", "--retry-delay", "0", "--max-time", "20", "-o", "/dev/null", &url],
+        &[
+            "curl",
+            "-sS",
+            "--retry",
+            "20",
+            "--retry-connrefused",
+            "--retry-delay",
+            "0",
+            "--max-time",
+            "20",
+            "-o",
+            "/dev/null",
+            &url,
+        ],
     );
     std::thread::sleep(Duration::from_millis(500));
     cap_c.stop(libc::SIGINT, Duration::from_secs(10));
@@ -117,17 +214,43 @@ fn tcp_transfer_matches_capture(server: &str, client_addr: &str, url_host: &str)
     let flows = rows_between(&got.rows, client_addr, server, 6);
     // curl's retries may leave refused attempts (SYN, RST) before the server listened; the
     // transfer is the flow that carried data.
-    let transfers: Vec<_> = flows.iter().filter(|f| num(f, "bwd_bytes") > 600_000).collect();
+    let transfers: Vec<_> = flows
+        .iter()
+        .filter(|f| num(f, "bwd_bytes") > 600_000)
+        .collect();
     assert_eq!(transfers.len(), 1, "one transfer flow: {flows:?}");
     let f = transfers[0];
-    let refused: Vec<_> = flows.iter().filter(|f| num(f, "bwd_bytes") <= 600_000).collect();
-    let (ref_fp, ref_fb): (u64, u64) = refused.iter().fold((0, 0), |a, f| (a.0 + num(f, "fwd_packets"), a.1 + num(f, "fwd_bytes")));
-    let (ref_bp, ref_bb): (u64, u64) = refused.iter().fold((0, 0), |a, f| (a.0 + num(f, "bwd_packets"), a.1 + num(f, "bwd_bytes")));
+    let refused: Vec<_> = flows
+        .iter()
+        .filter(|f| num(f, "bwd_bytes") <= 600_000)
+        .collect();
+    let (ref_fp, ref_fb): (u64, u64) = refused.iter().fold((0, 0), |a, f| {
+        (a.0 + num(f, "fwd_packets"), a.1 + num(f, "fwd_bytes"))
+    });
+    let (ref_bp, ref_bb): (u64, u64) = refused.iter().fold((0, 0), |a, f| {
+        (a.0 + num(f, "bwd_packets"), a.1 + num(f, "bwd_bytes"))
+    });
     assert_eq!(f["src_ip"], client_addr);
-    assert_eq!(num(f, "fwd_packets") + ref_fp, c_frames.len() as u64, "client frames");
-    assert_eq!(num(f, "bwd_packets") + ref_bp, s_frames.len() as u64, "server frames");
-    assert_eq!(num(f, "fwd_bytes") + ref_fb, c_frames.iter().map(|&l| l as u64).sum::<u64>(), "client bytes");
-    assert_eq!(num(f, "bwd_bytes") + ref_bb, s_frames.iter().map(|&l| l as u64).sum::<u64>(), "server bytes");
+    assert_eq!(
+        num(f, "fwd_packets") + ref_fp,
+        c_frames.len() as u64,
+        "client frames"
+    );
+    assert_eq!(
+        num(f, "bwd_packets") + ref_bp,
+        s_frames.len() as u64,
+        "server frames"
+    );
+    assert_eq!(
+        num(f, "fwd_bytes") + ref_fb,
+        c_frames.iter().map(|&l| l as u64).sum::<u64>(),
+        "client bytes"
+    );
+    assert_eq!(
+        num(f, "bwd_bytes") + ref_bb,
+        s_frames.iter().map(|&l| l as u64).sum::<u64>(),
+        "server bytes"
+    );
     assert_eq!(num(f, "syn_count"), 2, "SYN and SYN-ACK");
     assert_eq!(f["end_reason"], "end", "closed with FIN both ways");
     assert_detached(&lab);
@@ -149,18 +272,42 @@ fn udp_transfer_counts_exactly_what_the_wire_carried() {
     let mut server = lab.spawn(&lab.server, &["iperf3", "-s", "-1", "-B", SERVER_V4]);
     server.wait_for_stderr("", 0, Duration::from_secs(1));
     let agent = Collector::start(&lab, &[]);
-    let (mut cap, pcap) = capture(&lab, &lab.client, "c0", "udp and host 198.51.100.2", "udp.pcap");
+    let (mut cap, pcap) = capture(
+        &lab,
+        &lab.client,
+        "c0",
+        "udp and host 198.51.100.2",
+        "udp.pcap",
+    );
     // Bounded: 300 datagrams of 1000 bytes at 20 Mbit/s.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &lab.client, "iperf3", "-c", SERVER_V4, "-u", "-b", "20M", "-l", "1000", "-n", "300K"])
+            .args([
+                "netns",
+                "exec",
+                &lab.client,
+                "iperf3",
+                "-c",
+                SERVER_V4,
+                "-u",
+                "-b",
+                "20M",
+                "-l",
+                "1000",
+                "-n",
+                "300K",
+            ])
             .output()
             .unwrap();
         if out.status.success() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "iperf3 never connected: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "iperf3 never connected: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -171,7 +318,13 @@ fn udp_transfer_counts_exactly_what_the_wire_carried() {
     assert_eq!(udp.len(), 1, "one UDP flow: {udp:?}");
     let f = udp[0];
     assert!(num(f, "fwd_packets") >= 300, "{f:?}");
-    assert_eq!(num(f, "fwd_packets") + num(f, "bwd_packets"), frames.len() as u64);
-    assert_eq!(num(f, "fwd_bytes") + num(f, "bwd_bytes"), frames.iter().map(|&l| l as u64).sum::<u64>());
+    assert_eq!(
+        num(f, "fwd_packets") + num(f, "bwd_packets"),
+        frames.len() as u64
+    );
+    assert_eq!(
+        num(f, "fwd_bytes") + num(f, "bwd_bytes"),
+        frames.iter().map(|&l| l as u64).sum::<u64>()
+    );
     assert_detached(&lab);
 }
