@@ -48,9 +48,10 @@ fn pings_make_one_icmp_flow_with_n_packets_each_way_and_sigterm_detaches() {
 }
 
 #[test]
-fn ipv6_pings_make_one_icmpv6_flow_and_a_timed_run_detaches() {
+fn ipv6_pings_make_one_icmpv6_flow_exported_on_idle_and_a_timed_run_detaches() {
     let lab = Lab::new();
-    let agent = Collector::start(&lab, &["--duration", "3s"]);
+    // The flow goes quiet after the pings: the agent must export it on idle, before the end.
+    let agent = Collector::start(&lab, &["--duration", "4s", "--idle-timeout", "1s"]);
     lab.exec(
         &lab.client,
         &[
@@ -271,7 +272,9 @@ fn udp_transfer_counts_exactly_what_the_wire_carried() {
     let lab = Lab::new();
     let mut server = lab.spawn(&lab.server, &["iperf3", "-s", "-1", "-B", SERVER_V4]);
     server.wait_for_stderr("", 0, Duration::from_secs(1));
-    let agent = Collector::start(&lab, &[]);
+    // A short active timeout splits the transfer into several kernel records; merged, they
+    // must still add up to exactly what the wire carried.
+    let agent = Collector::start(&lab, &["--active-timeout", "30ms"]);
     let (mut cap, pcap) = capture(
         &lab,
         &lab.client,
@@ -318,6 +321,10 @@ fn udp_transfer_counts_exactly_what_the_wire_carried() {
     assert_eq!(udp.len(), 1, "one UDP flow: {udp:?}");
     let f = udp[0];
     assert!(num(f, "fwd_packets") >= 300, "{f:?}");
+    assert!(
+        num(f, "records") >= 2,
+        "the active timeout split the flow: {f:?}"
+    );
     assert_eq!(
         num(f, "fwd_packets") + num(f, "bwd_packets"),
         frames.len() as u64
