@@ -1,1 +1,246 @@
-//! (in progress)
+//! The TOML configuration file of `packetguard run`.
+//!
+//! Every key is optional: the file only sets what differs from the defaults, and
+//! command-line flags override the file (the CLI merges; this module only reads). Unknown
+//! keys are rejected rather than ignored, because a misspelt `idle_timout` silently doing
+//! nothing is worse than a refusal to start. Errors name the file and, for TOML and type
+//! errors, the line and key. `deploy/packetguard.toml` documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// How the XDP program is attached.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// Native (driver) mode, falling back to generic (skb) mode with a message.
+    #[default]
+    Auto,
+    /// Native mode only; fail if the driver cannot.
+    Native,
+    /// Generic mode: works on every device, slower.
+    Skb,
+}
+
+/// Settings of `packetguard run`, as read from the config file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Interface to attach to.
+    pub iface: Option<String>,
+    /// Model directory (one model per detector) or a single model file.
+    pub model: Option<PathBuf>,
+    /// Address of the metrics HTTP server.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Where anomaly events go: `-` for stdout, otherwise a file to append to.
+    pub events: Option<String>,
+    pub xdp_mode: Option<XdpMode>,
+    /// Capacity of the kernel flow map.
+    pub flow_entries: Option<u32>,
+    /// A flow with no packet for this long is exported and removed.
+    #[serde(default, deserialize_with = "duration")]
+    pub idle_timeout: Option<Duration>,
+    /// A long-lived flow is exported (and keeps going) every this long.
+    #[serde(default, deserialize_with = "duration")]
+    pub active_timeout: Option<Duration>,
+    /// Sample one packet in this many to the ring buffer; 0 turns sampling off.
+    pub sample: Option<u32>,
+    /// Learn a baseline for this long instead of loading a model, then start scoring.
+    #[serde(default, deserialize_with = "duration")]
+    pub learn: Option<Duration>,
+    /// Anomaly events per destination host and detector in each interval.
+    pub event_rate_limit: Option<u32>,
+    /// Length of the event rate-limit window.
+    #[serde(default, deserialize_with = "duration")]
+    pub event_rate_interval: Option<Duration>,
+    /// Hosts the event rate limiter tracks at once.
+    pub event_rate_hosts: Option<usize>,
+}
+
+/// Errors reading the config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `source`'s message carries the line, column and key.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid config file {path}: `{key}` {reason}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        reason: &'static str,
+    },
+}
+
+/// Reads and checks the config file at `path`.
+pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses config text; `path` is only used in error messages.
+pub fn parse(text: &str, path: &Path) -> Result<RunConfig, ConfigError> {
+    let config: RunConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
+    let invalid = |key, reason| ConfigError::Invalid {
+        path: path.to_owned(),
+        key,
+        reason,
+    };
+    let zero = Some(Duration::ZERO);
+    if config.flow_entries == Some(0) {
+        return Err(invalid("flow_entries", "must be at least 1"));
+    }
+    for (key, value) in [
+        ("idle_timeout", config.idle_timeout),
+        ("active_timeout", config.active_timeout),
+        ("event_rate_interval", config.event_rate_interval),
+    ] {
+        if value == zero {
+            return Err(invalid(key, "must be longer than zero"));
+        }
+    }
+    if config.event_rate_limit == Some(0) {
+        return Err(invalid("event_rate_limit", "must be at least 1"));
+    }
+    if config.event_rate_hosts == Some(0) {
+        return Err(invalid("event_rate_hosts", "must be at least 1"));
+    }
+    if config.events.as_deref() == Some("") {
+        return Err(invalid("events", "must be \"-\" or a file path"));
+    }
+    Ok(config)
+}
+
+/// Reads a humantime duration such as `"15s"`, `"2m"` or `"1h 30m"`.
+fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(de)?;
+    humantime::parse_duration(&text).map(Some).map_err(|err| {
+        serde::de::Error::custom(format!(
+            "invalid duration {text:?} ({err}); write it like \"15s\", \"2m\" or \"1h 30m\""
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../deploy/packetguard.toml");
+
+    fn parse_str(text: &str) -> Result<RunConfig, ConfigError> {
+        parse(text, Path::new("/etc/packetguard/packetguard.toml"))
+    }
+
+    #[test]
+    fn shipped_example_parses_with_every_key_set() {
+        let c = parse_str(EXAMPLE).unwrap();
+        assert_eq!(c.iface.as_deref(), Some("eth0"));
+        assert_eq!(c.model, Some(PathBuf::from("/var/lib/packetguard/models")));
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9617".parse().unwrap()));
+        assert_eq!(
+            c.events.as_deref(),
+            Some("/var/log/packetguard/events.jsonl")
+        );
+        assert_eq!(c.xdp_mode, Some(XdpMode::Auto));
+        assert_eq!(c.flow_entries, Some(262_144));
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(15)));
+        assert_eq!(c.active_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(c.sample, Some(64));
+        assert_eq!(c.learn, None, "learning is commented out in the example");
+        assert_eq!(c.event_rate_limit, Some(5));
+        assert_eq!(c.event_rate_interval, Some(Duration::from_secs(10)));
+        assert_eq!(c.event_rate_hosts, Some(4096));
+    }
+
+    #[test]
+    fn every_example_key_is_a_known_key_when_uncommented() {
+        // The commented-out keys in the example must parse too once enabled.
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|l| l.contains(" = "))
+                    .unwrap_or(l)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = parse_str(&uncommented).unwrap();
+        assert_eq!(c.learn, Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(parse_str("").unwrap(), RunConfig::default());
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_naming_file_line_and_key() {
+        let err = parse_str("iface = \"eth0\"\nidle_timout = \"15s\"\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("invalid config file /etc/packetguard/packetguard.toml:"),
+            "{msg}"
+        );
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(msg.contains("unknown field `idle_timout`"), "{msg}");
+    }
+
+    #[test]
+    fn bad_duration_names_the_line_and_the_expected_form() {
+        let msg = parse_str("idle_timeout = \"fifteen\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("line 1"), "{msg}");
+        assert!(msg.contains("invalid duration \"fifteen\""), "{msg}");
+    }
+
+    #[test]
+    fn bad_xdp_mode_and_address_are_rejected() {
+        let msg = parse_str("xdp_mode = \"turbo\"\n").unwrap_err().to_string();
+        assert!(msg.contains("turbo") && msg.contains("skb"), "{msg}");
+        let msg = parse_str("metrics_addr = \"localhost\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("metrics_addr") || msg.contains("line 1"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn zero_values_that_make_no_sense_are_rejected() {
+        for (text, key) in [
+            ("flow_entries = 0", "flow_entries"),
+            ("idle_timeout = \"0s\"", "idle_timeout"),
+            ("event_rate_limit = 0", "event_rate_limit"),
+            ("event_rate_hosts = 0", "event_rate_hosts"),
+        ] {
+            let msg = parse_str(text).unwrap_err().to_string();
+            assert!(msg.contains(&format!("`{key}`")), "{msg}");
+        }
+    }
+
+    #[test]
+    fn missing_file_error_names_the_file() {
+        let err = load(Path::new("/nonexistent/packetguard.toml")).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("cannot read config file /nonexistent/packetguard.toml"));
+    }
+}
