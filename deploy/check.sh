@@ -1,0 +1,24 @@
+#!/bin/sh
+# Checks the deployment files without installing anything:
+#   the systemd unit (systemd-analyze verify), the Prometheus configuration and
+#   alert rules (promtool check / test), and the dashboard's JSON.
+# Needs: systemd (systemd-analyze), prometheus (promtool), python3.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# `verify` insists that ExecStart exists and is executable. Point the unit at a
+# stand-in so the check does not depend on an installed agent.
+printf '#!/bin/sh\nexit 0\n' > "$tmp/packetguard"
+chmod +x "$tmp/packetguard"
+sed "s|/usr/local/bin/packetguard|$tmp/packetguard|" "$here/packetguard.service" > "$tmp/packetguard.service"
+systemd-analyze verify "$tmp/packetguard.service"
+echo "packetguard.service: ok"
+
+promtool check config "$here/prometheus/prometheus.yml"
+promtool check rules "$here/prometheus/packetguard-rules.yml"
+(cd "$here/prometheus" && promtool test rules packetguard-rules.test.yml)
+
+python3 -m json.tool "$here/grafana/packetguard-dashboard.json" > /dev/null
+echo "packetguard-dashboard.json: ok"
