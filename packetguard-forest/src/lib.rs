@@ -1,1 +1,52 @@
-//! Isolation Forest engine (in progress).
+//! Isolation Forest for PacketGuard (Liu, Ting and Zhou, ICDM 2008), written for scoring
+//! flows at line rate.
+//!
+//! - Training: [`Model::fit`] over an `ndarray` matrix of raw values, with a [`Schema`]
+//!   naming each column and its [`Transform`].
+//! - Scoring: [`Model::score_one`] and the allocation-free [`Model::score_batch`], which walks
+//!   [`LANES`] rows through each tree together. Scores equal scikit-learn's
+//!   `-score_samples`; [`Model::verdict`] compares with the threshold chosen by
+//!   [`Contamination`].
+//! - Explanations: [`Model::explain_into`] says which features isolated a point.
+//! - Files: [`Model::save`] (atomic) and [`Model::load`] / [`Model::load_expecting`], in the
+//!   versioned, checksummed format of `models/README.md`.
+//! - Command-line logic: [`cli`], for the agent's `train`, `score` and `model inspect`.
+//!
+//! # Layout
+//!
+//! - [`path_length`]: `c(n)`.
+//! - `rng`, `build`: seeded random draws and tree growing.
+//! - `forest`: the flat 8-byte node array and the tree walks.
+//! - `model`, `score`, `explain`, `format`: the [`Model`] type and what it does.
+//! - [`csv`]: the small CSV reader the command-line functions use.
+
+pub mod cli;
+pub mod csv;
+pub mod path_length;
+
+mod build;
+mod error;
+mod explain;
+mod forest;
+mod format;
+mod model;
+mod rng;
+mod schema;
+mod score;
+
+pub use build::height_limit;
+pub use error::ForestError;
+pub use explain::Attribution;
+pub use forest::LANES;
+pub use format::{FORMAT_VERSION, MAGIC};
+pub use model::{
+    quantile, Contamination, ForestParams, Model, TrainingInfo, Verdict, AUTO_THRESHOLD,
+    MAX_SAMPLE_SIZE, MAX_TREES,
+};
+pub use schema::{Feature, Schema, Transform, MAX_FEATURES, MAX_NAME_LEN};
+
+/// Checked at compile time: models are shared between scoring threads.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<Model>();
+};

@@ -1,0 +1,79 @@
+//! Which features isolated a point.
+//!
+//! An anomaly is a point that random splits separate early. For every split on the point's
+//! path, its feature earns `1 / (depth + 1)`: the root split counts 1, a split at depth 3
+//! counts 1/4, because early cuts are what made the path short. Weights are summed over all
+//! trees and normalised to sum to 1, so an event can say "syn_count 0.42, dst_port 0.18"
+//! and the numbers read as shares.
+
+use crate::model::Model;
+use crate::schema::MAX_FEATURES;
+
+/// One feature's share in isolating a point.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Attribution {
+    /// Index into the model's schema.
+    pub feature: usize,
+    /// Share of the depth-weighted split count, in [0, 1]; all features sum to 1.
+    pub weight: f64,
+}
+
+impl Model {
+    /// Fills `out` with the `out.len()` features with the highest weight for `row` (raw
+    /// values in schema order), highest first, ties by feature index; returns how many were
+    /// written (fewer when fewer features split on the path). Allocation-free.
+    ///
+    /// # Panics
+    /// If `row.len()` differs from the number of features.
+    pub fn explain_into(&self, row: &[f64], out: &mut [Attribution]) -> usize {
+        let d = self.n_features();
+        assert_eq!(
+            row.len(),
+            d,
+            "row has {} values, model has {d} features",
+            row.len()
+        );
+        let mut buf = [0f32; MAX_FEATURES + 1];
+        self.transform_into(row.iter().copied(), &mut buf[..=d]);
+        let mut weights = [0f64; MAX_FEATURES];
+        self.forest.for_each_split(&buf[..=d], |feature, depth| {
+            weights[feature] += 1.0 / f64::from(depth + 1);
+        });
+        let total: f64 = weights[..d].iter().sum();
+        if total == 0.0 {
+            return 0;
+        }
+        let mut filled = 0;
+        for (feature, &w) in weights[..d].iter().enumerate() {
+            if w == 0.0 {
+                continue;
+            }
+            let item = Attribution {
+                feature,
+                weight: w / total,
+            };
+            // Insertion into the sorted prefix; features come in index order, so a strict
+            // comparison keeps ties by index.
+            let mut at = filled;
+            while at > 0 && out[at - 1].weight < item.weight {
+                at -= 1;
+            }
+            if at >= out.len() {
+                continue;
+            }
+            let end = (filled + 1).min(out.len());
+            out.copy_within(at..end - 1, at + 1);
+            out[at] = item;
+            filled = end;
+        }
+        filled
+    }
+
+    /// [`Model::explain_into`] into a new vector of at most `k` entries.
+    pub fn explain(&self, row: &[f64], k: usize) -> Vec<Attribution> {
+        let mut out = vec![Attribution::default(); k];
+        let n = self.explain_into(row, &mut out);
+        out.truncate(n);
+        out
+    }
+}

@@ -1,0 +1,315 @@
+//! A trained model: schema, training metadata, threshold and trees; and training itself.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ndarray::ArrayView2;
+
+use crate::build::{grow_forest, height_limit};
+use crate::error::ForestError;
+use crate::forest::Forest;
+use crate::path_length::average_path_length;
+use crate::schema::Schema;
+
+/// Most trees a model may have (also caps what a corrupt file can claim).
+pub const MAX_TREES: usize = 100_000;
+
+/// Largest sub-sample size: trees then stay under 65,536 nodes, what 16-bit child offsets
+/// address.
+pub const MAX_SAMPLE_SIZE: usize = 32_768;
+
+/// Score threshold of `contamination = auto`, as scikit-learn: a point whose expected path
+/// length is exactly `c(psi)` scores 0.5.
+pub const AUTO_THRESHOLD: f64 = 0.5;
+
+/// How the anomaly threshold is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Contamination {
+    /// Threshold 0.5, independent of the training data.
+    #[default]
+    Auto,
+    /// Expected share of anomalies in the training data, in (0, 0.5]: the threshold is the
+    /// `1 - fraction` quantile of the training rows' scores (linear interpolation, as
+    /// numpy's default percentile, which scikit-learn uses).
+    Fraction(f64),
+}
+
+impl fmt::Display for Contamination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Contamination::Auto => f.write_str("auto"),
+            Contamination::Fraction(c) => write!(f, "{c}"),
+        }
+    }
+}
+
+impl FromStr for Contamination {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "auto" {
+            return Ok(Contamination::Auto);
+        }
+        let c: f64 = s
+            .parse()
+            .map_err(|_| format!("contamination {s:?} is neither auto nor a number"))?;
+        if c > 0.0 && c <= 0.5 {
+            Ok(Contamination::Fraction(c))
+        } else {
+            Err(format!("contamination {c} is outside (0, 0.5]"))
+        }
+    }
+}
+
+/// Training parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForestParams {
+    /// Number of trees `t` (default 100).
+    pub trees: usize,
+    /// Sub-sample size `psi` (default 256), capped at the number of rows.
+    pub sample_size: usize,
+    pub contamination: Contamination,
+    /// Seed of the ChaCha8 generator; the same data, parameters and seed give the same model.
+    pub seed: u64,
+    /// Which detector the model is for ("flow", "host"): stored, shown and used in the id.
+    pub kind: String,
+    /// Training time stored in the file; `None` takes the clock. Fixing it makes the file
+    /// bytes reproducible.
+    pub trained_unix: Option<u64>,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        ForestParams {
+            trees: 100,
+            sample_size: 256,
+            contamination: Contamination::Auto,
+            seed: 0,
+            kind: "flow".into(),
+            trained_unix: None,
+        }
+    }
+}
+
+/// What a model file records about its training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingInfo {
+    pub kind: String,
+    pub trees: u32,
+    /// The sub-sample size actually used (`min(psi, rows)`).
+    pub sample_size: u32,
+    pub seed: u64,
+    pub contamination: Contamination,
+    /// Scores strictly above this are anomalies.
+    pub threshold: f64,
+    /// Rows in the training data.
+    pub rows: u64,
+    /// Seconds since the Unix epoch.
+    pub trained_unix: u64,
+}
+
+/// Normal or anomaly, from a score and the model threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Normal,
+    Anomaly,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Normal => "normal",
+            Verdict::Anomaly => "anomaly",
+        }
+    }
+}
+
+/// A trained Isolation Forest. Immutable after training or loading, so `Send + Sync`:
+/// share one behind an `Arc` and score from any number of threads.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub(crate) schema: Schema,
+    pub(crate) info: TrainingInfo,
+    pub(crate) forest: Forest,
+    /// `-1 / (trees * c(psi))`: turns a sum of leaf path lengths into a `log2` score.
+    pub(crate) scale: f64,
+    /// CRC32 of the encoded file (everything before the checksum field).
+    pub(crate) checksum: u32,
+}
+
+impl Model {
+    /// Trains on `data` (rows x features, raw values in schema order).
+    ///
+    /// Fails on a bad schema or parameter, fewer than two rows, a column count that differs
+    /// from the schema, or a non-finite value (reported with its row and column).
+    pub fn fit(
+        data: ArrayView2<f64>,
+        schema: Schema,
+        params: &ForestParams,
+    ) -> Result<Model, ForestError> {
+        let invalid = |name, reason: String| ForestError::InvalidParameter { name, reason };
+        schema.validate().map_err(|r| invalid("schema", r))?;
+        if !(1..=MAX_TREES).contains(&params.trees) {
+            return Err(invalid(
+                "trees",
+                format!("{} is outside 1..={MAX_TREES}", params.trees),
+            ));
+        }
+        if !(2..=MAX_SAMPLE_SIZE).contains(&params.sample_size) {
+            return Err(invalid(
+                "sample_size",
+                format!("{} is outside 2..={MAX_SAMPLE_SIZE}", params.sample_size),
+            ));
+        }
+        if params.kind.is_empty() || params.kind.len() > crate::schema::MAX_NAME_LEN {
+            return Err(invalid(
+                "kind",
+                format!("{:?} is empty or too long", params.kind),
+            ));
+        }
+        if let Contamination::Fraction(c) = params.contamination {
+            if !(c > 0.0 && c <= 0.5) {
+                return Err(invalid("contamination", format!("{c} is outside (0, 0.5]")));
+            }
+        }
+        if data.ncols() != schema.len() {
+            return Err(ForestError::ColumnCount {
+                expected: schema.len(),
+                got: data.ncols(),
+            });
+        }
+        let n = data.nrows();
+        if n < 2 || n > u32::MAX as usize {
+            return Err(invalid("data", format!("{n} rows (2 to 2^32 - 1 needed)")));
+        }
+        for (row, r) in data.outer_iter().enumerate() {
+            if let Some((feature, &value)) = r.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(ForestError::NonFinite {
+                    row,
+                    feature,
+                    value,
+                });
+            }
+        }
+
+        let psi = params.sample_size.min(n);
+        let transforms: Vec<_> = schema.features().iter().map(|f| f.transform).collect();
+        let forest = grow_forest(data, &transforms, params.trees, psi, params.seed);
+        let trained_unix = params.trained_unix.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        });
+        let mut model = Model {
+            schema,
+            info: TrainingInfo {
+                kind: params.kind.clone(),
+                trees: params.trees as u32,
+                sample_size: psi as u32,
+                seed: params.seed,
+                contamination: params.contamination,
+                threshold: AUTO_THRESHOLD,
+                rows: n as u64,
+                trained_unix,
+            },
+            scale: scale(params.trees, psi),
+            forest,
+            checksum: 0,
+        };
+        if let Contamination::Fraction(c) = params.contamination {
+            let mut scores = vec![0.0; n];
+            model.score_batch(data, &mut scores);
+            model.info.threshold = quantile(&mut scores, 1.0 - c);
+        }
+        model.checksum = model.encode().1;
+        Ok(model)
+    }
+
+    /// The feature schema: raw values passed to scoring follow this order.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn info(&self) -> &TrainingInfo {
+        &self.info
+    }
+
+    /// Scores strictly above this are anomalies; a score equal to it is normal.
+    pub fn threshold(&self) -> f64 {
+        self.info.threshold
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.schema.len()
+    }
+
+    /// Short stable name for metrics labels and events: `<kind>-<crc32 of the file>`, for
+    /// example `flow-1a2b3c4d`. Two different models practically never share it, and the
+    /// same file always gives the same one.
+    pub fn id(&self) -> String {
+        format!("{}-{:08x}", self.info.kind, self.checksum)
+    }
+
+    /// CRC32 of the model's file bytes (the value stored at the end of the file).
+    pub fn checksum(&self) -> u32 {
+        self.checksum
+    }
+
+    /// Total nodes over all trees.
+    pub fn node_count(&self) -> usize {
+        self.forest.nodes.len()
+    }
+
+    /// Bytes the trees take in memory (8 per node).
+    pub fn node_bytes(&self) -> usize {
+        self.forest.nodes.len() * std::mem::size_of::<crate::forest::Node>()
+    }
+
+    /// Mean and maximum leaf depth over all leaves.
+    pub fn leaf_depths(&self) -> (f64, u32) {
+        self.forest.leaf_depths()
+    }
+
+    /// Height limit the trees were grown with.
+    pub fn height_limit(&self) -> u32 {
+        height_limit(self.info.sample_size as usize)
+    }
+}
+
+/// Score scale for `trees` trees of sub-sample size `psi`.
+pub(crate) fn scale(trees: usize, psi: usize) -> f64 {
+    -1.0 / (trees as f64 * average_path_length(psi as u64))
+}
+
+/// The `q` quantile of `values` with linear interpolation between order statistics
+/// (numpy's default). Sorts `values`.
+pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (values.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(values.len() - 1);
+    let frac = pos - lo as f64;
+    values[lo] + (values[hi] - values[lo]) * frac
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_interpolates_like_numpy() {
+        // np.percentile([1, 2, 3, 4], 90) == 3.7
+        assert!((quantile(&mut [4.0, 1.0, 3.0, 2.0], 0.9) - 3.7).abs() < 1e-12);
+        assert_eq!(quantile(&mut [5.0], 0.9), 5.0);
+    }
+
+    #[test]
+    fn contamination_parses() {
+        assert_eq!("auto".parse(), Ok(Contamination::Auto));
+        assert_eq!("0.01".parse(), Ok(Contamination::Fraction(0.01)));
+        assert!("0.6".parse::<Contamination>().is_err());
+        assert!("0".parse::<Contamination>().is_err());
+        assert!("x".parse::<Contamination>().is_err());
+    }
+}
