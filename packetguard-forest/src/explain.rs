@@ -34,7 +34,10 @@ impl Model {
             row.len()
         );
         let mut buf = [0f32; MAX_FEATURES + 1];
-        self.transform_into(row.iter().copied(), &mut buf[..=d]);
+        for ((dst, &x), f) in buf.iter_mut().zip(row).zip(self.schema.features()) {
+            *dst = f.transform.apply(x);
+        }
+        buf[d] = f32::NAN;
         let mut weights = [0f64; MAX_FEATURES];
         self.forest.for_each_split(&buf[..=d], |feature, depth| {
             weights[feature] += 1.0 / f64::from(depth + 1);

@@ -1,24 +1,18 @@
-//! Flat storage of every tree of a model, and the walks over it.
-//!
-//! # Layout
+//! Compact storage of every tree of a model: what files hold, what explanations walk.
 //!
 //! All trees live in one `Vec<Node>`, each tree a contiguous run in depth-first preorder.
-//! A node is 8 bytes, so a cache line holds 8 of them:
+//! A node is 8 bytes:
 //!
 //! - internal node: `value` is the split threshold, `feature` the column compared, `right`
-//!   the offset from this node to its right child. The left child is always the next node,
-//!   so half of all steps read the adjacent 8 bytes, usually in the same cache line.
+//!   the offset from this node to its right child; the left child is the next node.
+//!   Rows with `x < value` go left.
 //! - leaf: `value` is the path length credited to a point ending here, `depth + c(size)`,
-//!   precomputed at training so scoring adds one float per tree. `feature` points at an
-//!   extra slot of the row buffer that always holds NaN and `right` is 0.
-//!
-//! The leaf encoding makes the walk branch-free: `x < value` is false for NaN, so a leaf
-//! steps by `right = 0` onto itself. A tree is walked a fixed number of steps (its depth),
-//! which lets the batch walk advance several rows in lock-step with no data-dependent
-//! branches, so their cache misses overlap.
+//!   precomputed at training so scoring adds one float per tree; `right` is 0 and `feature`
+//!   is the number of features (the NaN slot of a row buffer).
 //!
 //! A preorder run with 16-bit right offsets holds trees of up to 65,535 nodes, which is why
-//! the sample size is capped at 32,768 (a tree has at most `2 psi - 1` nodes).
+//! the sample size is capped at 32,768 (a tree has at most `2 psi - 1` nodes). Scoring uses
+//! the branch-free layout built from this one in `walk`.
 
 /// One tree node; see the module documentation for the encoding.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,9 +37,6 @@ pub struct TreeSpan {
     pub depth: u32,
 }
 
-/// Rows walked together by [`Forest::walk_block`].
-pub const LANES: usize = 8;
-
 /// The trees of one model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Forest {
@@ -61,56 +52,6 @@ impl Forest {
             len: (self.nodes.len() - start) as u32,
             depth,
         });
-    }
-
-    /// Sum over trees of the leaf values reached by `LANES` rows at once.
-    ///
-    /// `buf` holds the rows' transformed values, `stride` floats per row with the last of
-    /// each row NaN (the slot leaves point at). Adds into `acc`.
-    #[inline]
-    pub fn walk_block(&self, buf: &[f32], stride: usize, acc: &mut [f64; LANES]) {
-        let buf = &buf[..LANES * stride];
-        for t in &self.trees {
-            let nodes = &self.nodes[t.start as usize..(t.start + t.len) as usize];
-            let mut pos = [0usize; LANES];
-            for _ in 0..t.depth {
-                for (lane, p) in pos.iter_mut().enumerate() {
-                    let node = nodes[*p];
-                    let x = buf[lane * stride + node.feature as usize];
-                    *p += if x < node.value {
-                        1
-                    } else {
-                        node.right as usize
-                    };
-                }
-            }
-            for (a, p) in acc.iter_mut().zip(pos) {
-                *a += f64::from(nodes[p].value);
-            }
-        }
-    }
-
-    /// Sum over trees of the leaf values reached by one row (`row` ends with the NaN slot).
-    #[inline]
-    pub fn walk_one(&self, row: &[f32]) -> f64 {
-        let mut sum = 0.0;
-        for t in &self.trees {
-            let nodes = &self.nodes[t.start as usize..(t.start + t.len) as usize];
-            let mut p = 0usize;
-            loop {
-                let node = nodes[p];
-                if node.is_leaf() {
-                    sum += f64::from(node.value);
-                    break;
-                }
-                p += if row[node.feature as usize] < node.value {
-                    1
-                } else {
-                    node.right as usize
-                };
-            }
-        }
-        sum
     }
 
     /// Calls `visit(feature, depth)` for every split on one row's path in every tree.
@@ -257,36 +198,5 @@ mod tests {
         assert!(validate_tree(&good[..4], 1, 8).is_err());
         assert!(validate_tree(&good, 1, 1).is_err());
         assert!(validate_tree(&[], 1, 8).is_err());
-    }
-
-    #[test]
-    fn block_walk_matches_single_walk() {
-        let mut forest = Forest {
-            nodes: vec![
-                split(1.0, 4),
-                split(0.0, 2),
-                leaf(2.5),
-                leaf(2.0),
-                leaf(1.0),
-            ],
-            trees: vec![],
-        };
-        forest.close_tree(0, 2);
-        let xs = [-1.0f32, 0.5, 3.0, f32::NAN, 0.0, 1.0, -0.5, 2.0];
-        let mut buf = [0f32; LANES * 2];
-        for (l, x) in xs.iter().enumerate() {
-            buf[l * 2] = *x;
-            buf[l * 2 + 1] = f32::NAN;
-        }
-        let mut acc = [0.0; LANES];
-        forest.walk_block(&buf, 2, &mut acc);
-        for (l, x) in xs.iter().enumerate() {
-            assert_eq!(acc[l], forest.walk_one(&[*x, f32::NAN]), "lane {l}");
-        }
-        assert_eq!(acc[0], 2.5);
-        assert_eq!(acc[1], 2.0);
-        assert_eq!(acc[2], 1.0);
-        // NaN input goes right at every split.
-        assert_eq!(acc[3], 1.0);
     }
 }

@@ -15,6 +15,7 @@ use crate::error::ForestError;
 use crate::forest::{validate_tree, Forest, Node};
 use crate::model::{scale, Contamination, Model, TrainingInfo, MAX_SAMPLE_SIZE, MAX_TREES};
 use crate::schema::{Feature, Schema, Transform, MAX_FEATURES, MAX_NAME_LEN};
+use crate::walk::Compiled;
 
 /// First eight bytes of every model file.
 pub const MAGIC: [u8; 8] = *b"PGIFM\0\0\0";
@@ -387,6 +388,7 @@ fn decode_body(c: &mut Cursor) -> Result<Model, String> {
             rows,
             trained_unix,
         },
+        compiled: Compiled::new(&forest, n_features),
         forest,
         scale: scale(trees, psi),
         checksum: 0,

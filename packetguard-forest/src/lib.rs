@@ -16,13 +16,16 @@
 //!
 //! - [`path_length`]: `c(n)`.
 //! - `rng`, `build`: seeded random draws and tree growing.
-//! - `forest`: the flat 8-byte node array and the tree walks.
+//! - `forest`: the compact preorder node array (files, explanations); `walk`: the
+//!   branch-free breadth-first layout scoring uses.
 //! - `model`, `score`, `explain`, `format`: the [`Model`] type and what it does.
 //! - [`csv`]: the small CSV reader the command-line functions use.
+//! - [`synth`]: seeded synthetic data and ROC AUC for tests and benchmarks.
 
 pub mod cli;
 pub mod csv;
 pub mod path_length;
+pub mod synth;
 
 mod build;
 mod error;
@@ -33,17 +36,18 @@ mod model;
 mod rng;
 mod schema;
 mod score;
+mod walk;
 
 pub use build::height_limit;
 pub use error::ForestError;
 pub use explain::Attribution;
-pub use forest::LANES;
 pub use format::{FORMAT_VERSION, MAGIC};
 pub use model::{
     quantile, Contamination, ForestParams, Model, TrainingInfo, Verdict, AUTO_THRESHOLD,
     MAX_SAMPLE_SIZE, MAX_TREES,
 };
 pub use schema::{Feature, Schema, Transform, MAX_FEATURES, MAX_NAME_LEN};
+pub use score::LANES;
 
 /// Checked at compile time: models are shared between scoring threads.
 const _: () = {

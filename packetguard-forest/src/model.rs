@@ -11,6 +11,7 @@ use crate::error::ForestError;
 use crate::forest::Forest;
 use crate::path_length::average_path_length;
 use crate::schema::Schema;
+use crate::walk::Compiled;
 
 /// Most trees a model may have (also caps what a corrupt file can claim).
 pub const MAX_TREES: usize = 100_000;
@@ -131,6 +132,8 @@ pub struct Model {
     pub(crate) schema: Schema,
     pub(crate) info: TrainingInfo,
     pub(crate) forest: Forest,
+    /// The same trees in the branch-free scoring layout.
+    pub(crate) compiled: Compiled,
     /// `-1 / (trees * c(psi))`: turns a sum of leaf path lengths into a `log2` score.
     pub(crate) scale: f64,
     /// CRC32 of the encoded file (everything before the checksum field).
@@ -141,7 +144,10 @@ impl Model {
     /// Trains on `data` (rows x features, raw values in schema order).
     ///
     /// Fails on a bad schema or parameter, fewer than two rows, a column count that differs
-    /// from the schema, or a non-finite value (reported with its row and column).
+    /// from the schema, or a NaN or infinity (reported with its row and column) in a row
+    /// drawn into a tree, or in any row when a contamination fraction is set. With
+    /// `contamination = auto`, rows never drawn are not read, which keeps training on a large
+    /// matrix at the cost of the sub-samples; filter non-finite rows before training.
     pub fn fit(
         data: ArrayView2<f64>,
         schema: Schema,
@@ -182,19 +188,24 @@ impl Model {
         if n < 2 || n > u32::MAX as usize {
             return Err(invalid("data", format!("{n} rows (2 to 2^32 - 1 needed)")));
         }
-        for (row, r) in data.outer_iter().enumerate() {
-            if let Some((feature, &value)) = r.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(ForestError::NonFinite {
-                    row,
-                    feature,
-                    value,
-                });
+        let non_finite = |(row, feature, value)| ForestError::NonFinite {
+            row,
+            feature,
+            value,
+        };
+        // With a contamination fraction every row shapes the threshold, so every row must be
+        // finite; otherwise only the rows drawn into trees matter, and growing checks those.
+        if let Contamination::Fraction(_) = params.contamination {
+            if let Some(bad) = first_non_finite(data) {
+                return Err(non_finite(bad));
             }
         }
 
         let psi = params.sample_size.min(n);
+        let d = schema.len();
         let transforms: Vec<_> = schema.features().iter().map(|f| f.transform).collect();
-        let forest = grow_forest(data, &transforms, params.trees, psi, params.seed);
+        let forest =
+            grow_forest(data, &transforms, params.trees, psi, params.seed).map_err(non_finite)?;
         let trained_unix = params.trained_unix.unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -214,6 +225,7 @@ impl Model {
                 trained_unix,
             },
             scale: scale(params.trees, psi),
+            compiled: Compiled::new(&forest, d),
             forest,
             checksum: 0,
         };
@@ -261,9 +273,14 @@ impl Model {
         self.forest.nodes.len()
     }
 
-    /// Bytes the trees take in memory (8 per node).
+    /// Bytes of the compact trees (8 per node), as stored in the file.
     pub fn node_bytes(&self) -> usize {
         self.forest.nodes.len() * std::mem::size_of::<crate::forest::Node>()
+    }
+
+    /// Bytes of the scoring layout kept beside the compact trees.
+    pub fn scoring_bytes(&self) -> usize {
+        self.compiled.bytes()
     }
 
     /// Mean and maximum leaf depth over all leaves.
@@ -275,6 +292,21 @@ impl Model {
     pub fn height_limit(&self) -> u32 {
         height_limit(self.info.sample_size as usize)
     }
+}
+
+/// Row, column and value of the first NaN or infinity in `data`, if any.
+fn first_non_finite(data: ArrayView2<f64>) -> Option<(usize, usize, f64)> {
+    // Fast path without early exit, which the compiler vectorises.
+    let all_finite = match data.as_slice() {
+        Some(s) => s.iter().fold(true, |ok, v| ok & v.is_finite()),
+        None => data.iter().all(|v| v.is_finite()),
+    };
+    if all_finite {
+        return None;
+    }
+    data.indexed_iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|((r, c), v)| (r, c, *v))
 }
 
 /// Score scale for `trees` trees of sub-sample size `psi`.

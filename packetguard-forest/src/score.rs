@@ -5,12 +5,11 @@
 
 use ndarray::ArrayView2;
 
-use crate::forest::LANES;
 use crate::model::{Model, Verdict};
 use crate::schema::MAX_FEATURES;
 
-/// Floats per row slot in the stack buffers: every feature plus the NaN slot leaves use.
-const SLOT: usize = MAX_FEATURES + 1;
+/// Rows walked through each tree together by [`Model::score_batch`].
+pub const LANES: usize = 8;
 
 impl Model {
     /// Anomaly score of one row of raw values in schema order.
@@ -28,14 +27,17 @@ impl Model {
             "row has {} values, model has {d} features",
             row.len()
         );
-        let mut buf = [0f32; SLOT];
-        self.transform_into(row.iter().copied(), &mut buf[..=d]);
-        self.to_score(self.forest.walk_one(&buf[..=d]))
+        let mut buf = [0f32; MAX_FEATURES + 1];
+        for ((dst, &x), f) in buf.iter_mut().zip(row).zip(self.schema.features()) {
+            *dst = f.transform.apply(x);
+        }
+        buf[d] = f32::NAN;
+        self.to_score(self.compiled.walk_one(&buf[..=d]))
     }
 
     /// Scores every row of `rows` (raw values in schema order) into `out`, walking
-    /// [`LANES`](crate::LANES) rows through each tree together so their memory accesses
-    /// overlap. Allocation-free; the result equals [`Model::score_one`] row by row.
+    /// [`LANES`] rows through each tree together so their memory accesses overlap.
+    /// Allocation-free; the result equals [`Model::score_one`] row by row.
     ///
     /// # Panics
     /// If `rows` has a column count other than the number of features, or `out.len()`
@@ -55,21 +57,25 @@ impl Model {
             rows.nrows(),
             out.len()
         );
-        let stride = d + 1;
-        let mut buf = [0f32; LANES * SLOT];
-        for (block, out) in out.chunks_mut(LANES).enumerate() {
-            let first = block * LANES;
+        // Feature-major block: block[f * LANES + lane]; feature `d` is the NaN slot.
+        let mut block = [f32::NAN; (MAX_FEATURES + 1) * LANES];
+        let block = &mut block[..(d + 1) * LANES];
+        for (b, out) in out.chunks_mut(LANES).enumerate() {
+            let first = b * LANES;
             for lane in 0..LANES {
-                let slot = &mut buf[lane * stride..(lane + 1) * stride];
                 if lane < out.len() {
-                    self.transform_into(rows.row(first + lane).iter().copied(), slot);
+                    let row = rows.row(first + lane);
+                    for ((&x, f), i) in row.iter().zip(self.schema.features()).zip(0..) {
+                        block[i * LANES + lane] = f.transform.apply(x);
+                    }
                 } else {
                     // Unused lanes walk harmlessly down the right edge.
-                    slot.fill(f32::NAN);
+                    for i in 0..d {
+                        block[i * LANES + lane] = f32::NAN;
+                    }
                 }
             }
-            let mut acc = [0.0; LANES];
-            self.forest.walk_block(&buf, stride, &mut acc);
+            let acc = self.compiled.walk_block(block);
             for (o, a) in out.iter_mut().zip(acc) {
                 *o = self.to_score(a);
             }
@@ -90,16 +96,6 @@ impl Model {
         } else {
             Verdict::Normal
         }
-    }
-
-    /// Writes the transformed values of one row into `slot` (`d + 1` floats, last NaN).
-    #[inline]
-    pub(crate) fn transform_into(&self, row: impl Iterator<Item = f64>, slot: &mut [f32]) {
-        let (last, values) = slot.split_last_mut().expect("slot has the NaN entry");
-        for ((dst, x), f) in values.iter_mut().zip(row).zip(self.schema.features()) {
-            *dst = f.transform.apply(x);
-        }
-        *last = f32::NAN;
     }
 
     #[inline]
