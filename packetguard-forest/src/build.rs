@@ -132,6 +132,7 @@ impl Grower {
             value: threshold,
             feature: feature as u16,
             right: 0,
+            size: idx.len() as u16,
         });
         let (left, right) = idx.split_at_mut(split);
         let dl = self.grow(rng, left, depth + 1);
@@ -177,6 +178,7 @@ impl Grower {
             value: (f64::from(depth) + average_path_length(size as u64)) as f32,
             feature: self.n_features as u16,
             right: 0,
+            size: size as u16,
         });
         depth
     }

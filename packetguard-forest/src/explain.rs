@@ -1,10 +1,14 @@
 //! Which features isolated a point.
 //!
-//! An anomaly is a point that random splits separate early. For every split on the point's
-//! path, its feature earns `1 / (depth + 1)`: the root split counts 1, a split at depth 3
-//! counts 1/4, because early cuts are what made the path short. Weights are summed over all
-//! trees and normalised to sum to 1, so an event can say "syn_count 0.42, dst_port 0.18"
-//! and the numbers read as shares.
+//! Isolation trees draw split features at random, so merely counting the splits on a path
+//! (even weighted by depth) credits every feature about equally in expectation. What singles
+//! out the feature a point is odd in is how much each split cut away: a split on an ordinary
+//! feature keeps the point with about half its node's rows, while a split on the feature
+//! where the point sits in a tail leaves it with a few. Each split on the path therefore
+//! credits its feature `log2(node size / size of the child taken) / (depth + 1)`: the bits of
+//! isolation it contributed, discounted by depth so the early, decisive cuts dominate.
+//! Credits are summed over trees and normalised to sum to 1, so an event can say
+//! "syn_count 0.42, dst_port 0.18" and the numbers read as shares.
 
 use crate::model::Model;
 use crate::schema::MAX_FEATURES;
@@ -14,7 +18,7 @@ use crate::schema::MAX_FEATURES;
 pub struct Attribution {
     /// Index into the model's schema.
     pub feature: usize,
-    /// Share of the depth-weighted split count, in [0, 1]; all features sum to 1.
+    /// Share of the depth-discounted isolation credit, in [0, 1]; all features sum to 1.
     pub weight: f64,
 }
 
@@ -39,9 +43,11 @@ impl Model {
         }
         buf[d] = f32::NAN;
         let mut weights = [0f64; MAX_FEATURES];
-        self.forest.for_each_split(&buf[..=d], |feature, depth| {
-            weights[feature] += 1.0 / f64::from(depth + 1);
-        });
+        self.forest
+            .for_each_split(&buf[..=d], |feature, depth, size, child| {
+                let bits = (f64::from(size) / f64::from(child)).log2();
+                weights[feature] += bits / f64::from(depth + 1);
+            });
         let total: f64 = weights[..d].iter().sum();
         if total == 0.0 {
             return 0;

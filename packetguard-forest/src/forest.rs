@@ -1,7 +1,7 @@
 //! Compact storage of every tree of a model: what files hold, what explanations walk.
 //!
 //! All trees live in one `Vec<Node>`, each tree a contiguous run in depth-first preorder.
-//! A node is 8 bytes:
+//! A node is 10 bytes in files (12 in memory):
 //!
 //! - internal node: `value` is the split threshold, `feature` the column compared, `right`
 //!   the offset from this node to its right child; the left child is the next node.
@@ -9,6 +9,7 @@
 //! - leaf: `value` is the path length credited to a point ending here, `depth + c(size)`,
 //!   precomputed at training so scoring adds one float per tree; `right` is 0 and `feature`
 //!   is the number of features (the NaN slot of a row buffer).
+//! - every node also keeps its training sample size (at most 32,768, so 16 bits).
 //!
 //! A preorder run with 16-bit right offsets holds trees of up to 65,535 nodes, which is why
 //! the sample size is capped at 32,768 (a tree has at most `2 psi - 1` nodes). Scoring uses
@@ -21,6 +22,9 @@ pub struct Node {
     pub value: f32,
     pub feature: u16,
     pub right: u16,
+    /// Training rows that reached this node; explanations use it to measure how much of a
+    /// node a split cut away from the point.
+    pub size: u16,
 }
 
 impl Node {
@@ -54,8 +58,9 @@ impl Forest {
         });
     }
 
-    /// Calls `visit(feature, depth)` for every split on one row's path in every tree.
-    pub fn for_each_split(&self, row: &[f32], mut visit: impl FnMut(usize, u32)) {
+    /// Calls `visit(feature, depth, node size, size of the child taken)` for every split on
+    /// one row's path in every tree.
+    pub fn for_each_split(&self, row: &[f32], mut visit: impl FnMut(usize, u32, u16, u16)) {
         for t in &self.trees {
             let nodes = &self.nodes[t.start as usize..(t.start + t.len) as usize];
             let (mut p, mut depth) = (0usize, 0u32);
@@ -64,13 +69,14 @@ impl Forest {
                 if node.is_leaf() {
                     break;
                 }
-                visit(node.feature as usize, depth);
-                depth += 1;
-                p += if row[node.feature as usize] < node.value {
-                    1
+                let next = if row[node.feature as usize] < node.value {
+                    p + 1
                 } else {
-                    node.right as usize
+                    p + node.right as usize
                 };
+                visit(node.feature as usize, depth, node.size, nodes[next].size);
+                depth += 1;
+                p = next;
             }
         }
     }
@@ -112,6 +118,9 @@ pub fn validate_tree(nodes: &[Node], n_features: usize, max_depth: u32) -> Resul
                 nodes.len()
             ));
         };
+        if node.size == 0 {
+            return Err(format!("node {pos} has no training rows"));
+        }
         if node.is_leaf() {
             if usize::from(node.feature) != n_features {
                 return Err(format!("leaf {pos} has feature {}", node.feature));
@@ -148,6 +157,18 @@ pub fn validate_tree(nodes: &[Node], n_features: usize, max_depth: u32) -> Resul
             if node.right < 2 || node.value.is_nan() {
                 return Err(format!("node {pos} has an invalid split"));
             }
+            let right = pos + usize::from(node.right);
+            match (nodes.get(pos + 1), nodes.get(right)) {
+                (Some(l), Some(r))
+                    if u32::from(l.size) + u32::from(r.size) == u32::from(node.size) => {}
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "node {pos}: children sizes do not add up to {}",
+                        node.size
+                    ))
+                }
+                _ => return Err(format!("node {pos} has a child past the end of the tree")),
+            }
             if depth >= max_depth {
                 return Err(format!("tree deeper than the height limit {max_depth}"));
             }
@@ -167,14 +188,16 @@ mod tests {
             value: v,
             feature: 1,
             right: 0,
+            size: 1,
         }
     }
 
-    fn split(t: f32, right: u16) -> Node {
+    fn split(t: f32, right: u16, size: u16) -> Node {
         Node {
             value: t,
             feature: 0,
             right,
+            size,
         }
     }
 
@@ -182,8 +205,8 @@ mod tests {
     fn validates_a_good_tree_and_rejects_bad_offsets() {
         // root(x<1) -> [left: (x<0) -> leaf, leaf], right leaf
         let good = [
-            split(1.0, 4),
-            split(0.0, 2),
+            split(1.0, 4, 3),
+            split(0.0, 2, 2),
             leaf(2.0),
             leaf(2.0),
             leaf(1.0),
@@ -198,5 +221,8 @@ mod tests {
         assert!(validate_tree(&good[..4], 1, 8).is_err());
         assert!(validate_tree(&good, 1, 1).is_err());
         assert!(validate_tree(&[], 1, 8).is_err());
+        let mut bad = good;
+        bad[0].size = 4;
+        assert!(validate_tree(&bad, 1, 8).is_err());
     }
 }

@@ -26,13 +26,18 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Magic, version and file length.
 const HEADER_LEN: usize = 8 + 4 + 8;
 
+/// Bytes of one stored node: f32 value, u16 feature, u16 right offset, u16 size.
+const NODE_BYTES: usize = 10;
+
 /// Leaf marker in the feature field of a stored node.
 const LEAF_FEATURE: u16 = u16::MAX;
 
 impl Model {
     /// The file bytes and their CRC32 (also the last four bytes).
     pub(crate) fn encode(&self) -> (Vec<u8>, u32) {
-        let mut b = Vec::with_capacity(256 + self.forest.trees.len() * 4 + self.node_bytes());
+        let mut b = Vec::with_capacity(
+            256 + self.forest.trees.len() * 4 + self.forest.nodes.len() * NODE_BYTES,
+        );
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         b.extend_from_slice(&0u64.to_le_bytes()); // file length, patched below
@@ -63,6 +68,7 @@ impl Model {
             let feature = if n.is_leaf() { LEAF_FEATURE } else { n.feature };
             b.extend_from_slice(&feature.to_le_bytes());
             b.extend_from_slice(&n.right.to_le_bytes());
+            b.extend_from_slice(&n.size.to_le_bytes());
         }
         let total = (b.len() + 4) as u64;
         b[12..20].copy_from_slice(&total.to_le_bytes());
@@ -340,10 +346,10 @@ fn decode_body(c: &mut Cursor) -> Result<Model, String> {
         lens.push(len);
     }
     let remaining = c.bytes.len() - c.pos;
-    if total.checked_mul(8) != Some(remaining) {
+    if total.checked_mul(NODE_BYTES) != Some(remaining) {
         return Err(format!(
             "{total} nodes need {} bytes, {remaining} remain",
-            total * 8
+            total * NODE_BYTES
         ));
     }
     forest.nodes.reserve_exact(total);
@@ -351,6 +357,7 @@ fn decode_body(c: &mut Cursor) -> Result<Model, String> {
         let value = f32::from_le_bytes(c.array("node")?);
         let feature = c.u16("node")?;
         let right = c.u16("node")?;
+        let size = c.u16("node")?;
         let is_leaf = right == 0;
         if is_leaf != (feature == LEAF_FEATURE) {
             return Err(format!(
@@ -363,6 +370,7 @@ fn decode_body(c: &mut Cursor) -> Result<Model, String> {
             // Leaves point at the row buffer's NaN slot; see `forest`.
             feature: if is_leaf { n_features as u16 } else { feature },
             right,
+            size,
         });
     }
     let mut start = 0;

@@ -14,13 +14,13 @@
 //!
 //! # Layout
 //!
-//! - [`path_length`]: `c(n)`.
+//! - [`path_length`] gives `c(n)`.
 //! - `rng`, `build`: seeded random draws and tree growing.
 //! - `forest`: the compact preorder node array (files, explanations); `walk`: the
 //!   branch-free breadth-first layout scoring uses.
 //! - `model`, `score`, `explain`, `format`: the [`Model`] type and what it does.
-//! - [`csv`]: the small CSV reader the command-line functions use.
-//! - [`synth`]: seeded synthetic data and ROC AUC for tests and benchmarks.
+//! - [`csv`] is the small CSV reader the command-line functions use.
+//! - [`synth`] makes seeded synthetic data and computes ROC AUC for tests and benchmarks.
 
 pub mod cli;
 pub mod csv;

@@ -273,7 +273,7 @@ impl Model {
         self.forest.nodes.len()
     }
 
-    /// Bytes of the compact trees (8 per node), as stored in the file.
+    /// Bytes of the compact trees in memory (12 per node; 10 in the file).
     pub fn node_bytes(&self) -> usize {
         self.forest.nodes.len() * std::mem::size_of::<crate::forest::Node>()
     }

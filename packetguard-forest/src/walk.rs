@@ -109,7 +109,7 @@ impl Compiled {
                     unsafe {
                         let split = *splits.get_unchecked(*s);
                         let x = *block.get_unchecked(split.offset as usize + lane);
-                        *s = 2 * *s + 1 + usize::from(!(x < split.threshold));
+                        *s = 2 * *s + 1 + goes_right(x, split.threshold);
                     }
                 }
             }
@@ -137,7 +137,7 @@ impl Compiled {
                     // SAFETY: `offset / LANES` is a validated feature or the NaN slot, both
                     // inside `row` by the assert above.
                     let x = unsafe { *row.get_unchecked(split.offset as usize / LANES) };
-                    *s = 2 * *s + 1 + usize::from(!(x < split.threshold));
+                    *s = 2 * *s + 1 + goes_right(x, split.threshold);
                 }
             }
             for (g, s) in slot[..group].iter().enumerate() {
@@ -154,6 +154,13 @@ impl Compiled {
     }
 }
 
+/// 1 when `x` is not below `threshold`, NaN included (the pass-through rule), else 0.
+#[inline(always)]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // `x >= t` would send NaN left
+fn goes_right(x: f32, threshold: f32) -> usize {
+    usize::from(!(x < threshold))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,17 +172,19 @@ mod tests {
             value: v,
             feature: 1,
             right: 0,
+            size: 1,
         };
-        let split = |t, right| Node {
+        let split = |t, right, size| Node {
             value: t,
             feature: 0,
             right,
+            size,
         };
         // x < 1 ? (x < 0 ? 2.5 : 2.0) : 1.0
         let mut forest = Forest {
             nodes: vec![
-                split(1.0, 4),
-                split(0.0, 2),
+                split(1.0, 4, 3),
+                split(0.0, 2, 2),
                 leaf(2.5),
                 leaf(2.0),
                 leaf(1.0),

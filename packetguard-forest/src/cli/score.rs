@@ -103,7 +103,7 @@ pub fn score_csv(
             lines.push(reader.line().to_string());
             valid.push(ok);
             summary.rows += 1;
-            if summary.rows % PROGRESS_EVERY == 0 {
+            if summary.rows.is_multiple_of(PROGRESS_EVERY) {
                 eprintln!("{name}: scored {} rows", summary.rows);
             }
         }

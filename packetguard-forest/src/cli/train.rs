@@ -140,7 +140,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<TrainSummary> {
             }
         }
         let seen = rows + bad.count;
-        if seen % PROGRESS_EVERY == 0 {
+        if seen.is_multiple_of(PROGRESS_EVERY) {
             eprintln!("{input}: read {seen} rows ({} skipped)", bad.count);
         }
     }
