@@ -14,7 +14,12 @@ fn model(features: usize, rows: usize) -> (Model, ndarray::Array2<f64>) {
         seed: 1,
         ..ForestParams::default()
     };
-    let m = Model::fit(data.view(), Schema::uniform(&names, Transform::None), &params).unwrap();
+    let m = Model::fit(
+        data.view(),
+        Schema::uniform(&names, Transform::None),
+        &params,
+    )
+    .unwrap();
     (m, data)
 }
 
