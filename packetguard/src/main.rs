@@ -19,6 +19,19 @@ enum Command {
     Collect(commands::collect::CollectArgs),
     /// Print data path benchmark figures (XDP cost per packet, ring buffer drain rate).
     Bench(commands::bench::BenchArgs),
+    /// Train an Isolation Forest model from a flow (or host) CSV.
+    Train(packetguard_forest::cli::TrainArgs),
+    /// Append `score` and `verdict` columns to every row of a CSV (offline detection).
+    Score(packetguard_forest::cli::ScoreArgs),
+    /// Work with model files.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Print a model's metadata, feature schema and size.
+    Inspect(packetguard_forest::cli::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +46,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Collect(args) => commands::collect::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Train(args) => packetguard_forest::cli::run_train(&args),
+        Command::Score(args) => packetguard_forest::cli::run_score(&args),
+        Command::Model(ModelCommand::Inspect(args)) => packetguard_forest::cli::run_inspect(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ mod cli_errors;
 mod collect_agent;
 mod frames;
 mod lab;
+mod offline;
 mod parser;
 mod prometheus_scrape;
 mod traffic;

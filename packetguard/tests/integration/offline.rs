@@ -1,0 +1,106 @@
+//! The seed tools' workflow through the real binary: collect flows from real traffic, train
+//! a model on them, score the CSV offline, inspect the model.
+
+use std::process::Command;
+
+use crate::{
+    capture::read_csv,
+    collect_agent::{Collector, BIN},
+    lab::{Lab, SERVER_V4},
+};
+
+fn bin(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("packetguard runs")
+}
+
+#[test]
+fn collected_flows_train_a_model_that_scores_every_row() {
+    let lab = Lab::new();
+    let agent = Collector::start(&lab, &[]);
+    lab.exec(&lab.client, &["ping", "-c", "3", "-i", "0.1", SERVER_V4]);
+    let _ = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.client,
+            "hping3",
+            "-q",
+            "-S",
+            "-p",
+            "9",
+            "-c",
+            "20",
+            "-i",
+            "u5000",
+            SERVER_V4,
+        ])
+        .output();
+    let got = agent.stop(libc::SIGTERM);
+    let flows = lab.dir.join("flows.csv");
+    let model = lab.dir.join("flow.pgm");
+    let scored = lab.dir.join("scored.csv");
+    let (flows_s, model_s, scored_s) = (
+        flows.to_str().unwrap(),
+        model.to_str().unwrap(),
+        scored.to_str().unwrap(),
+    );
+
+    let out = bin(&[
+        "train", "--input", flows_s, "--out", model_s, "--trees", "50", "--seed", "7",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bin(&[
+        "score", "--model", model_s, "--input", flows_s, "--out", scored_s,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let rows = read_csv(&scored);
+    assert_eq!(rows.len(), got.rows.len(), "every collected flow is scored");
+    assert!(
+        rows.len() >= 21,
+        "ping flow and 20 SYN flows: {}",
+        rows.len()
+    );
+    for r in &rows {
+        let score: f64 = r["score"].parse().unwrap();
+        assert!(score > 0.0 && score < 1.0, "{r:?}");
+        assert!(
+            r["verdict"] == "normal" || r["verdict"] == "anomaly",
+            "{r:?}"
+        );
+    }
+
+    let out = bin(&["model", "inspect", model_s]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        report.contains(&format!("rows          {}", rows.len())),
+        "{report}"
+    );
+    assert!(report.contains("trees         50"), "{report}");
+}
+
+#[test]
+fn a_corrupt_model_file_is_one_line_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!("packetguard-corrupt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("broken.pgm");
+    std::fs::write(&model, b"PGIFM\0\0\0 not really a model").unwrap();
+    let out = bin(&["model", "inspect", model.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("broken.pgm"), "{err}");
+}
