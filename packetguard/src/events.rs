@@ -287,93 +287,93 @@ fn json_error(err: serde_json::Error) -> EventsError {
 }
 
 fn write_event(buf: &mut Vec<u8>, ev: &AnomalyEvent<'_>, folded: u64) -> serde_json::Result<()> {
-    let mut line = Line {
-        score: Some(ev.score),
-        threshold: Some(ev.threshold),
-        top_features: Some(ev.top_features),
-        model: Some(ev.model),
-        suppressed: (folded > 0).then_some(folded),
-        ..Line::new(ev.time, ev.detector)
+    let verdict = Verdict {
+        score: ev.score,
+        threshold: ev.threshold,
+        top_features: ev.top_features,
+        model: ev.model,
     };
-    match ev.subject {
+    let subject = match ev.subject {
         Subject::Flow {
             src_ip,
             dst_ip,
             src_port,
             dst_port,
             protocol,
-        } => {
-            line.src_ip = Some(src_ip);
-            line.dst_ip = Some(dst_ip);
-            line.src_port = Some(src_port);
-            line.dst_port = Some(dst_port);
-            line.protocol = Some(Collect(ProtocolName(protocol)));
-        }
-        Subject::Host(host) => line.host = Some(host),
-    }
-    serde_json::to_writer(buf, &line)
+        } => Body::Flow {
+            src_ip,
+            dst_ip,
+            src_port,
+            dst_port,
+            protocol: Collect(ProtocolName(protocol)),
+            verdict,
+        },
+        Subject::Host(host) => Body::Host { host, verdict },
+    };
+    let suppressed = (folded > 0).then_some(folded);
+    serde_json::to_writer(buf, &Line::new(ev.time, ev.detector, subject, suppressed))
 }
 
 fn write_summary(buf: &mut Vec<u8>, p: Pending, time: SystemTime) -> serde_json::Result<()> {
-    let line = Line {
-        host: Some(p.host),
-        summary: Some(true),
-        suppressed: Some(p.suppressed),
-        ..Line::new(time, p.detector)
+    let body = Body::Summary {
+        host: p.host,
+        summary: true,
     };
-    serde_json::to_writer(buf, &line)
+    serde_json::to_writer(buf, &Line::new(time, p.detector, body, Some(p.suppressed)))
 }
 
-/// One JSON line; absent fields are left out rather than written as `null`.
+/// One JSON line: time and detector first, `suppressed` last and only when non-zero.
 #[derive(Serialize)]
 struct Line<'a> {
     time: Collect<humantime::Rfc3339Timestamp>,
     detector: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    src_ip: Option<IpAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dst_ip: Option<IpAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    src_port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dst_port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    protocol: Option<Collect<ProtocolName>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host: Option<IpAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    score: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    threshold: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_features: Option<&'a [FeatureContribution]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    summary: Option<bool>,
+    #[serde(flatten)]
+    body: Body<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     suppressed: Option<u64>,
 }
 
-impl Line<'_> {
-    fn new(time: SystemTime, detector: Detector) -> Self {
+impl<'a> Line<'a> {
+    fn new(time: SystemTime, d: Detector, body: Body<'a>, suppressed: Option<u64>) -> Self {
+        let time = Collect(humantime::format_rfc3339_millis(time));
         Line {
-            time: Collect(humantime::format_rfc3339_millis(time)),
-            detector: detector.as_str(),
-            src_ip: None,
-            dst_ip: None,
-            src_port: None,
-            dst_port: None,
-            protocol: None,
-            host: None,
-            score: None,
-            threshold: None,
-            top_features: None,
-            model: None,
-            summary: None,
-            suppressed: None,
+            time,
+            detector: d.as_str(),
+            body,
+            suppressed,
         }
     }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Body<'a> {
+    Flow {
+        src_ip: IpAddr,
+        dst_ip: IpAddr,
+        src_port: u16,
+        dst_port: u16,
+        protocol: Collect<ProtocolName>,
+        #[serde(flatten)]
+        verdict: Verdict<'a>,
+    },
+    Host {
+        host: IpAddr,
+        #[serde(flatten)]
+        verdict: Verdict<'a>,
+    },
+    Summary {
+        host: IpAddr,
+        summary: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct Verdict<'a> {
+    score: f64,
+    threshold: f64,
+    top_features: &'a [FeatureContribution],
+    model: &'a str,
 }
 
 /// Protocol name for the well-known numbers, the decimal number otherwise; always a string
@@ -603,6 +603,9 @@ mod tests {
             .emit(&flow_event("192.0.2.10", 40000), Instant::now())
             .unwrap();
         assert_eq!(out, Outcome::Written { folded: 0 });
+        let raw = std::str::from_utf8(w.get_ref()).unwrap();
+        let head = r#"{"time":"2023-11-14T22:13:20.123Z","detector":"flow","src_ip":"#;
+        assert!(raw.starts_with(head) && raw.ends_with("}\n"), "{raw}");
         let v = &lines(&w)[0];
         assert_eq!(v["time"], "2023-11-14T22:13:20.123Z");
         assert_eq!(v["detector"], "flow");
@@ -652,6 +655,15 @@ mod tests {
         let v = lines(&w);
         assert_eq!(v.len(), 3);
         assert_eq!(v[2]["suppressed"], 4);
+        let last = std::str::from_utf8(w.get_ref())
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap();
+        assert!(
+            last.ends_with(r#""model":"flow-default-v1","suppressed":4}"#),
+            "{last}"
+        );
         assert_eq!(v[2]["src_port"], 10);
     }
 
