@@ -4,6 +4,7 @@
 //!
 //! - [`datapath`]: loading and attaching the XDP program, draining its ring buffer,
 //!   expiring and exporting its flow map.
+//! - [`detect`]: live scoring of flow records with the flow model.
 //! - [`flows`]: flow rows in userspace: orientation, merging records, features, CSV.
 //! - [`commands`]: one module per sub-command of the `packetguard` binary.
 //! - [`metrics`]: the Prometheus registry, every metric the agent exports, and the HTTP
@@ -13,6 +14,7 @@
 pub mod commands;
 pub mod config;
 pub mod datapath;
+pub mod detect;
 pub mod events;
 pub mod flows;
 pub mod metrics;

@@ -15,6 +15,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Detect: attach, score every flow with the flow model, serve metrics, write events.
+    Run(commands::run::RunArgs),
     /// Attach to interfaces and write one CSV row per flow (the collection mode).
     Collect(commands::collect::CollectArgs),
     /// Print data path benchmark figures (XDP cost per packet, ring buffer drain rate).
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
         Command::Collect(args) => commands::collect::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => packetguard_forest::cli::run_train(&args),

@@ -2,4 +2,5 @@
 
 pub mod bench;
 pub mod collect;
+pub mod run;
 pub mod shutdown;

@@ -5,6 +5,7 @@
 mod capture;
 mod cli_errors;
 mod collect_agent;
+mod detector;
 mod frames;
 mod lab;
 mod offline;

@@ -1,0 +1,271 @@
+//! `packetguard run` in the lab: a model trained on collected traffic scores live flows,
+//! metrics are served, anomaly events are written, bad input fails cleanly.
+
+use std::{process::Command, time::Duration};
+
+use crate::{
+    collect_agent::{assert_detached, Collector, BIN},
+    lab::{Lab, SERVER_V4},
+};
+
+/// Collects a small baseline in `lab` and trains a flow model on it.
+fn train_model(lab: &Lab) -> std::path::PathBuf {
+    let agent = Collector::start(lab, &[]);
+    // Each ping run is its own ICMP flow: a baseline of eight flows of different lengths.
+    for count in 2..10 {
+        lab.exec(
+            &lab.client,
+            &["ping", "-c", &count.to_string(), "-i", "0.02", SERVER_V4],
+        );
+    }
+    agent.stop(libc::SIGTERM);
+    let model = lab.dir.join("flow.pgm");
+    let out = Command::new(BIN)
+        .args([
+            "train",
+            "--input",
+            lab.dir.join("flows.csv").to_str().unwrap(),
+        ])
+        .args([
+            "--out",
+            model.to_str().unwrap(),
+            "--trees",
+            "30",
+            "--seed",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    model
+}
+
+fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+#[test]
+fn run_scores_live_flows_serves_metrics_writes_events_and_detaches() {
+    let lab = Lab::new();
+    let model = train_model(&lab);
+    let events = lab.dir.join("events.jsonl");
+    let mut agent = lab.spawn(
+        &lab.router,
+        &[
+            BIN,
+            "run",
+            "-i",
+            "rc",
+            "--model",
+            model.to_str().unwrap(),
+            "--metrics-addr",
+            "127.0.0.1:9617",
+            "--events",
+            events.to_str().unwrap(),
+            "--idle-timeout",
+            "1s",
+        ],
+    );
+    agent.wait_for_stderr(
+        "metrics on http://127.0.0.1:9617/metrics",
+        1,
+        Duration::from_secs(30),
+    );
+    const SYNS: u64 = 15;
+    lab.exec(&lab.client, &["ping", "-c", "3", "-i", "0.05", SERVER_V4]);
+    let _ = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.client,
+            "hping3",
+            "-q",
+            "-S",
+            "-p",
+            "9",
+            "-c",
+            &SYNS.to_string(),
+            "-i",
+            "u5000",
+            SERVER_V4,
+        ])
+        .output();
+    // Idle expiry (1 s) plus the one-second metrics tick.
+    std::thread::sleep(Duration::from_millis(2800));
+    let out = lab.exec(
+        &lab.router,
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "http://127.0.0.1:9617/metrics",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = agent.stop(libc::SIGTERM, Duration::from_secs(30));
+    assert!(status.success(), "{}", agent.stderr());
+    assert_detached(&lab);
+
+    // rc sees the client's packets: 3 echo requests and the SYNs, at least.
+    assert!(
+        metric(&text, "packetguard_packets_total").unwrap() >= 3 + SYNS,
+        "{text}"
+    );
+    // Each SYN is its own flow; with the ping flow, at least SYNS + 1 were scored.
+    assert!(
+        metric(&text, "packetguard_flows_total").unwrap() > SYNS,
+        "{text}"
+    );
+    assert!(
+        text.contains("packetguard_model_info{detector=\"flow\",model=\"flow-"),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "packetguard_ringbuf_lost_total"),
+        Some(0),
+        "{text}"
+    );
+    let anomalies = metric(&text, "packetguard_anomalies_total{detector=\"flow\"}").unwrap();
+
+    // The baseline held only pings: SYN-only flows to a closed port are new to the model.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each event line is JSON"))
+        .collect();
+    let syn_events: Vec<_> = lines.iter().filter(|e| e["dst_port"] == 9).collect();
+    assert!(
+        anomalies >= 1 && !syn_events.is_empty(),
+        "anomalies {anomalies}, events {lines:?}"
+    );
+    let e = syn_events[0];
+    assert_eq!(e["detector"], "flow");
+    assert_eq!(e["dst_ip"], SERVER_V4);
+    assert!(e["score"].as_f64().unwrap() > e["threshold"].as_f64().unwrap());
+    assert!(!e["top_features"].as_array().unwrap().is_empty());
+}
+
+fn run_error(lab: &Lab, extra: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.router,
+            BIN,
+            "run",
+            "-i",
+            "rc",
+            "--duration",
+            "2s",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_detached(lab);
+    err
+}
+
+#[test]
+fn run_rejects_bad_models_busy_ports_and_unknown_interfaces_with_nothing_attached() {
+    let lab = Lab::new();
+    let model = train_model(&lab);
+    let m = model.to_str().unwrap();
+
+    let err = run_error(&lab, &["--model", "/nonexistent/flow.pgm"]);
+    assert!(
+        err.contains("no flow model at /nonexistent/flow.pgm"),
+        "{err}"
+    );
+
+    // A host-kind model has host features, which the flow detector cannot feed.
+    let host_csv = lab.dir.join("host.csv");
+    let mut csv = packetguard_common::features::HOST_FEATURES.join(",");
+    for i in 0..40 {
+        csv.push_str(&format!("\n{i},{},{},1,1,0.5,100", i * 100, i % 3));
+    }
+    std::fs::write(&host_csv, csv).unwrap();
+    let host_model = lab.dir.join("host.pgm");
+    let out = Command::new(BIN)
+        .args([
+            "train",
+            "--kind",
+            "host",
+            "--input",
+            host_csv.to_str().unwrap(),
+            "--out",
+            host_model.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = run_error(&lab, &["--model", host_model.to_str().unwrap()]);
+    assert!(err.contains("does not match the flow schema"), "{err}");
+
+    // Something already listens on the metrics port.
+    let mut busy = lab.spawn(
+        &lab.router,
+        &[
+            "python3",
+            "-m",
+            "http.server",
+            "9617",
+            "--bind",
+            "127.0.0.1",
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.router,
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "http://127.0.0.1:9617/",
+        ])
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "port holder never listened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let err = run_error(&lab, &["--model", m, "--metrics-addr", "127.0.0.1:9617"]);
+    assert!(
+        err.contains("in use") && err.contains("--metrics-addr"),
+        "{err}"
+    );
+    busy.stop(libc::SIGTERM, Duration::from_secs(10));
+
+    let out = Command::new(BIN)
+        .args(["run", "-i", "nosuch0", "--model", m])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("no network interface named \"nosuch0\""),
+        "{err}"
+    );
+}
