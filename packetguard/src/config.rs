@@ -12,18 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// How the XDP program is attached.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum XdpMode {
-    /// Native (driver) mode, falling back to generic (skb) mode with a message.
-    #[default]
-    Auto,
-    /// Native mode only; fail if the driver cannot.
-    Native,
-    /// Generic mode: works on every device, slower.
-    Skb,
-}
+pub use crate::datapath::AttachMode;
 
 /// Settings of `packetguard run`, as read from the config file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -37,7 +26,7 @@ pub struct RunConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Where anomaly events go: `-` for stdout, otherwise a file to append to.
     pub events: Option<String>,
-    pub xdp_mode: Option<XdpMode>,
+    pub xdp_mode: Option<AttachMode>,
     /// Capacity of the kernel flow map.
     pub flow_entries: Option<u32>,
     /// A flow with no packet for this long is exported and removed.
@@ -157,7 +146,7 @@ mod tests {
             c.events.as_deref(),
             Some("/var/log/packetguard/events.jsonl")
         );
-        assert_eq!(c.xdp_mode, Some(XdpMode::Auto));
+        assert_eq!(c.xdp_mode, Some(AttachMode::Auto));
         assert_eq!(c.flow_entries, Some(262_144));
         assert_eq!(c.idle_timeout, Some(Duration::from_secs(15)));
         assert_eq!(c.active_timeout, Some(Duration::from_secs(60)));

@@ -25,7 +25,8 @@ use tracing::{info, warn};
 static XDP_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/packetguard-ebpf.o"));
 
-/// How to attach: `auto` tries native (driver) XDP and falls back to generic (skb) mode.
+/// How to attach: `auto` tries native (driver) XDP and falls back to generic (skb) mode
+/// with a message; `native` fails if the driver cannot; `skb` works on every device, slower.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum AttachMode {
@@ -123,6 +124,20 @@ pub fn default_route_interface() -> Option<String> {
         let dest = cols.next()?;
         (dest == "00000000").then(|| iface.to_string())
     })
+}
+
+/// `iface`, or the default route's interface (saying so) when none was named.
+pub fn interface_or_default(iface: Option<String>) -> anyhow::Result<String> {
+    if let Some(i) = iface {
+        return Ok(i);
+    }
+    let i = default_route_interface().ok_or_else(|| {
+        anyhow::anyhow!(
+            "no --iface given and no default route to pick one from; name an interface with --iface"
+        )
+    })?;
+    eprintln!("no --iface given: using {i}, the interface of the default route");
+    Ok(i)
 }
 
 /// The interface index, or a clear error for a name that does not exist.
@@ -239,49 +254,34 @@ impl DataPath {
         }
     }
 
-    /// Takes the ring buffer out of the object (once).
-    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, DataPathError> {
+    /// Takes map `name` out of the object (once each) as the typed map `T`.
+    fn take_map<T>(&mut self, name: &'static str) -> Result<T, DataPathError>
+    where
+        T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+    {
         let map = self
             .ebpf
-            .take_map(config::MAP_EVENTS)
-            .ok_or(DataPathError::Missing {
-                what: "map",
-                name: config::MAP_EVENTS,
-            })?;
-        RingBuf::try_from(map).map_err(|e| DataPathError::Map {
-            map: config::MAP_EVENTS,
+            .take_map(name)
+            .ok_or(DataPathError::Missing { what: "map", name })?;
+        T::try_from(map).map_err(|e| DataPathError::Map {
+            map: name,
             cause: e.to_string(),
         })
+    }
+
+    /// Takes the ring buffer out of the object (once).
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, DataPathError> {
+        self.take_map(config::MAP_EVENTS)
     }
 
     /// Takes the flow map out of the object (once).
     pub fn take_flows(&mut self) -> Result<HashMap<MapData, FlowKey, FlowStats>, DataPathError> {
-        let map = self
-            .ebpf
-            .take_map(config::MAP_FLOWS)
-            .ok_or(DataPathError::Missing {
-                what: "map",
-                name: config::MAP_FLOWS,
-            })?;
-        HashMap::try_from(map).map_err(|e| DataPathError::Map {
-            map: config::MAP_FLOWS,
-            cause: e.to_string(),
-        })
+        self.take_map(config::MAP_FLOWS)
     }
 
     /// Takes the per-CPU counters out of the object (once).
     pub fn take_counters(&mut self) -> Result<PerCpuArray<MapData, u64>, DataPathError> {
-        let map = self
-            .ebpf
-            .take_map(config::MAP_COUNTERS)
-            .ok_or(DataPathError::Missing {
-                what: "map",
-                name: config::MAP_COUNTERS,
-            })?;
-        PerCpuArray::try_from(map).map_err(|e| DataPathError::Map {
-            map: config::MAP_COUNTERS,
-            cause: e.to_string(),
-        })
+        self.take_map(config::MAP_COUNTERS)
     }
 
     /// The loaded object, for tests and benchmarks that drive the program directly.
