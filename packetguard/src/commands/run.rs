@@ -10,20 +10,20 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use packetguard_common::FlowRecord;
 use packetguard_forest::{Attribution, Verdict};
 
 use crate::{
     commands::shutdown::stop_signal,
-    config::{self, RunConfig, XdpMode},
+    config::{self, RunConfig},
     datapath::{
-        counters, default_route_interface,
+        counters,
         drain::{Drain, Event},
-        flow_table::{monotonic_ns, FlowTable},
-        interface_index, AttachMode, DataPath, DataPathConfig,
+        flow_table::{monotonic_ns, FlowTable, Removed},
+        interface_index, interface_or_default, AttachMode, DataPath, DataPathConfig,
     },
-    detect::flow::{load_model, FlowDetector, TOP_FEATURES},
+    detect::flow::{load_model, FlowDetector, Scored, TOP_FEATURES},
     events::{
         AnomalyEvent, Detector, EventTarget, EventWriter, FeatureContribution, Outcome, RateLimit,
         Subject,
@@ -82,20 +82,7 @@ fn settings(args: RunArgs) -> Result<Settings> {
         Some(p) => config::load(p)?,
         None => RunConfig::default(),
     };
-    let iface = match args.iface.or(file.iface) {
-        Some(i) => i,
-        None => {
-            let i = default_route_interface()
-                .context("no --iface given and no default route to pick one from; name an interface with --iface")?;
-            eprintln!("no --iface given: using {i}, the interface of the default route");
-            i
-        }
-    };
-    let file_mode = file.xdp_mode.map(|m| match m {
-        XdpMode::Auto => AttachMode::Auto,
-        XdpMode::Native => AttachMode::Native,
-        XdpMode::Skb => AttachMode::Skb,
-    });
+    let iface = interface_or_default(args.iface.or(file.iface))?;
     let mut datapath = DataPathConfig::default();
     if let Some(n) = args.flow_entries.or(file.flow_entries) {
         datapath.flow_entries = n;
@@ -124,7 +111,7 @@ fn settings(args: RunArgs) -> Result<Settings> {
             .or(file.metrics_addr)
             .unwrap_or(metrics::DEFAULT_METRICS_ADDR),
         events: args.events.or(file.events).unwrap_or_else(|| "-".into()),
-        xdp_mode: args.xdp_mode.or(file_mode).unwrap_or_default(),
+        xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
         idle_timeout: args
             .idle_timeout
             .or(file.idle_timeout)
@@ -144,13 +131,68 @@ pub fn run(args: RunArgs) -> Result<()> {
     rt.block_on(detect(s, duration))
 }
 
+/// The flow detector with where its verdicts go.
+struct FlowPipeline {
+    detector: FlowDetector,
+    events: Events,
+    metrics: Arc<Metrics>,
+    model_id: String,
+}
+
+impl FlowPipeline {
+    /// Queues a record, scoring the batch first when it is full.
+    fn queue(&mut self, rec: &FlowRecord) -> Result<()> {
+        if self.detector.is_full() {
+            self.score()?;
+        }
+        self.detector.push(rec);
+        Ok(())
+    }
+
+    /// Queues what the agent exported when it removed a flow from the kernel.
+    fn queue_removed(&mut self, removed: &Removed) -> Result<()> {
+        match &removed.record {
+            Some(rec) => self.queue(rec),
+            None => Ok(()),
+        }
+    }
+
+    /// Scores what is queued, counts it and reports the anomalies.
+    fn score(&mut self) -> Result<()> {
+        let n = self.detector.score_pending();
+        self.metrics
+            .record_scores(Detector::Flow, self.detector.scores());
+        for i in 0..n {
+            let scored = self.detector.result(i);
+            if scored.verdict == Verdict::Anomaly {
+                report(
+                    &self.detector,
+                    &mut self.events,
+                    &self.metrics,
+                    &self.model_id,
+                    &scored,
+                )?;
+            }
+        }
+        self.detector.clear();
+        Ok(())
+    }
+}
+
+/// Keeps the first error raised inside a callback that cannot return one.
+fn keep_first(slot: &mut Option<anyhow::Error>, res: Result<()>) {
+    if let Err(e) = res {
+        slot.get_or_insert(e);
+    }
+}
+
 /// Writes one anomaly event and counts it.
 fn report(
     detector: &FlowDetector,
     events: &mut Events,
     metrics: &Metrics,
     model_id: &str,
-    scored: &crate::detect::flow::Scored<'_>,
+    scored: &Scored<'_>,
 ) -> Result<()> {
     metrics.record_anomaly(Detector::Flow);
     let mut attr = [Attribution::default(); TOP_FEATURES];
@@ -189,64 +231,17 @@ fn report(
     Ok(())
 }
 
-/// Scores what is queued and reports anomalies.
-fn score_queued(
-    detector: &mut FlowDetector,
-    events: &mut Events,
-    metrics: &Metrics,
-    model_id: &str,
-) -> Result<()> {
-    let mut anomalies = Vec::new();
-    let n = detector.score(|s| {
-        if s.verdict == Verdict::Anomaly {
-            anomalies.push((s.endpoints, s.score, s.row.to_vec()));
-        }
-    });
-    metrics.record_scores(Detector::Flow, detector.last_scores(n));
-    for (endpoints, score, row) in anomalies {
-        let verdict = Verdict::Anomaly;
-        report(
-            detector,
-            events,
-            metrics,
-            model_id,
-            &crate::detect::flow::Scored {
-                endpoints,
-                score,
-                verdict,
-                row: &row,
-            },
-        )?;
-    }
-    Ok(())
-}
-
-/// Queues a record, scoring first when the batch is full.
-fn queue(
-    rec: &FlowRecord,
-    detector: &mut FlowDetector,
-    events: &mut Events,
-    metrics: &Metrics,
-    model_id: &str,
-) -> Result<()> {
-    if detector.is_full() {
-        score_queued(detector, events, metrics, model_id)?;
-    }
-    detector.push(rec);
-    Ok(())
-}
-
 async fn detect(s: Settings, duration: Option<Duration>) -> Result<()> {
     let stop = stop_signal(duration)?;
     let (model, model_path) = load_model(&s.model)?;
     let model_id = model.id();
-    let mut detector = FlowDetector::new(model, &model_path)?;
+    let detector = FlowDetector::new(model, &model_path)?;
     let metrics = Arc::new(Metrics::new()?);
     metrics.set_model_info(Detector::Flow, &model_id);
     metrics.set_flow_table_capacity(s.datapath.flow_entries as u64);
     // Bind before attaching: a port in use must fail with nothing attached.
     let listener = metrics::bind(s.metrics_addr).await?;
-    let mut events = EventWriter::open(&EventTarget::parse(&s.events), s.rate_limit)?;
+    let events = EventWriter::open(&EventTarget::parse(&s.events), s.rate_limit)?;
 
     let mut dp = DataPath::load(&s.datapath)?;
     let a = dp.attach(&s.iface, s.xdp_mode)?;
@@ -261,6 +256,12 @@ async fn detect(s: Settings, duration: Option<Duration>) -> Result<()> {
     let mut drain = Drain::new(dp.take_events()?)?;
     let mut table = FlowTable::new(dp.take_flows()?);
     let counter_map = dp.take_counters()?;
+    let mut flows = FlowPipeline {
+        detector,
+        events,
+        metrics: metrics.clone(),
+        model_id,
+    };
 
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(metrics::serve(listener, metrics.clone(), async {
@@ -269,23 +270,24 @@ async fn detect(s: Settings, duration: Option<Duration>) -> Result<()> {
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut removed_total = 0u64;
+    let mut err = None;
     tokio::pin!(stop);
     let reason = loop {
         tokio::select! {
             r = &mut stop => break r,
             res = async {
                 let start = Instant::now();
-                let mut err = None;
                 let before = drain.stats;
                 drain.next_batch(4096, |ev| {
                     if let Event::Flow(rec) = ev {
-                        if let Err(e) = queue(rec, &mut detector, &mut events, &metrics, &model_id) {
-                            err.get_or_insert(e);
-                        }
+                        keep_first(&mut err, flows.queue(rec));
                     }
                 }).await?;
-                if let Some(e) = err { return Err(e); }
-                score_queued(&mut detector, &mut events, &metrics, &model_id)?;
+                if let Some(e) = err.take() {
+                    return Err(e);
+                }
+                // The batch's latency includes scoring what it brought.
+                flows.score()?;
                 let after = drain.stats;
                 metrics.observe_drain_batch(&DrainBatch {
                     flows: after.flows - before.flows,
@@ -298,16 +300,17 @@ async fn detect(s: Settings, duration: Option<Duration>) -> Result<()> {
             } => res?,
             _ = tick.tick() => {
                 let st = table.expire_idle(monotonic_ns(), s.idle_timeout, |r| {
-                    if let Some(rec) = r.record {
-                        let _ = queue(&rec, &mut detector, &mut events, &metrics, &model_id);
-                    }
+                    keep_first(&mut err, flows.queue_removed(&r));
                 })?;
                 removed_total += st.removed as u64;
-                score_queued(&mut detector, &mut events, &metrics, &model_id)?;
                 let k = counters::read(&counter_map)?;
                 metrics.set_kernel_totals(&KernelTotals::from_slots(&k.0));
                 metrics.set_flow_table_entries((st.entries - st.removed) as u64);
-                events.flush_idle(Instant::now(), SystemTime::now())?;
+                if let Some(e) = err.take() {
+                    return Err(e);
+                }
+                flows.score()?;
+                flows.events.flush_idle(Instant::now(), SystemTime::now())?;
             }
         }
     };
@@ -316,27 +319,20 @@ async fn detect(s: Settings, duration: Option<Duration>) -> Result<()> {
         reason.as_str()
     );
     dp.detach_all();
-    let mut err = None;
     drain.drain_now(|ev| {
         if let Event::Flow(rec) = ev {
-            if let Err(e) = queue(rec, &mut detector, &mut events, &metrics, &model_id) {
-                err.get_or_insert(e);
-            }
+            keep_first(&mut err, flows.queue(rec));
         }
     });
+    let st = table.export_all(|r| keep_first(&mut err, flows.queue_removed(&r)))?;
+    removed_total += st.removed as u64;
     if let Some(e) = err {
         return Err(e);
     }
-    let st = table.export_all(|r| {
-        if let Some(rec) = r.record {
-            let _ = queue(&rec, &mut detector, &mut events, &metrics, &model_id);
-        }
-    })?;
-    removed_total += st.removed as u64;
-    score_queued(&mut detector, &mut events, &metrics, &model_id)?;
+    flows.score()?;
     let k = counters::read(&counter_map)?;
     metrics.set_kernel_totals(&KernelTotals::from_slots(&k.0));
-    events.finish(SystemTime::now())?;
+    flows.events.finish(SystemTime::now())?;
     let _ = stop_server.send(());
     let _ = server.await;
     eprintln!(

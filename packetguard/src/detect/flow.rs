@@ -102,32 +102,37 @@ impl FlowDetector {
         self.len += 1;
     }
 
-    /// Scores everything queued, hands each result to `f`, and empties the batch.
-    pub fn score(&mut self, mut f: impl FnMut(&Scored<'_>)) -> usize {
+    /// Scores every queued record; read them with [`Self::scores`] and [`Self::result`],
+    /// then empty the batch with [`Self::clear`]. Returns how many were scored.
+    pub fn score_pending(&mut self) -> usize {
         let n = self.len;
-        if n == 0 {
-            return 0;
+        if n > 0 {
+            self.model
+                .score_batch(self.rows.slice(ndarray::s![..n, ..]), &mut self.scores[..n]);
         }
-        self.model
-            .score_batch(self.rows.slice(ndarray::s![..n, ..]), &mut self.scores[..n]);
-        for i in 0..n {
-            let score = self.scores[i];
-            let row = self.rows.row(i);
-            f(&Scored {
-                endpoints: self.endpoints[i],
-                score,
-                verdict: self.model.verdict(score),
-                row: row.as_slice().expect("rows are contiguous"),
-            });
-        }
-        self.endpoints.clear();
-        self.len = 0;
         n
     }
 
-    /// Scores of the last batch (for metrics).
-    pub fn last_scores(&self, n: usize) -> &[f64] {
-        &self.scores[..n]
+    /// Scores of the records scored by the last [`Self::score_pending`].
+    pub fn scores(&self) -> &[f64] {
+        &self.scores[..self.len]
+    }
+
+    /// Record `i` of the scored batch.
+    pub fn result(&self, i: usize) -> Scored<'_> {
+        let score = self.scores[i];
+        Scored {
+            endpoints: self.endpoints[i],
+            score,
+            verdict: self.model.verdict(score),
+            row: self.rows.row(i).to_slice().expect("rows are contiguous"),
+        }
+    }
+
+    /// Empties the batch.
+    pub fn clear(&mut self) {
+        self.endpoints.clear();
+        self.len = 0;
     }
 
     /// The features that isolated `row` most, with their names.
