@@ -65,14 +65,18 @@ pub struct CollectArgs {
 
 /// Where rows go: merged per flow (default) or one per record.
 struct RowSink<W: Write> {
-    csv: FlowCsvWriter<W>,
+    out: RowWriter<W>,
     merger: FlowMerger,
     per_record: bool,
-    records: u64,
+}
+
+/// The CSV and the first error writing it (callbacks cannot return one).
+struct RowWriter<W: Write> {
+    csv: FlowCsvWriter<W>,
     error: Option<std::io::Error>,
 }
 
-impl<W: Write> RowSink<W> {
+impl<W: Write> RowWriter<W> {
     fn write(&mut self, row: FlowRow) {
         if self.error.is_none() {
             if let Err(e) = self.csv.write_row(&row) {
@@ -80,15 +84,14 @@ impl<W: Write> RowSink<W> {
             }
         }
     }
+}
 
+impl<W: Write> RowSink<W> {
     fn record(&mut self, rec: &FlowRecord) {
-        self.records += 1;
         if self.per_record {
-            self.write(FlowRow::from_record(rec));
+            self.out.write(FlowRow::from_record(rec));
         } else {
-            let mut done = Vec::new();
-            self.merger.add(rec, |row| done.push(row));
-            done.into_iter().for_each(|r| self.write(r));
+            self.merger.add(rec, |row| self.out.write(row));
         }
     }
 
@@ -97,13 +100,24 @@ impl<W: Write> RowSink<W> {
             self.record(rec);
         }
         if !self.per_record {
-            let mut done = None;
             self.merger
-                .close(&r.key, r.flow_start_ns, |row| done = Some(row));
-            if let Some(row) = done {
-                self.write(row);
-            }
+                .close(&r.key, r.flow_start_ns, |row| self.out.write(row));
         }
+    }
+
+    /// The first write error so far, if any.
+    fn take_error(&mut self) -> Option<std::io::Error> {
+        self.out.error.take()
+    }
+
+    /// Writes the rows still open and flushes; returns the number of rows written.
+    fn finish(mut self) -> std::io::Result<u64> {
+        self.merger.finish(|row| self.out.write(row));
+        if let Some(e) = self.out.error.take() {
+            return Err(e);
+        }
+        self.out.csv.flush()?;
+        Ok(self.out.csv.rows())
     }
 }
 
@@ -138,10 +152,8 @@ fn write_sample(out: &mut dyn Write, s: &packetguard_common::PacketSample) -> st
 /// Runs the collection; returns once everything is exported and detached.
 pub fn run(mut args: CollectArgs) -> Result<()> {
     if args.iface.is_empty() {
-        let iface = crate::datapath::default_route_interface()
-            .context("no --iface given and no default route to pick one from; name an interface with --iface")?;
-        eprintln!("no --iface given: using {iface}, the interface of the default route");
-        args.iface.push(iface);
+        args.iface
+            .push(crate::datapath::interface_or_default(None)?);
     }
     for iface in &args.iface {
         interface_index(iface)?;
@@ -181,11 +193,12 @@ async fn collect(args: CollectArgs) -> Result<()> {
     let counter_map = dp.take_counters()?;
 
     let mut sink = RowSink {
-        csv: FlowCsvWriter::new(out)?,
+        out: RowWriter {
+            csv: FlowCsvWriter::new(out)?,
+            error: None,
+        },
         merger: FlowMerger::default(),
         per_record: args.per_record,
-        records: 0,
-        error: None,
     };
     let mut removed_total = 0u64;
     let mut sample_err: Option<std::io::Error> = None;
@@ -208,7 +221,7 @@ async fn collect(args: CollectArgs) -> Result<()> {
                 removed_total += st.removed as u64;
             }
         }
-        if let Some(e) = sink.error.take() {
+        if let Some(e) = sink.take_error() {
             return Err(e).context("writing the flow CSV");
         }
     };
@@ -226,21 +239,7 @@ async fn collect(args: CollectArgs) -> Result<()> {
     });
     let st = table.export_all(|r| sink.removed(r))?;
     removed_total += st.removed as u64;
-    let RowSink {
-        mut csv,
-        mut merger,
-        ..
-    } = sink;
-    let mut finish_err = None;
-    merger.finish(|row| {
-        if let Err(e) = csv.write_row(&row) {
-            finish_err.get_or_insert(e);
-        }
-    });
-    if let Some(e) = finish_err {
-        return Err(e).context("writing the flow CSV");
-    }
-    csv.flush().context("writing the flow CSV")?;
+    let rows = sink.finish().context("writing the flow CSV")?;
     if let Some(mut f) = samples_out {
         f.flush().context("writing the samples CSV")?;
     }
@@ -251,7 +250,7 @@ async fn collect(args: CollectArgs) -> Result<()> {
     let k = counters::read(&counter_map)?;
     print_summary(
         &k,
-        csv.rows(),
+        rows,
         drain.stats.flows,
         removed_total,
         drain.stats.samples,
