@@ -31,20 +31,11 @@ impl Model {
     /// If `row.len()` differs from the number of features.
     pub fn explain_into(&self, row: &[f64], out: &mut [Attribution]) -> usize {
         let d = self.n_features();
-        assert_eq!(
-            row.len(),
-            d,
-            "row has {} values, model has {d} features",
-            row.len()
-        );
         let mut buf = [0f32; MAX_FEATURES + 1];
-        for ((dst, &x), f) in buf.iter_mut().zip(row).zip(self.schema.features()) {
-            *dst = f.transform.apply(x);
-        }
-        buf[d] = f32::NAN;
+        let walk_row = self.transform_row(row, &mut buf);
         let mut weights = [0f64; MAX_FEATURES];
         self.forest
-            .for_each_split(&buf[..=d], |feature, depth, size, child| {
+            .for_each_split(walk_row, |feature, depth, size, child| {
                 let bits = (f64::from(size) / f64::from(child)).log2();
                 weights[feature] += bits / f64::from(depth + 1);
             });

@@ -20,6 +20,21 @@ impl Model {
     /// # Panics
     /// If `row.len()` differs from the number of features.
     pub fn score_one(&self, row: &[f64]) -> f64 {
+        let mut buf = [0f32; MAX_FEATURES + 1];
+        let walk_row = self.transform_row(row, &mut buf);
+        self.to_score(self.compiled.walk_one(walk_row))
+    }
+
+    /// Applies the schema's transforms to `row` (raw values in schema order) into `buf` and
+    /// returns the walkable row: the features plus a trailing NaN slot that leaves read.
+    ///
+    /// # Panics
+    /// If `row.len()` differs from the number of features.
+    pub(crate) fn transform_row<'b>(
+        &self,
+        row: &[f64],
+        buf: &'b mut [f32; MAX_FEATURES + 1],
+    ) -> &'b [f32] {
         let d = self.n_features();
         assert_eq!(
             row.len(),
@@ -27,12 +42,11 @@ impl Model {
             "row has {} values, model has {d} features",
             row.len()
         );
-        let mut buf = [0f32; MAX_FEATURES + 1];
         for ((dst, &x), f) in buf.iter_mut().zip(row).zip(self.schema.features()) {
             *dst = f.transform.apply(x);
         }
         buf[d] = f32::NAN;
-        self.to_score(self.compiled.walk_one(&buf[..=d]))
+        &buf[..=d]
     }
 
     /// Scores every row of `rows` (raw values in schema order) into `out`, walking
