@@ -1,23 +1,14 @@
 //! Bad input to the binary: one line that says what to do, a non-zero exit, nothing left
 //! attached.
 
-use std::process::Command;
-
-use crate::{collect_agent::BIN, lab::Lab};
-
-fn one_line_error(out: &std::process::Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert!(!out.status.success(), "must fail: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    stderr
-}
+use crate::{
+    collect_agent::{one_line_error, packetguard, BIN},
+    lab::Lab,
+};
 
 #[test]
 fn an_unknown_interface_is_one_clear_line() {
-    let out = Command::new(BIN)
-        .args(["collect", "-i", "nosuch0", "--duration", "1s"])
-        .output()
-        .unwrap();
+    let out = packetguard(&["collect", "-i", "nosuch0", "--duration", "1s"]);
     let err = one_line_error(&out);
     assert!(
         err.contains("no network interface named \"nosuch0\""),
@@ -32,7 +23,7 @@ fn bad_flags_and_durations_are_rejected_by_the_parser() {
         &["collect", "-i", "lo", "--bogus"][..],
         &["collect", "-i", "lo", "--duration", "5x"][..],
     ] {
-        let out = Command::new(BIN).args(args).output().unwrap();
+        let out = packetguard(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("error:"), "{err}");
@@ -43,17 +34,13 @@ fn bad_flags_and_durations_are_rejected_by_the_parser() {
 fn missing_privileges_say_what_is_needed() {
     let lab = Lab::new();
     // An unprivileged user (nobody) without capabilities.
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.router,
+    let out = lab.output(
+        &lab.router,
+        &[
             "setpriv",
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-        ])
-        .args([
             "--inh-caps=-all",
             "--bounding-set=-all",
             BIN,
@@ -62,9 +49,8 @@ fn missing_privileges_say_what_is_needed() {
             "rc",
             "--duration",
             "1s",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let err = one_line_error(&out);
     assert!(
         err.contains("permission denied") && err.contains("CAP_BPF"),
@@ -77,11 +63,9 @@ fn missing_privileges_say_what_is_needed() {
 fn an_interface_that_refuses_native_xdp_fails_cleanly_and_auto_falls_back() {
     let lab = Lab::new();
     // Loopback has no driver-mode XDP.
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.router,
+    let out = lab.output(
+        &lab.router,
+        &[
             BIN,
             "collect",
             "-i",
@@ -90,23 +74,19 @@ fn an_interface_that_refuses_native_xdp_fails_cleanly_and_auto_falls_back() {
             "native",
             "--duration",
             "1s",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let err = one_line_error(&out);
     assert!(
         err.contains("refused XDP in native mode") && err.contains("--xdp-mode skb"),
         "{err}"
     );
-    let lo = String::from_utf8_lossy(&lab.exec(&lab.router, &["ip", "link", "show", "lo"]).stdout)
-        .into_owned();
+    let lo = lab.router_link("lo");
     assert!(!lo.contains("xdp"), "nothing left attached: {lo}");
 
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.router,
+    let out = lab.output(
+        &lab.router,
+        &[
             BIN,
             "collect",
             "-i",
@@ -115,16 +95,14 @@ fn an_interface_that_refuses_native_xdp_fails_cleanly_and_auto_falls_back() {
             "1s",
             "--out",
             "/dev/null",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains("attached to lo in generic (skb) mode"),
         "{stderr}"
     );
-    let lo = String::from_utf8_lossy(&lab.exec(&lab.router, &["ip", "link", "show", "lo"]).stdout)
-        .into_owned();
+    let lo = lab.router_link("lo");
     assert!(!lo.contains("xdp"), "detached at exit: {lo}");
 }

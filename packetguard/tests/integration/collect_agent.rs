@@ -1,6 +1,11 @@
 //! Running `packetguard collect` in a lab's router namespace.
 
-use std::{collections::HashMap, path::PathBuf, process::ExitStatus, time::Duration};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    process::{Command, ExitStatus, Output},
+    time::Duration,
+};
 
 use crate::{
     capture::read_csv,
@@ -8,6 +13,31 @@ use crate::{
 };
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_packetguard");
+
+/// Runs the `packetguard` binary in the test's own namespace.
+pub fn packetguard(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("packetguard runs")
+}
+
+/// Asserts a command succeeded, showing its stderr when it did not.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Asserts the command failed with exactly one line on stderr, and returns that line.
+pub fn one_line_error(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert!(!out.status.success(), "must fail: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    stderr
+}
 
 pub struct Collector {
     proc: Proc,

@@ -1,10 +1,10 @@
 //! `packetguard run` in the lab: a model trained on collected traffic scores live flows,
 //! metrics are served, anomaly events are written, bad input fails cleanly.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use crate::{
-    collect_agent::{assert_detached, Collector, BIN},
+    collect_agent::{assert_detached, assert_ok, one_line_error, packetguard, Collector, BIN},
     lab::{Lab, SERVER_V4},
 };
 
@@ -20,27 +20,18 @@ fn train_model(lab: &Lab) -> std::path::PathBuf {
     }
     agent.stop(libc::SIGTERM);
     let model = lab.dir.join("flow.pgm");
-    let out = Command::new(BIN)
-        .args([
-            "train",
-            "--input",
-            lab.dir.join("flows.csv").to_str().unwrap(),
-        ])
-        .args([
-            "--out",
-            model.to_str().unwrap(),
-            "--trees",
-            "30",
-            "--seed",
-            "3",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let flows = lab.dir.join("flows.csv");
+    assert_ok(&packetguard(&[
+        "train",
+        "--input",
+        flows.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--trees",
+        "30",
+        "--seed",
+        "3",
+    ]));
     model
 }
 
@@ -81,23 +72,7 @@ fn run_scores_live_flows_serves_metrics_writes_events_and_detaches() {
     );
     const SYNS: u64 = 15;
     lab.exec(&lab.client, &["ping", "-c", "3", "-i", "0.05", SERVER_V4]);
-    let _ = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.client,
-            "hping3",
-            "-q",
-            "-S",
-            "-p",
-            "9",
-            "-c",
-            &SYNS.to_string(),
-            "-i",
-            "u5000",
-            SERVER_V4,
-        ])
-        .output();
+    lab.syn_burst(SYNS, 5_000);
     // Idle expiry (1 s) plus the one-second metrics tick.
     std::thread::sleep(Duration::from_millis(2800));
     let out = lab.exec(
@@ -154,25 +129,14 @@ fn run_scores_live_flows_serves_metrics_writes_events_and_detaches() {
     assert!(!e["top_features"].as_array().unwrap().is_empty());
 }
 
+/// `run` in the router namespace with `extra` arguments: must fail with exit status 1 and
+/// one line, leaving nothing attached.
 fn run_error(lab: &Lab, extra: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.router,
-            BIN,
-            "run",
-            "-i",
-            "rc",
-            "--duration",
-            "2s",
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let mut args = vec![BIN, "run", "-i", "rc", "--duration", "2s"];
+    args.extend_from_slice(extra);
+    let out = lab.output(&lab.router, &args);
+    let err = one_line_error(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert_detached(lab);
     err
 }
@@ -197,23 +161,15 @@ fn run_rejects_bad_models_busy_ports_and_unknown_interfaces_with_nothing_attache
     }
     std::fs::write(&host_csv, csv).unwrap();
     let host_model = lab.dir.join("host.pgm");
-    let out = Command::new(BIN)
-        .args([
-            "train",
-            "--kind",
-            "host",
-            "--input",
-            host_csv.to_str().unwrap(),
-            "--out",
-            host_model.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&packetguard(&[
+        "train",
+        "--kind",
+        "host",
+        "--input",
+        host_csv.to_str().unwrap(),
+        "--out",
+        host_model.to_str().unwrap(),
+    ]));
     let err = run_error(&lab, &["--model", host_model.to_str().unwrap()]);
     assert!(err.contains("does not match the flow schema"), "{err}");
 
@@ -230,20 +186,13 @@ fn run_rejects_bad_models_busy_ports_and_unknown_interfaces_with_nothing_attache
         ],
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while Command::new("ip")
-        .args([
-            "netns",
-            "exec",
+    while !lab
+        .output(
             &lab.router,
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-            "http://127.0.0.1:9617/",
-        ])
-        .status()
-        .map(|s| !s.success())
-        .unwrap_or(true)
+            &["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:9617/"],
+        )
+        .status
+        .success()
     {
         assert!(
             std::time::Instant::now() < deadline,
@@ -258,11 +207,8 @@ fn run_rejects_bad_models_busy_ports_and_unknown_interfaces_with_nothing_attache
     );
     busy.stop(libc::SIGTERM, Duration::from_secs(10));
 
-    let out = Command::new(BIN)
-        .args(["run", "-i", "nosuch0", "--model", m])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = packetguard(&["run", "-i", "nosuch0", "--model", m]);
+    let err = one_line_error(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         err.contains("no network interface named \"nosuch0\""),

@@ -164,6 +164,37 @@ impl Lab {
         lab
     }
 
+    /// Runs a command in a namespace and returns its output, whatever its exit status.
+    pub fn output(&self, ns: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {args:?} in {ns}: {e}"))
+    }
+
+    /// Sends `count` TCP SYNs from the client to a closed port (9) of the server, one every
+    /// `interval_us`. hping3 moves to the next source port for every packet, so each SYN is
+    /// its own flow, answered by one RST. Its exit status (non-zero when nothing listens)
+    /// is not checked.
+    pub fn syn_burst(&self, count: u64, interval_us: u32) {
+        self.output(
+            &self.client,
+            &[
+                "hping3",
+                "-q",
+                "-S",
+                "-p",
+                "9",
+                "-c",
+                &count.to_string(),
+                "-i",
+                &format!("u{interval_us}"),
+                SERVER_V4,
+            ],
+        );
+    }
+
     /// Runs a command in a namespace and asserts it succeeded.
     pub fn exec(&self, ns: &str, args: &[&str]) -> Output {
         run(Command::new("ip").args(["netns", "exec", ns]).args(args))
@@ -240,26 +271,12 @@ impl Proc {
 
     /// Sends `signal` and waits (bounded) for exit; returns the exit status.
     pub fn stop(&mut self, signal: i32, limit: Duration) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("process already stopped");
+        let child = self.child.as_ref().expect("process already stopped");
         unsafe { libc::kill(child.id() as i32, signal) };
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "process did not exit within {limit:?} of signal {signal}: {}",
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait(limit)
     }
 
-    /// Waits (bounded) for the process to exit by itself.
+    /// Waits (bounded) for the process to exit by itself; kills it and fails past `limit`.
     pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("process already stopped");
         let deadline = Instant::now() + limit;

@@ -88,23 +88,7 @@ fn hping3_syn_burst_to_a_closed_port_gives_one_syn_and_one_rst_per_flow() {
     const SYNS: usize = 12;
     let lab = Lab::new();
     let agent = Collector::start(&lab, &[]);
-    // hping3 moves to the next source port for every packet: one flow per SYN.
-    let _ = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.client,
-            "hping3",
-            "-q",
-            "-S",
-            "-p",
-            "9",
-            "-c",
-            &SYNS.to_string(),
-        ])
-        .args(["-i", "u20000", SERVER_V4])
-        .output()
-        .expect("hping3 runs");
+    lab.syn_burst(SYNS as u64, 20_000);
     std::thread::sleep(Duration::from_millis(300));
     let got = agent.stop(libc::SIGINT);
     let flows = rows_between(&got.rows, CLIENT_V4, SERVER_V4, 6);
@@ -285,24 +269,12 @@ fn udp_transfer_counts_exactly_what_the_wire_carried() {
     // Bounded: 300 datagrams of 1000 bytes at 20 Mbit/s.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let out = std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &lab.client,
-                "iperf3",
-                "-c",
-                SERVER_V4,
-                "-u",
-                "-b",
-                "20M",
-                "-l",
-                "1000",
-                "-n",
-                "300K",
-            ])
-            .output()
-            .unwrap();
+        let out = lab.output(
+            &lab.client,
+            &[
+                "iperf3", "-c", SERVER_V4, "-u", "-b", "20M", "-l", "1000", "-n", "300K",
+            ],
+        );
         if out.status.success() {
             break;
         }
