@@ -42,7 +42,9 @@ fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
-        "{cmd:?} failed: {}",
+        "{cmd:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     out
@@ -159,8 +161,12 @@ impl Lab {
         lab.exec(r, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         lab.exec(r, &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
         // Resolve neighbours before any test traffic so ARP/ND stays out of the counts.
-        lab.exec(c, &["ping", "-c", "1", "-W", "2", SERVER_V4]);
-        lab.exec(c, &["ping", "-c", "1", "-W", "2", SERVER_V6]);
+        // A fresh veth can drop the first echo while its carrier and neighbour entries
+        // settle (seen with IPv6 on a loaded machine), so each ping may resend every
+        // 200 ms until one reply arrives, for at most 5 s.
+        for server in [SERVER_V4, SERVER_V6] {
+            lab.exec(c, &["ping", "-c", "1", "-i", "0.2", "-w", "5", server]);
+        }
         lab
     }
 
