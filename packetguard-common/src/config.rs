@@ -10,6 +10,8 @@ pub const EMIT_FLOW_STARTS: &str = "EMIT_FLOW_STARTS";
 
 /// The flow map (LRU hash, `FlowKey` -> `FlowStats`).
 pub const MAP_FLOWS: &str = "FLOWS";
+/// The host map (per-CPU LRU hash, `HostKey` -> `HostStats`).
+pub const MAP_HOSTS: &str = "HOSTS";
 /// The ring buffer carrying records, samples and flow starts.
 pub const MAP_EVENTS: &str = "EVENTS";
 /// The per-CPU counters.
@@ -26,3 +28,5 @@ pub const DEFAULT_FLOW_ENTRIES: u32 = 262_144;
 pub const DEFAULT_RINGBUF_BYTES: u32 = 16 << 20;
 /// Default active timeout.
 pub const DEFAULT_ACTIVE_TIMEOUT_NS: u64 = 60_000_000_000;
+/// Default number of host map entries (destination addresses tracked at once).
+pub const DEFAULT_HOST_ENTRIES: u32 = 16_384;

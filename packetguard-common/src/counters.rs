@@ -32,10 +32,12 @@ pub enum Counter {
     /// Flows started in place of an ended flow with the same 5-tuple (a new SYN); also
     /// counted in `FlowsCreated`.
     FlowsReused = 12,
+    /// Host map inserts the kernel refused (the packet is missing from its host's window).
+    HostInsertFailed = 13,
 }
 
 /// Number of counter slots; the size of the per-CPU array.
-pub const COUNTER_SLOTS: u32 = 13;
+pub const COUNTER_SLOTS: u32 = 14;
 
 /// Every counter with its metric-friendly name, in slot order.
 pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
@@ -52,4 +54,5 @@ pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
     (Counter::FlowInsertFailed, "flow_insert_failed"),
     (Counter::FlowStartsEmitted, "flow_starts_emitted"),
     (Counter::FlowsReused, "flows_reused"),
+    (Counter::HostInsertFailed, "host_insert_failed"),
 ];

@@ -7,6 +7,7 @@
 //!   buffer ([`FlowRecord`], [`PacketSample`], [`FlowStart`]).
 //! - [`update`]: the pure arithmetic that folds one packet into a flow, used by the kernel
 //!   and by offline replay so the two cannot drift apart.
+//! - [`host`]: per-destination totals the kernel keeps for the host detector.
 //! - [`counters`]: indices and names of the per-CPU counters.
 //! - [`features`]: feature names and their order, defined once for every source.
 //! - [`config`]: names of the load-time settings the agent writes into the program.
@@ -19,11 +20,13 @@
 pub mod config;
 pub mod counters;
 pub mod features;
+pub mod host;
 pub mod key;
 pub mod record;
 pub mod update;
 
 pub use counters::Counter;
+pub use host::{HostKey, HostStats};
 pub use key::FlowKey;
 pub use record::{FlowRecord, FlowStart, FlowStats, PacketSample, RecordKind, RecordReason};
 pub use update::PacketMeta;

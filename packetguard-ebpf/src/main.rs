@@ -5,6 +5,7 @@
 //! - `main.rs` (this file): maps, load-time settings, the `#[xdp]` entry points.
 //! - [`parse`]: bounds-checked parsing of Ethernet, VLAN, IPv4, IPv6, TCP, UDP, ICMP.
 //! - [`flow`]: the flow map update and what goes to the ring buffer.
+//! - [`host`]: per-destination totals for the host detector.
 //!
 //! The entry point always returns `XDP_PASS`: PacketGuard observes, it never drops. Anything
 //! the parser cannot read is counted and passed.
@@ -19,18 +20,22 @@
 #![allow(clippy::needless_borrows_for_generic_args)]
 
 mod flow;
+mod host;
 mod parse;
 
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use packetguard_common::{
-    config::{DEFAULT_ACTIVE_TIMEOUT_NS, DEFAULT_FLOW_ENTRIES, DEFAULT_RINGBUF_BYTES},
+    config::{
+        DEFAULT_ACTIVE_TIMEOUT_NS, DEFAULT_FLOW_ENTRIES, DEFAULT_HOST_ENTRIES,
+        DEFAULT_RINGBUF_BYTES,
+    },
     counters::COUNTER_SLOTS,
-    Counter, FlowKey, FlowStats,
+    Counter, FlowKey, FlowStats, HostKey, HostStats,
 };
 
 /// Set by the agent at load time (`EbpfLoader::set_global`); read with `read_volatile` so the
@@ -46,6 +51,11 @@ static EMIT_FLOW_STARTS: u32 = 0;
 #[map]
 static FLOWS: LruHashMap<FlowKey, FlowStats> =
     LruHashMap::with_max_entries(DEFAULT_FLOW_ENTRIES, 0);
+
+/// Per-destination totals, per CPU. The agent resizes it at load time.
+#[map]
+static HOSTS: LruPerCpuHashMap<HostKey, HostStats> =
+    LruPerCpuHashMap::with_max_entries(DEFAULT_HOST_ENTRIES, 0);
 
 /// Flow records, packet samples and flow starts, drained by the agent.
 #[map]
@@ -88,7 +98,10 @@ pub fn packetguard(ctx: XdpContext) -> u32 {
     count(Counter::Packets, 1);
     count(Counter::Bytes, len);
     match parse::parse(&ctx) {
-        Ok(parse::Parsed::Flow(pkt)) => flow::account(&pkt),
+        Ok(parse::Parsed::Flow(pkt)) => {
+            host::account(&pkt);
+            flow::account(&pkt);
+        }
         Ok(parse::Parsed::NonIp) => count(Counter::NonIp, 1),
         Err(()) => count(Counter::ParseErrors, 1),
     }

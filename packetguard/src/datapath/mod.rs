@@ -5,20 +5,22 @@
 //! - this file: [`DataPath`], loading and attaching, and its errors.
 //! - [`drain`]: the ring buffer reader (tokio `AsyncFd`, batched, zero-copy decode).
 //! - [`flow_table`]: idle expiry and final export of the kernel flow map.
+//! - [`hosts`]: reading the per-destination totals of the host detector.
 //! - [`counters`]: reading the per-CPU counters.
 
 pub mod counters;
 pub mod drain;
 pub mod flow_table;
+pub mod hosts;
 
 use std::{ffi::CString, time::Duration};
 
 use aya::{
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{xdp::XdpLinkId, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
-use packetguard_common::{config, FlowKey, FlowStats};
+use packetguard_common::{config, FlowKey, FlowStats, HostKey, HostStats};
 use tracing::{info, warn};
 
 /// The XDP object, built by `cargo xtask build-ebpf` (or this crate's build script).
@@ -41,6 +43,8 @@ pub enum AttachMode {
 pub struct DataPathConfig {
     /// Flow map size (LRU: the least recently used flow is evicted when full).
     pub flow_entries: u32,
+    /// Host map size: destination addresses tracked at once (LRU).
+    pub host_entries: u32,
     /// Ring buffer size in bytes (rounded up to a power of two).
     pub ringbuf_bytes: u32,
     /// A flow that has been reporting this long emits a record.
@@ -55,6 +59,7 @@ impl Default for DataPathConfig {
     fn default() -> Self {
         Self {
             flow_entries: config::DEFAULT_FLOW_ENTRIES,
+            host_entries: config::DEFAULT_HOST_ENTRIES,
             ringbuf_bytes: config::DEFAULT_RINGBUF_BYTES,
             active_timeout: Duration::from_nanos(config::DEFAULT_ACTIVE_TIMEOUT_NS),
             sample_every: 0,
@@ -161,6 +166,7 @@ impl DataPath {
         let mut loader = EbpfLoader::new();
         loader
             .map_max_entries(config::MAP_FLOWS, cfg.flow_entries.max(1))
+            .map_max_entries(config::MAP_HOSTS, cfg.host_entries.max(1))
             .map_max_entries(config::MAP_EVENTS, ringbuf)
             .override_global(config::ACTIVE_TIMEOUT_NS, &active_ns, true)
             .override_global(config::SAMPLE_EVERY, &cfg.sample_every, true)
@@ -277,6 +283,13 @@ impl DataPath {
     /// Takes the flow map out of the object (once).
     pub fn take_flows(&mut self) -> Result<HashMap<MapData, FlowKey, FlowStats>, DataPathError> {
         self.take_map(config::MAP_FLOWS)
+    }
+
+    /// Takes the per-destination host totals out of the object (once).
+    pub fn take_hosts(
+        &mut self,
+    ) -> Result<PerCpuHashMap<MapData, HostKey, HostStats>, DataPathError> {
+        self.take_map(config::MAP_HOSTS)
     }
 
     /// Takes the per-CPU counters out of the object (once).

@@ -1,5 +1,13 @@
 //! Live detection: scoring what the kernel reports.
 //!
-//! - [`flow`]: the flow detector, batch-scoring flow records with the flow model.
+//! - [`scorer`]: the batch scorer both detectors use, and the tag a row carries.
+//! - [`flow`]: flow records scored with the flow model.
+//! - [`window`]: per-destination one-second windows, the host detector's rows.
+//! - [`host`]: host windows scored with the host model.
+//! - [`models`]: finding and loading the flow and host models.
 
 pub mod flow;
+pub mod host;
+pub mod models;
+pub mod scorer;
+pub mod window;

@@ -149,11 +149,12 @@ fn run_rejects_bad_models_busy_ports_and_unknown_interfaces_with_nothing_attache
 
     let err = run_error(&lab, &["--model", "/nonexistent/flow.pgm"]);
     assert!(
-        err.contains("no flow model at /nonexistent/flow.pgm"),
+        err.contains("no model at /nonexistent/flow.pgm"),
         "{err}"
     );
 
-    // A host-kind model has host features, which the flow detector cannot feed.
+    // A model that says it is a flow model but was trained on host features: the flow
+    // detector cannot feed it.
     let host_csv = lab.dir.join("host.csv");
     let mut csv = packetguard_common::features::HOST_FEATURES.join(",");
     for i in 0..40 {
@@ -164,7 +165,9 @@ fn run_rejects_bad_models_busy_ports_and_unknown_interfaces_with_nothing_attache
     assert_ok(&packetguard(&[
         "train",
         "--kind",
-        "host",
+        "flow",
+        "--features",
+        &packetguard_common::features::HOST_FEATURES.join(","),
         "--input",
         host_csv.to_str().unwrap(),
         "--out",

@@ -1,0 +1,157 @@
+//! Per-destination traffic totals kept by the kernel for the host detector.
+//!
+//! The XDP program adds every IP packet to the entry of its destination address in a per-CPU
+//! LRU hash map, so no two CPUs ever write the same counters. The agent reads the map once
+//! a second, sums the CPUs and takes the difference from its previous reading: that gives
+//! each host's packets, bytes and SYN-without-ACK packets in the window, however many
+//! sources (spoofed or not) the packets came from.
+
+use crate::FlowKey;
+
+/// A destination address: the key of the host map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct HostKey {
+    /// Address words as on the wire; IPv4 in word 0, the other words zero.
+    pub addr: [u32; 4],
+    /// 4 or 6.
+    pub ip_version: u8,
+    pub _pad: [u8; 3],
+}
+
+const _: () = assert!(core::mem::size_of::<HostKey>() == 20);
+
+impl HostKey {
+    /// The destination of a packet whose source is endpoint `a` of `key` when `src_is_a`.
+    #[inline(always)]
+    pub fn destination(key: &FlowKey, src_is_a: bool) -> Self {
+        HostKey {
+            addr: if src_is_a { key.addr_b } else { key.addr_a },
+            ip_version: key.ip_version,
+            _pad: [0; 3],
+        }
+    }
+
+    /// The source of a packet whose source is endpoint `a` of `key` when `src_is_a`.
+    #[inline(always)]
+    pub fn source(key: &FlowKey, src_is_a: bool) -> Self {
+        HostKey {
+            addr: if src_is_a { key.addr_a } else { key.addr_b },
+            ip_version: key.ip_version,
+            _pad: [0; 3],
+        }
+    }
+}
+
+/// One CPU's running totals for one destination. Never reset by the kernel: the agent works
+/// with differences between readings.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct HostStats {
+    pub packets: u64,
+    /// Frame bytes.
+    pub bytes: u64,
+    pub tcp_packets: u64,
+    /// TCP packets with SYN set and ACK clear: connection attempts.
+    pub syn_without_ack: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<HostStats>() == 32);
+
+impl HostStats {
+    /// Adds one packet of `len` frame bytes with the given TCP flags (`is_tcp` 0 or 1).
+    #[inline(always)]
+    pub fn add(&mut self, len: u32, is_tcp: u8, tcp_flags: u8) {
+        self.packets += 1;
+        self.bytes += len as u64;
+        self.tcp_packets += is_tcp as u64;
+        let syn_only =
+            tcp_flags & (crate::record::TCP_SYN | crate::record::TCP_ACK) == crate::record::TCP_SYN;
+        self.syn_without_ack += (is_tcp != 0 && syn_only) as u64;
+    }
+
+    /// The totals of one packet.
+    #[inline(always)]
+    pub fn first(len: u32, is_tcp: u8, tcp_flags: u8) -> Self {
+        let mut s = HostStats::default();
+        s.add(len, is_tcp, tcp_flags);
+        s
+    }
+
+    /// Sum of two readings (two CPUs).
+    pub fn plus(&self, o: &HostStats) -> HostStats {
+        HostStats {
+            packets: self.packets.wrapping_add(o.packets),
+            bytes: self.bytes.wrapping_add(o.bytes),
+            tcp_packets: self.tcp_packets.wrapping_add(o.tcp_packets),
+            syn_without_ack: self.syn_without_ack.wrapping_add(o.syn_without_ack),
+        }
+    }
+
+    /// What was added since `earlier`. An entry the LRU evicted and created again restarts
+    /// from zero, so a total below the earlier one is taken whole.
+    pub fn since(&self, earlier: &HostStats) -> HostStats {
+        if self.packets < earlier.packets {
+            return *self;
+        }
+        HostStats {
+            packets: self.packets - earlier.packets,
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+            tcp_packets: self.tcp_packets.saturating_sub(earlier.tcp_packets),
+            syn_without_ack: self.syn_without_ack.saturating_sub(earlier.syn_without_ack),
+        }
+    }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    unsafe impl aya::Pod for HostKey {}
+    unsafe impl aya::Pod for HostStats {}
+    unsafe impl bytemuck::Zeroable for HostKey {}
+    unsafe impl bytemuck::Pod for HostKey {}
+    unsafe impl bytemuck::Zeroable for HostStats {}
+    unsafe impl bytemuck::Pod for HostStats {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{TCP_ACK, TCP_SYN};
+
+    #[test]
+    fn syn_without_ack_counts_only_tcp_connection_attempts() {
+        let mut s = HostStats::first(60, 1, TCP_SYN);
+        s.add(60, 1, TCP_SYN | TCP_ACK);
+        s.add(100, 0, TCP_SYN); // not TCP: flags are meaningless
+        assert_eq!(
+            s,
+            HostStats {
+                packets: 3,
+                bytes: 220,
+                tcp_packets: 2,
+                syn_without_ack: 1
+            }
+        );
+    }
+
+    #[test]
+    fn since_takes_a_restarted_entry_whole() {
+        let earlier = HostStats::first(1000, 0, 0);
+        let mut now = earlier;
+        now.add(500, 1, TCP_SYN);
+        assert_eq!(now.since(&earlier), HostStats::first(500, 1, TCP_SYN));
+        let restarted = HostStats::first(70, 0, 0);
+        let mut big = earlier;
+        big.add(1, 0, 0);
+        assert_eq!(restarted.since(&big), restarted);
+    }
+
+    #[test]
+    fn destination_and_source_follow_the_packet_direction() {
+        let (key, src_is_a) = FlowKey::canonical(4, 6, [9, 0, 0, 0], 1000, [3, 0, 0, 0], 80);
+        assert!(!src_is_a);
+        assert_eq!(HostKey::destination(&key, src_is_a).addr, [3, 0, 0, 0]);
+        assert_eq!(HostKey::source(&key, src_is_a).addr, [9, 0, 0, 0]);
+    }
+}

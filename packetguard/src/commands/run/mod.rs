@@ -1,0 +1,414 @@
+//! `packetguard run`: the detector. Attach, drain, score every flow record with the flow
+//! model and every destination's one-second window with the host model, export Prometheus
+//! metrics and JSON anomaly events, shut down cleanly.
+//!
+//! - this file: arguments, settings, and the main loop.
+//! - [`pipeline`]: a detector with its scorer, metrics and events.
+//! - [`learn`]: `--learn`, training both models on this host's own traffic.
+
+mod learn;
+mod pipeline;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::Result;
+use packetguard_common::{Counter, HostKey};
+use packetguard_forest::Contamination;
+
+use self::{
+    learn::Learner,
+    pipeline::{Outputs, Pipeline},
+};
+use crate::{
+    commands::shutdown::stop_signal,
+    config::{self, RunConfig},
+    datapath::{
+        counters,
+        drain::{Drain, Event},
+        flow_table::{monotonic_ns, FlowTable, Removed},
+        hosts, interface_index, interface_or_default, AttachMode, DataPath, DataPathConfig,
+    },
+    detect::{
+        flow::{self, flow_row},
+        host,
+        models::{self, Models},
+        window::HostWindows,
+    },
+    events::{EventTarget, EventWriter, RateLimit},
+    flows::Endpoints,
+    metrics::{self, DrainBatch, KernelTotals, Metrics},
+};
+
+/// Arguments of `packetguard run`. Flags override the `--config` file.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Interface to watch. Default: the interface of the default route.
+    #[arg(long, short)]
+    pub iface: Option<String>,
+    /// Model directory (holding flow.pgm and host.pgm) or one model file. Default: the
+    /// first of /var/lib/packetguard/models (learned), <exe>/../share/packetguard/models
+    /// and models/ that holds a model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where `/metrics` is served.
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Anomaly events: `-` for standard output, or a file to append to.
+    #[arg(long)]
+    pub events: Option<String>,
+    /// TOML configuration file (see deploy/packetguard.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    pub xdp_mode: Option<AttachMode>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub active_timeout: Option<Duration>,
+    #[arg(long)]
+    pub flow_entries: Option<u32>,
+    /// Learn a baseline from this host's traffic for this long (e.g. 1h), train both
+    /// models, save them to /var/lib/packetguard/models (or $STATE_DIRECTORY/models), then
+    /// detect with them. Only learn on traffic you trust to be normal.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub learn: Option<Duration>,
+    /// Expected share of anomalies in the learned traffic (`auto`: threshold 0.5).
+    #[arg(long)]
+    pub learn_contamination: Option<Contamination>,
+    /// Where `--learn` writes its models (default: see --learn).
+    #[arg(long)]
+    pub learn_dir: Option<PathBuf>,
+    /// Stop after this long (default: until SIGINT or SIGTERM).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+/// Settings after merging flags over the config file over defaults.
+struct Settings {
+    iface: String,
+    model: Option<PathBuf>,
+    learn: Option<Duration>,
+    learn_contamination: Contamination,
+    learn_dir: PathBuf,
+    metrics_addr: SocketAddr,
+    events: String,
+    xdp_mode: AttachMode,
+    idle_timeout: Duration,
+    datapath: DataPathConfig,
+    rate_limit: RateLimit,
+}
+
+fn settings(args: RunArgs) -> Result<Settings> {
+    let file = match &args.config {
+        Some(p) => config::load(p)?,
+        None => RunConfig::default(),
+    };
+    let iface = interface_or_default(args.iface.or(file.iface))?;
+    let mut datapath = DataPathConfig {
+        emit_flow_starts: true,
+        ..DataPathConfig::default()
+    };
+    if let Some(n) = args.flow_entries.or(file.flow_entries) {
+        datapath.flow_entries = n;
+    }
+    if let Some(t) = args.active_timeout.or(file.active_timeout) {
+        datapath.active_timeout = t;
+    }
+    let mut rate_limit = RateLimit::default();
+    if let Some(b) = file.event_rate_limit {
+        rate_limit.burst = b;
+    }
+    if let Some(i) = file.event_rate_interval {
+        rate_limit.interval = i;
+    }
+    if let Some(h) = file.event_rate_hosts {
+        rate_limit.max_hosts = h;
+    }
+    Ok(Settings {
+        iface,
+        model: args.model.or(file.model),
+        learn: args.learn.or(file.learn),
+        learn_contamination: args.learn_contamination.unwrap_or_default(),
+        learn_dir: args.learn_dir.unwrap_or_else(models::learned_dir),
+        metrics_addr: args
+            .metrics_addr
+            .or(file.metrics_addr)
+            .unwrap_or(metrics::DEFAULT_METRICS_ADDR),
+        events: args.events.or(file.events).unwrap_or_else(|| "-".into()),
+        xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
+        idle_timeout: args
+            .idle_timeout
+            .or(file.idle_timeout)
+            .unwrap_or(Duration::from_secs(15)),
+        datapath,
+        rate_limit,
+    })
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let duration = args.duration;
+    let s = settings(args)?;
+    interface_index(&s.iface)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(detect(s, duration))
+}
+
+/// Keeps the first error raised inside a callback that cannot return one.
+fn keep_first(slot: &mut Option<anyhow::Error>, res: Result<()>) {
+    if let Err(e) = res {
+        slot.get_or_insert(e);
+    }
+}
+
+/// Both detectors (either may be off), the host windows, and the learning phase if any.
+struct Detectors {
+    out: Outputs,
+    flow: Option<Pipeline<Endpoints>>,
+    host: Option<Pipeline<HostKey>>,
+    windows: HostWindows,
+    window_opened: Instant,
+    learner: Option<Learner>,
+}
+
+impl Detectors {
+    /// Scores (or, while learning, keeps) a flow record.
+    fn flow_record(&mut self, rec: &packetguard_common::FlowRecord) -> Result<()> {
+        let (tag, row) = flow_row(rec);
+        if let Some(l) = &mut self.learner {
+            l.flows.offer(&row);
+        } else if let Some(p) = &mut self.flow {
+            p.queue(&mut self.out, tag, &row)?;
+        }
+        Ok(())
+    }
+
+    /// Handles what the agent exported when it removed a flow from the kernel.
+    fn removed(&mut self, removed: &Removed) -> Result<()> {
+        match &removed.record {
+            Some(rec) => self.flow_record(rec),
+            None => Ok(()),
+        }
+    }
+
+    fn event(&mut self, ev: Event<'_>) -> Result<()> {
+        match ev {
+            Event::Flow(rec) => self.flow_record(rec),
+            Event::FlowStart(start) => {
+                self.windows.observe_start(start);
+                Ok(())
+            }
+            Event::Sample(_) => Ok(()),
+        }
+    }
+
+    /// Reads the kernel's host totals and closes the current window: one row per host
+    /// that saw traffic, scored (or kept while learning).
+    fn close_window(&mut self, host_map: &hosts::HostMap) -> Result<()> {
+        hosts::read_into(host_map, &mut self.windows)?;
+        let now = Instant::now();
+        let window = now - self.window_opened;
+        self.window_opened = now;
+        let (learner, host, out) = (&mut self.learner, &mut self.host, &mut self.out);
+        let mut err = None;
+        let closed = self.windows.close(window, |key, row| {
+            if let Some(l) = learner.as_mut() {
+                l.hosts.offer(row);
+            } else if let Some(p) = host.as_mut() {
+                keep_first(&mut err, p.queue(out, key, row));
+            }
+        });
+        if closed.saturated {
+            tracing::warn!(
+                "more distinct sources and ports in one second than the host windows track; their counts are upper bounds this second"
+            );
+        }
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Scores whatever both detectors have queued.
+    fn score(&mut self) -> Result<()> {
+        if let Some(p) = &mut self.flow {
+            p.score(&mut self.out)?;
+        }
+        if let Some(p) = &mut self.host {
+            p.score(&mut self.out)?;
+        }
+        Ok(())
+    }
+
+    /// Starts scoring with `models`, and says which detectors are on.
+    fn install(&mut self, models: Models) -> Result<()> {
+        if let Some(m) = models.flow {
+            eprintln!(
+                "flow detector: model {} ({})",
+                m.model.id(),
+                m.path.display()
+            );
+            self.flow = Some(Pipeline::new(m, flow::NAMES, &self.out)?);
+        }
+        if let Some(m) = models.host {
+            eprintln!(
+                "host detector: model {} ({})",
+                m.model.id(),
+                m.path.display()
+            );
+            self.host = Some(Pipeline::new(m, host::NAMES, &self.out)?);
+        }
+        for (name, on) in [("flow", self.flow.is_some()), ("host", self.host.is_some())] {
+            if !on {
+                eprintln!("{name} detector: off (no {name} model)");
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the learning phase: trains, saves, and starts detecting with the new models
+    /// (a detector that saw too little keeps the default model, if there is one).
+    fn finish_learning(&mut self, dir: &std::path::Path) -> Result<()> {
+        let Some(learner) = self.learner.take() else {
+            return Ok(());
+        };
+        let mut learned = learner.finish(dir)?;
+        if learned.flow.is_none() || learned.host.is_none() {
+            if let Ok(defaults) = models::load(None) {
+                learned.flow = learned.flow.or(defaults.flow);
+                learned.host = learned.host.or(defaults.host);
+            }
+        }
+        self.install(learned)
+    }
+}
+
+async fn detect(s: Settings, duration: Option<Duration>) -> Result<()> {
+    let stop = stop_signal(duration)?;
+    // Models first: a bad model must fail before anything is bound or attached.
+    let loaded = match s.learn {
+        Some(_) => None,
+        None => Some(models::load(s.model.as_deref())?),
+    };
+    let metrics = Arc::new(Metrics::new()?);
+    metrics.set_flow_table_capacity(s.datapath.flow_entries as u64);
+    // Bind before attaching: a port in use must fail with nothing attached.
+    let listener = metrics::bind(s.metrics_addr).await?;
+    let events = EventWriter::open(&EventTarget::parse(&s.events), s.rate_limit)?;
+    let mut det = Detectors {
+        out: Outputs {
+            events,
+            metrics: metrics.clone(),
+        },
+        flow: None,
+        host: None,
+        windows: HostWindows::new(),
+        window_opened: Instant::now(),
+        learner: s.learn.map(|d| Learner::new(d, s.learn_contamination)),
+    };
+    if let Some(models) = loaded {
+        det.install(models)?;
+    }
+
+    let mut dp = DataPath::load(&s.datapath)?;
+    let a = dp.attach(&s.iface, s.xdp_mode)?;
+    eprintln!(
+        "attached to {} in {} mode; metrics on http://{}/metrics",
+        a.iface, a.mode, s.metrics_addr
+    );
+    if let Some(d) = s.learn {
+        eprintln!(
+            "learning this host's traffic for {}: nothing is scored until then; models go to {}",
+            humantime::format_duration(d),
+            s.learn_dir.display()
+        );
+    }
+    let mut drain = Drain::new(dp.take_events()?)?;
+    let mut table = FlowTable::new(dp.take_flows()?);
+    let counter_map = dp.take_counters()?;
+    let host_map = dp.take_hosts()?;
+
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(metrics::serve(listener, metrics.clone(), async {
+        let _ = server_stopped.await;
+    }));
+
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut removed_total = 0u64;
+    let mut err = None;
+    tokio::pin!(stop);
+    det.window_opened = Instant::now();
+    let reason = loop {
+        tokio::select! {
+            r = &mut stop => break r,
+            res = async {
+                let start = Instant::now();
+                let before = drain.stats;
+                drain.next_batch(4096, |ev| keep_first(&mut err, det.event(ev))).await?;
+                if let Some(e) = err.take() {
+                    return Err(e);
+                }
+                // The batch's latency includes scoring what it brought.
+                det.score()?;
+                let after = drain.stats;
+                metrics.observe_drain_batch(&DrainBatch {
+                    flows: after.flows - before.flows,
+                    samples: after.samples - before.samples,
+                    flow_starts: after.flow_starts - before.flow_starts,
+                    decode_errors: after.malformed - before.malformed,
+                    elapsed: start.elapsed(),
+                });
+                anyhow::Ok(())
+            } => res?,
+            _ = tick.tick() => {
+                let st = table.expire_idle(monotonic_ns(), s.idle_timeout, |r| {
+                    keep_first(&mut err, det.removed(&r));
+                })?;
+                removed_total += st.removed as u64;
+                if let Some(e) = err.take() {
+                    return Err(e);
+                }
+                det.close_window(&host_map)?;
+                let k = counters::read(&counter_map)?;
+                metrics.set_kernel_totals(&KernelTotals::from_slots(&k.0));
+                metrics.set_flow_table_entries((st.entries - st.removed) as u64);
+                det.score()?;
+                if det.learner.as_ref().is_some_and(|l| Instant::now() >= l.until) {
+                    det.finish_learning(&s.learn_dir)?;
+                }
+                det.out.events.flush_idle(Instant::now(), SystemTime::now())?;
+            }
+        }
+    };
+    eprintln!(
+        "stopping ({}): detaching, scoring what is left",
+        reason.as_str()
+    );
+    dp.detach_all();
+    drain.drain_now(|ev| keep_first(&mut err, det.event(ev)));
+    let st = table.export_all(|r| keep_first(&mut err, det.removed(&r)))?;
+    removed_total += st.removed as u64;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    det.close_window(&host_map)?;
+    det.score()?;
+    if det.learner.is_some() {
+        eprintln!("stopped before learning finished: no model was written");
+    }
+    let k = counters::read(&counter_map)?;
+    metrics.set_kernel_totals(&KernelTotals::from_slots(&k.0));
+    det.out.events.finish(SystemTime::now())?;
+    let _ = stop_server.send(());
+    let _ = server.await;
+    eprintln!(
+        "summary: packets {}, flows exported {}, records lost {} (ring buffer full)",
+        k.get(Counter::Packets),
+        removed_total,
+        k.get(Counter::RingbufFull)
+    );
+    Ok(())
+}

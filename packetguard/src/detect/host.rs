@@ -1,0 +1,24 @@
+//! The host detector: each destination's one-second window (see [`super::window`]) is
+//! scored with the host model. This is what catches a SYN flood from many sources or a
+//! port scan, where every single flow looks small.
+
+use packetguard_common::{features::HOST_FEATURES, HostKey};
+
+use super::scorer::{Scorer, Tag};
+use crate::{
+    events::{Detector, Subject},
+    flows::addr,
+};
+
+/// Batch scorer for host windows.
+pub type HostDetector = Scorer<HostKey>;
+
+impl Tag for HostKey {
+    const DETECTOR: Detector = Detector::Host;
+    fn subject(&self) -> Subject {
+        Subject::Host(addr(&self.addr, self.ip_version))
+    }
+}
+
+/// The feature names host rows are pushed with.
+pub const NAMES: &[&str] = &HOST_FEATURES;
