@@ -4,7 +4,9 @@
 //! - `run`: the quick start; builds everything and runs the agent.
 //! - `test`: installs what the tests need and runs every test.
 //! - `bench`: prints the benchmark figures.
+//! - `install`: installs the agent, unit, config and models, and verifies the unit.
 mod ebpf_build;
+mod install;
 mod toolchain;
 
 use std::{
@@ -44,6 +46,9 @@ enum Cmd {
         #[arg(long)]
         no_forest: bool,
     },
+    /// Build and install the agent, systemd unit, example config, default models and docs,
+    /// then check the unit with `systemd-analyze verify`.
+    Install(install::Args),
 }
 
 fn workspace_root() -> PathBuf {
@@ -110,5 +115,6 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Install(args) => install::run(&root, args),
     }
 }

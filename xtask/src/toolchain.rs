@@ -15,8 +15,9 @@ const LLVM_APT: [&str; 4] = [
     "zlib1g-dev",
 ];
 
-/// Debian packages the tests drive: real traffic tools, capture, Prometheus.
-pub const TEST_APT: [(&str, &str); 9] = [
+/// Debian packages the tests drive: real traffic tools, capture, Prometheus, and
+/// `systemd-analyze` (the install test verifies the installed unit).
+pub const TEST_APT: [(&str, &str); 10] = [
     ("hping3", "hping3"),
     ("nmap", "nmap"),
     ("iperf3", "iperf3"),
@@ -26,6 +27,7 @@ pub const TEST_APT: [(&str, &str); 9] = [
     ("ip", "iproute2"),
     ("prometheus", "prometheus"),
     ("python3", "python3"),
+    ("systemd-analyze", "systemd"),
 ];
 
 pub fn run(cmd: &mut Command) -> Result<()> {
