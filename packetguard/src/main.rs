@@ -15,7 +15,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Detect: attach, score every flow with the flow model, serve metrics, write events.
+    /// Detect: attach, score flows and host windows, serve metrics, write events.
     Run(commands::run::RunArgs),
     /// Attach to interfaces and write one CSV row per flow (the collection mode).
     Collect(commands::collect::CollectArgs),
@@ -34,6 +34,8 @@ enum Command {
 enum ModelCommand {
     /// Print a model's metadata, feature schema and size.
     Inspect(packetguard_forest::cli::InspectArgs),
+    /// Write generated normal traffic features (the default models' training data).
+    Generate(packetguard::baseline::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Train(args) => packetguard_forest::cli::run_train(&args),
         Command::Score(args) => packetguard_forest::cli::run_score(&args),
         Command::Model(ModelCommand::Inspect(args)) => packetguard_forest::cli::run_inspect(&args),
+        Command::Model(ModelCommand::Generate(args)) => packetguard::baseline::run_generate(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,9 +4,11 @@
 //! - `run`: the quick start; builds everything and runs the agent.
 //! - `test`: installs what the tests need and runs every test.
 //! - `bench`: prints the benchmark figures.
+//! - `models`: rebuilds the default models in models/ from generated normal traffic.
 //! - `install`: installs the agent, unit, config and models, and verifies the unit.
 mod ebpf_build;
 mod install;
+mod models;
 mod toolchain;
 
 use std::{
@@ -29,7 +31,7 @@ enum Cmd {
     /// Build the XDP object (installs nightly rust-src and bpf-linker when missing).
     BuildEbpf,
     /// Build in release mode and run the agent; arguments after `--` go to `packetguard`
-    /// (default: `collect --out flows.csv` on the default route's interface).
+    /// (default: `run`, the detector on the default route's interface with the shipped models).
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -49,6 +51,9 @@ enum Cmd {
     /// Build and install the agent, systemd unit, example config, default models and docs,
     /// then check the unit with `systemd-analyze verify`.
     Install(install::Args),
+    /// Rebuild the default models (models/flow.pgm, models/host.pgm) from generated normal
+    /// traffic, with fixed seeds.
+    Models,
 }
 
 fn workspace_root() -> PathBuf {
@@ -116,5 +121,6 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Install(args) => install::run(&root, args),
+        Cmd::Models => models::run(&root),
     }
 }
