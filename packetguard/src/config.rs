@@ -35,8 +35,6 @@ pub struct RunConfig {
     /// A long-lived flow is exported (and keeps going) every this long.
     #[serde(default, deserialize_with = "duration")]
     pub active_timeout: Option<Duration>,
-    /// Sample one packet in this many to the ring buffer; 0 turns sampling off.
-    pub sample: Option<u32>,
     /// Learn a baseline for this long instead of loading a model, then start scoring.
     #[serde(default, deserialize_with = "duration")]
     pub learn: Option<Duration>,
@@ -140,7 +138,7 @@ mod tests {
     fn shipped_example_parses_with_every_key_set() {
         let c = parse_str(EXAMPLE).unwrap();
         assert_eq!(c.iface.as_deref(), Some("eth0"));
-        assert_eq!(c.model, Some(PathBuf::from("/var/lib/packetguard/models")));
+        assert_eq!(c.model, None, "the example leaves the model search on");
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9617".parse().unwrap()));
         assert_eq!(
             c.events.as_deref(),
@@ -150,7 +148,6 @@ mod tests {
         assert_eq!(c.flow_entries, Some(262_144));
         assert_eq!(c.idle_timeout, Some(Duration::from_secs(15)));
         assert_eq!(c.active_timeout, Some(Duration::from_secs(60)));
-        assert_eq!(c.sample, Some(64));
         assert_eq!(c.learn, None, "learning is commented out in the example");
         assert_eq!(c.event_rate_limit, Some(5));
         assert_eq!(c.event_rate_interval, Some(Duration::from_secs(10)));
