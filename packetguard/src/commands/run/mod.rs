@@ -245,25 +245,21 @@ impl Detectors {
 
     /// Starts scoring with `models`, and says which detectors are on.
     fn install(&mut self, models: Models) -> Result<()> {
+        // Build both before printing anything: a model that does not fit fails alone.
+        let described =
+            |m: &models::Loaded| format!("model {} ({})", m.model.id(), m.path.display());
+        let flow_text = models.flow.as_ref().map(described);
+        let host_text = models.host.as_ref().map(described);
         if let Some(m) = models.flow {
-            eprintln!(
-                "flow detector: model {} ({})",
-                m.model.id(),
-                m.path.display()
-            );
             self.flow = Some(Pipeline::new(m, flow::NAMES, &self.out)?);
         }
         if let Some(m) = models.host {
-            eprintln!(
-                "host detector: model {} ({})",
-                m.model.id(),
-                m.path.display()
-            );
             self.host = Some(Pipeline::new(m, host::NAMES, &self.out)?);
         }
-        for (name, on) in [("flow", self.flow.is_some()), ("host", self.host.is_some())] {
-            if !on {
-                eprintln!("{name} detector: off (no {name} model)");
+        for (name, text) in [("flow", flow_text), ("host", host_text)] {
+            match text {
+                Some(t) => eprintln!("{name} detector: {t}"),
+                None => eprintln!("{name} detector: off (no {name} model)"),
             }
         }
         Ok(())
