@@ -31,7 +31,7 @@ impl Model {
     /// If `row.len()` differs from the number of features.
     pub fn explain_into(&self, row: &[f64], out: &mut [Attribution]) -> usize {
         let d = self.n_features();
-        let mut buf = [0f32; MAX_FEATURES + 1];
+        let mut buf = [0f32; MAX_FEATURES];
         let walk_row = self.transform_row(row, &mut buf);
         let mut weights = [0f64; MAX_FEATURES];
         self.forest

@@ -3,8 +3,8 @@
 //!
 //! - Training: [`Model::fit`] over an `ndarray` matrix of raw values, with a [`Schema`]
 //!   naming each column and its [`Transform`].
-//! - Scoring: [`Model::score_one`] and the allocation-free [`Model::score_batch`], which walks
-//!   [`LANES`] rows through each tree together. Scores equal scikit-learn's
+//! - Scoring: [`Model::score_one`] and [`Model::score_batch`], which walk [`LANES`] trees
+//!   together (one AVX-512 gather per level where the CPU has it). Scores equal scikit-learn's
 //!   `-score_samples`; [`Model::verdict`] compares with the threshold chosen by
 //!   [`Contamination`].
 //! - Explanations: [`Model::explain_into`] says which features isolated a point.
@@ -17,7 +17,8 @@
 //! - [`path_length`] gives `c(n)`.
 //! - `rng`, `build`: seeded random draws and tree growing.
 //! - `forest`: the compact preorder node array (files, explanations); `walk`: the
-//!   branch-free breadth-first layout scoring uses.
+//!   branch-free breadth-first layout scoring uses, with its scalar walk; `walk_avx512`: the
+//!   same walk with AVX-512 gathers, bit-identical.
 //! - `model`, `score`, `explain`, `format`: the [`Model`] type and what it does.
 //! - [`csv`] is the small CSV reader the command-line functions use.
 //! - [`synth`] makes seeded synthetic data and computes ROC AUC for tests and benchmarks.
@@ -37,6 +38,7 @@ mod rng;
 mod schema;
 mod score;
 mod walk;
+mod walk_avx512;
 
 pub use build::height_limit;
 pub use error::ForestError;

@@ -1,15 +1,17 @@
 //! Scoring: `s(x) = 2^(-E[h(x)] / c(psi))`, the same quantity as scikit-learn's
 //! `-score_samples`. Scores lie in (0, 1]; well above 0.5 is anomalous, well below normal.
 //!
-//! Nothing here allocates: a row block's transformed values live in a stack buffer.
+//! Nothing here allocates on the SIMD path: a row block's transformed values live in a stack
+//! buffer. (The scalar fallback, for CPUs without AVX-512 or models over 16 features,
+//! allocates one row buffer per batch.)
 
 use ndarray::ArrayView2;
 
 use crate::model::{Model, Verdict};
 use crate::schema::MAX_FEATURES;
 
-/// Rows walked through each tree together by [`Model::score_batch`].
-pub const LANES: usize = 8;
+/// Trees walked together, one 64-bit word each in a 64-byte line of the scoring layout.
+pub const LANES: usize = crate::walk::GROUP;
 
 impl Model {
     /// Anomaly score of one row of raw values in schema order.
@@ -20,20 +22,20 @@ impl Model {
     /// # Panics
     /// If `row.len()` differs from the number of features.
     pub fn score_one(&self, row: &[f64]) -> f64 {
-        let mut buf = [0f32; MAX_FEATURES + 1];
+        let mut buf = [0f32; MAX_FEATURES];
         let walk_row = self.transform_row(row, &mut buf);
         self.to_score(self.compiled.walk_one(walk_row))
     }
 
     /// Applies the schema's transforms to `row` (raw values in schema order) into `buf` and
-    /// returns the walkable row: the features plus a trailing NaN slot that leaves read.
+    /// returns the transformed row.
     ///
     /// # Panics
     /// If `row.len()` differs from the number of features.
     pub(crate) fn transform_row<'b>(
         &self,
         row: &[f64],
-        buf: &'b mut [f32; MAX_FEATURES + 1],
+        buf: &'b mut [f32; MAX_FEATURES],
     ) -> &'b [f32] {
         let d = self.n_features();
         assert_eq!(
@@ -45,13 +47,13 @@ impl Model {
         for ((dst, &x), f) in buf.iter_mut().zip(row).zip(self.schema.features()) {
             *dst = f.transform.apply(x);
         }
-        buf[d] = f32::NAN;
-        &buf[..=d]
+        &buf[..d]
     }
 
-    /// Scores every row of `rows` (raw values in schema order) into `out`, walking
-    /// [`LANES`] rows through each tree together so their memory accesses overlap.
-    /// Allocation-free; the result equals [`Model::score_one`] row by row.
+    /// Scores every row of `rows` (raw values in schema order) into `out`. Rows go through
+    /// the trees in blocks (see `walk`), so one group of trees stays in cache while a block
+    /// walks it. Allocation-free on the SIMD path; the result equals [`Model::score_one`]
+    /// row by row, bit for bit.
     ///
     /// # Panics
     /// If `rows` has a column count other than the number of features, or `out.len()`
@@ -71,29 +73,16 @@ impl Model {
             rows.nrows(),
             out.len()
         );
-        // Feature-major block: block[f * LANES + lane]; feature `d` is the NaN slot.
-        let mut block = [f32::NAN; (MAX_FEATURES + 1) * LANES];
-        let block = &mut block[..(d + 1) * LANES];
-        for (b, out) in out.chunks_mut(LANES).enumerate() {
-            let first = b * LANES;
-            for lane in 0..LANES {
-                if lane < out.len() {
-                    let row = rows.row(first + lane);
-                    for ((&x, f), i) in row.iter().zip(self.schema.features()).zip(0..) {
-                        block[i * LANES + lane] = f.transform.apply(x);
-                    }
-                } else {
-                    // Unused lanes walk harmlessly down the right edge.
-                    for i in 0..d {
-                        block[i * LANES + lane] = f32::NAN;
-                    }
+        let features = self.schema.features();
+        self.compiled.walk_batch(
+            rows.nrows(),
+            |i, buf| {
+                for ((dst, &x), f) in buf.iter_mut().zip(rows.row(i)).zip(features) {
+                    *dst = f.transform.apply(x);
                 }
-            }
-            let acc = self.compiled.walk_block(block);
-            for (o, a) in out.iter_mut().zip(acc) {
-                *o = self.to_score(a);
-            }
-        }
+            },
+            |i, sum| out[i] = self.to_score(sum),
+        );
     }
 
     /// Normal or anomaly for one row: anomaly iff its score is strictly above the threshold.
