@@ -6,6 +6,10 @@
 //! - Ring buffer drain rate: the kernel fills the buffer with real flow records (a 1 ns
 //!   active timeout makes every second packet emit one), then the agent's drain loop
 //!   decodes them on one core.
+//! - [`agent`]: the same records drained and scored with the flow model, and the memory
+//!   and scan times with a million live flows.
+
+mod agent;
 
 use std::time::{Duration, Instant};
 
@@ -29,13 +33,21 @@ pub struct BenchArgs {
     /// Ring buffer records to drain.
     #[arg(long, default_value_t = 2_000_000)]
     pub records: u64,
+    /// Live flows for the memory figures.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub live_flows: u32,
 }
 
 /// A TCP/IPv4 ACK frame with 100 bytes of payload and the given source port.
 fn tcp_frame(sport: u16) -> Vec<u8> {
+    tcp_frame_from(1, sport)
+}
+
+/// The same frame from source address 192.0.2.`src_host`.
+fn tcp_frame_from(src_host: u8, sport: u16) -> Vec<u8> {
     let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
     f.extend_from_slice(&[
-        0x45, 0, 0, 140, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 1,
+        0x45, 0, 0, 140, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, src_host, 198, 51, 100, 1,
     ]);
     f.extend_from_slice(&sport.to_be_bytes());
     f.extend_from_slice(&[
@@ -109,6 +121,37 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let rate = drain_rate(args.records)?;
     println!("Ring buffer drain (agent decode loop, one core)");
     println!("  {:.2} M records/s  (target at least 5 M/s)", rate / 1e6);
+
+    let rate = agent::drain_and_score_rate(args.records)?;
+    println!("Agent end to end: drained and scored with the flow model (one core)");
+    println!("  {:.2} M records/s  (target at least 1 M/s)", rate / 1e6);
+
+    let live = agent::live_flows(args.live_flows)?;
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!("With {} live flows", live.flows);
+    println!(
+        "  created through the XDP program in {:.2} s",
+        live.fill.as_secs_f64()
+    );
+    println!(
+        "  kernel maps (memlock, all maps of the agent)  {:8.1} MiB",
+        mib(live.kernel_bytes)
+    );
+    println!(
+        "  agent resident memory added                   {:8.1} MiB after load, {:.1} MiB after an idle scan",
+        mib(live.agent_rss_before),
+        mib(live.agent_rss_after)
+    );
+    println!(
+        "  idle scan (nothing expired)                   {:8.2} s",
+        live.idle_scan.as_secs_f64()
+    );
+    println!(
+        "  export and score every flow                   {:8.2} s  ({:.2} M flows/s, {} scored)",
+        live.export_and_score.as_secs_f64(),
+        live.scored as f64 / live.export_and_score.as_secs_f64() / 1e6,
+        live.scored
+    );
     Ok(())
 }
 

@@ -1,0 +1,182 @@
+//! End-to-end agent figures: records drained *and scored* per second on one core, and the
+//! memory the agent and kernel hold with a million live flows.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use packetguard_common::config::PROGRAM_XDP;
+
+use super::{tcp_frame_from, test_run_ns};
+use crate::{
+    datapath::{
+        drain::{Drain, Event},
+        flow_table::FlowTable,
+        DataPath, DataPathConfig,
+    },
+    detect::{
+        flow::{flow_row, FlowDetector, NAMES},
+        models,
+    },
+};
+
+/// The shipped (or installed, or learned) flow model, as `run` would find it.
+fn flow_detector() -> Result<FlowDetector> {
+    let m = models::load(None)?
+        .flow
+        .context("no flow model found: run `cargo xtask models`")?;
+    FlowDetector::new(m.model, &m.path, NAMES)
+}
+
+/// Pushes a record through the flow detector, scoring full batches.
+fn score_record(det: &mut FlowDetector, rec: &packetguard_common::FlowRecord, scored: &mut u64) {
+    if det.is_full() {
+        *scored += det.score_pending() as u64;
+        det.clear();
+    }
+    let (tag, row) = flow_row(rec);
+    det.push(tag, &row);
+}
+
+fn flush(det: &mut FlowDetector, scored: &mut u64) {
+    *scored += det.score_pending() as u64;
+    det.clear();
+}
+
+/// Kernel-written flow records drained from the ring buffer and scored with the flow
+/// model, per second of the agent's busy time on one core.
+pub fn drain_and_score_rate(total: u64) -> Result<f64> {
+    let mut det = flow_detector()?;
+    let cfg = DataPathConfig {
+        active_timeout: Duration::from_nanos(1),
+        ringbuf_bytes: 64 << 20,
+        ..DataPathConfig::default()
+    };
+    let mut dp = DataPath::load(&cfg)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let _guard = rt.enter();
+    let mut drain = Drain::new(dp.take_events()?)?;
+    let frame = tcp_frame_from(1, 40000);
+    let per_round: u32 = 200_000;
+    let (mut drained, mut scored, mut busy) = (0u64, 0u64, Duration::ZERO);
+    while drained < total {
+        test_run_ns(&mut dp, PROGRAM_XDP, &frame, per_round * 2)?;
+        let start = Instant::now();
+        let n = drain.drain_now(|ev| {
+            if let Event::Flow(r) = ev {
+                score_record(&mut det, r, &mut scored);
+            }
+        });
+        flush(&mut det, &mut scored);
+        busy += start.elapsed();
+        drained += n as u64;
+        anyhow::ensure!(n > 0, "the kernel wrote no records");
+    }
+    anyhow::ensure!(scored == drained, "scored {scored} of {drained} records");
+    Ok(scored as f64 / busy.as_secs_f64())
+}
+
+/// Resident memory of this process, from /proc/self/status.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Memory charged to BPF maps of this process (the `memlock` of every map fd).
+fn bpf_map_bytes() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fdinfo") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter(|info| info.contains("map_type:"))
+        .filter_map(|info| {
+            info.lines()
+                .find(|l| l.starts_with("memlock:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// Figures with `flows` live flows in the kernel table.
+pub struct LiveFlows {
+    pub flows: usize,
+    pub fill: Duration,
+    pub kernel_bytes: u64,
+    pub agent_rss_before: u64,
+    pub agent_rss_after: u64,
+    pub idle_scan: Duration,
+    pub export_and_score: Duration,
+    pub scored: u64,
+}
+
+/// Creates `flows` flows through the XDP program, then times an idle scan that expires
+/// nothing and the export of every flow through the flow detector.
+pub fn live_flows(flows: u32) -> Result<LiveFlows> {
+    let mut det = flow_detector()?;
+    let rss_start = rss_bytes();
+    // The kernel's LRU map may evict a little before it is full (it refills per-CPU free
+    // lists in batches), so leave an eighth of headroom for `flows` to stay live.
+    let cfg = DataPathConfig {
+        flow_entries: flows + flows / 8,
+        ..DataPathConfig::default()
+    };
+    let mut dp = DataPath::load(&cfg)?;
+    let start = Instant::now();
+    let mut frame = tcp_frame_from(0, 0);
+    for i in 0..flows {
+        set_flow(&mut frame, i);
+        test_run_ns(&mut dp, PROGRAM_XDP, &frame, 1)?;
+    }
+    let fill = start.elapsed();
+    let kernel_bytes = bpf_map_bytes();
+    let mut table = FlowTable::new(dp.take_flows()?);
+    let rss_before = rss_bytes();
+    let start = Instant::now();
+    let st = table.expire_idle(
+        crate::datapath::flow_table::monotonic_ns(),
+        Duration::from_secs(3600),
+        |_| {},
+    )?;
+    let idle_scan = start.elapsed();
+    anyhow::ensure!(
+        st.entries == flows as usize,
+        "{} flows live of {flows}: the kernel evicted some",
+        st.entries
+    );
+    let rss_after = rss_bytes();
+    let mut scored = 0u64;
+    let start = Instant::now();
+    table.export_all(|r| {
+        if let Some(rec) = &r.record {
+            score_record(&mut det, rec, &mut scored);
+        }
+    })?;
+    flush(&mut det, &mut scored);
+    let export_and_score = start.elapsed();
+    Ok(LiveFlows {
+        flows: flows as usize,
+        fill,
+        kernel_bytes,
+        agent_rss_before: rss_before.saturating_sub(rss_start),
+        agent_rss_after: rss_after.saturating_sub(rss_start),
+        idle_scan,
+        export_and_score,
+        scored,
+    })
+}
+
+/// Makes `frame` the packet of flow number `i`: source 10.x.y.z from `i`'s high bits,
+/// source port from its low bits.
+fn set_flow(frame: &mut [u8], i: u32) {
+    let host = i >> 16;
+    frame[26..30].copy_from_slice(&[10, (host >> 8) as u8, host as u8, 1]);
+    frame[34..36].copy_from_slice(&((i & 0xffff) as u16).to_be_bytes());
+}
