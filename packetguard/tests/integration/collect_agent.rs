@@ -90,3 +90,10 @@ pub fn assert_detached(lab: &Lab) {
         assert!(!link.contains("xdp"), "XDP still attached to {dev}: {link}");
     }
 }
+
+/// Asserts nothing is attached to interface `dev` of namespace `ns` any more.
+pub fn assert_detached_in(lab: &Lab, ns: &str, dev: &str) {
+    let link =
+        String::from_utf8_lossy(&lab.exec(ns, &["ip", "link", "show", dev]).stdout).into_owned();
+    assert!(!link.contains("xdp"), "XDP still attached to {dev}: {link}");
+}

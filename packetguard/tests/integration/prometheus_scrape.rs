@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use packetguard::metrics::{self, Detector, DrainBatch, KernelTotals, Metrics};
 use serde_json::Value;
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
+pub const PROMETHEUS: &str = "/usr/bin/prometheus";
 const PROMTOOL: &str = "/usr/bin/promtool";
 
 /// The exact count of flow anomalies recorded, to be read back through Prometheus.
@@ -27,7 +27,7 @@ fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
 }
 
-fn require(binary: &str) {
+pub fn require(binary: &str) {
     assert!(
         Path::new(binary).is_file(),
         "{binary} not found: install the `prometheus` package (apt-get install -y prometheus), \
@@ -171,7 +171,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 /// Polls `f` until it returns `Some`, at most `timeout`; panics with `what` otherwise.
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
@@ -186,14 +186,14 @@ fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) 
 }
 
 /// A Prometheus server scraping one target every second, with the shipped alert rules.
-struct Prometheus {
-    addr: SocketAddr,
+pub struct Prometheus {
+    pub addr: SocketAddr,
     log: PathBuf,
     _child: ChildGuard,
 }
 
 impl Prometheus {
-    fn start(dir: &Path, target: SocketAddr) -> Prometheus {
+    pub fn start(dir: &Path, target: SocketAddr) -> Prometheus {
         let shipped =
             std::fs::read_to_string(deploy_dir().join("prometheus/prometheus.yml")).unwrap();
         let rules = deploy_dir().join("prometheus/packetguard-rules.yml");
@@ -236,7 +236,7 @@ impl Prometheus {
     }
 
     /// Runs an instant query; returns the API's JSON answer or a description of the failure.
-    fn query(&self, promql: &str) -> Result<Value, String> {
+    pub fn query(&self, promql: &str) -> Result<Value, String> {
         let path = format!("/api/v1/query?query={}", percent_encode(promql));
         let (status, body) = http_get(self.addr, &path).map_err(|e| e.to_string())?;
         let json: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
@@ -247,7 +247,7 @@ impl Prometheus {
         }
     }
 
-    fn log_tail(&self) -> String {
+    pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<_> = text.lines().rev().take(20).collect();
         lines.into_iter().rev().collect::<Vec<_>>().join("\n")
@@ -260,7 +260,7 @@ fn free_port() -> SocketAddr {
 }
 
 /// The single value of an instant query's vector result, if there is exactly one series.
-fn single_value(answer: &Value) -> Option<String> {
+pub fn single_value(answer: &Value) -> Option<String> {
     match answer["data"]["result"].as_array()?.as_slice() {
         [one] => one["value"][1].as_str().map(str::to_owned),
         _ => None,
@@ -321,36 +321,11 @@ fn rule_exprs(yaml: &str) -> Vec<String> {
     out
 }
 
-#[test]
-fn prometheus_scrapes_exact_values_and_every_shipped_query_evaluates() {
-    require(PROMETHEUS);
-    let agent = Agent::start();
-    record_values(&agent.metrics);
-    let dir = TempDir::new("prometheus");
-    let prom = Prometheus::start(&dir.0, agent.addr);
+/// Asserts that every query of the shipped Grafana dashboard returns data and every
+/// expression of the shipped alert rules evaluates, both through `prom`'s HTTP API and as
+/// rules Prometheus loaded from the file.
+pub fn assert_shipped_queries_evaluate(prom: &Prometheus) {
     let long = Duration::from_secs(30);
-
-    let up = wait_for("Prometheus to scrape the agent (up == 1)", long, || {
-        let answer = prom.query(r#"up{job="packetguard"}"#).ok()?;
-        single_value(&answer).filter(|v| v == "1")
-    });
-    assert_eq!(up, "1", "{}", prom.log_tail());
-
-    let answer = prom
-        .query(r#"packetguard_anomalies_total{detector="flow"}"#)
-        .unwrap();
-    assert_eq!(
-        single_value(&answer),
-        Some(FLOW_ANOMALIES.to_string()),
-        "{answer}"
-    );
-    let answer = prom.query("packetguard_build_info").unwrap();
-    assert_eq!(single_value(&answer).as_deref(), Some("1"), "{answer}");
-    let version = &answer["data"]["result"][0]["metric"]["version"];
-    assert_eq!(version, env!("CARGO_PKG_VERSION"));
-    let answer = prom.query("packetguard_packets_total").unwrap();
-    assert_eq!(single_value(&answer).as_deref(), Some("12345"), "{answer}");
-
     // Rates need two samples inside the window; wait for them before judging the
     // dashboard's queries by their results.
     wait_for("two scrapes for rate()", long, || {
@@ -413,6 +388,39 @@ fn prometheus_scrapes_exact_values_and_every_shipped_query_evaluates() {
     for (name, h) in &health {
         assert_eq!(h, "ok", "rule {name}: {}", prom.log_tail());
     }
+}
+
+#[test]
+fn prometheus_scrapes_exact_values_and_every_shipped_query_evaluates() {
+    require(PROMETHEUS);
+    let agent = Agent::start();
+    record_values(&agent.metrics);
+    let dir = TempDir::new("prometheus");
+    let prom = Prometheus::start(&dir.0, agent.addr);
+    let long = Duration::from_secs(30);
+
+    let up = wait_for("Prometheus to scrape the agent (up == 1)", long, || {
+        let answer = prom.query(r#"up{job="packetguard"}"#).ok()?;
+        single_value(&answer).filter(|v| v == "1")
+    });
+    assert_eq!(up, "1", "{}", prom.log_tail());
+
+    let answer = prom
+        .query(r#"packetguard_anomalies_total{detector="flow"}"#)
+        .unwrap();
+    assert_eq!(
+        single_value(&answer),
+        Some(FLOW_ANOMALIES.to_string()),
+        "{answer}"
+    );
+    let answer = prom.query("packetguard_build_info").unwrap();
+    assert_eq!(single_value(&answer).as_deref(), Some("1"), "{answer}");
+    let version = &answer["data"]["result"][0]["metric"]["version"];
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    let answer = prom.query("packetguard_packets_total").unwrap();
+    assert_eq!(single_value(&answer).as_deref(), Some("12345"), "{answer}");
+
+    assert_shipped_queries_evaluate(&prom);
     let firing = prom
         .query(r#"ALERTS{alertname="PacketGuardAgentDown"}"#)
         .unwrap();
