@@ -9,6 +9,7 @@ mod collect_agent;
 mod detector;
 mod frames;
 mod lab;
+mod learn;
 mod offline;
 mod parser;
 mod prometheus_scrape;
