@@ -23,21 +23,31 @@ struct Window {
 /// One window of a host drawn from the normal profiles.
 pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
     let w = match rng.random_range(0..100) {
+        // Connection attempts alone in a window: a SYN whose handshake the window boundary
+        // cut off, or a client retrying a closed or filtered port a few times.
+        0..=3 => {
+            let syns = rng.random_range(1.0..=5.0f64).round();
+            let packets = syns + rng.random_range(0.0..=2.0f64).round();
+            Window {
+                packets,
+                mean_size: rng.random_range(60.0..=90.0),
+                tcp_share: syns / packets,
+                syns,
+                new_flows: syns,
+                sources: rng.random_range(1.0..=syns.min(2.0)).round(),
+                ports: rng.random_range(1.0..=syns.min(2.0)).round(),
+            }
+        }
         // Mostly idle: a few packets of background chatter, maybe a connection or two.
-        0..=29 => {
+        4..=29 => {
             let packets = log_uniform(rng, 1.0, 50.0).round();
             let new_flows = rng.random_range(0.0..=packets.min(3.0)).round();
             let tcp = rng.random_bool(0.6);
             let syns = if tcp { new_flows } else { 0.0 };
-            // A connection's packets usually fall in one window; now and then the window
-            // boundary leaves its SYN nearly alone.
-            let split = rng.random_bool(0.03);
-            let tcp_packets = if !tcp {
-                0.0
-            } else if split {
-                syns.max(1.0)
-            } else {
+            let tcp_packets = if tcp {
                 (packets * rng.random_range(0.3..=1.0)).max(syns * rng.random_range(3.0..=10.0))
+            } else {
+                0.0
             };
             let packets = packets.max(tcp_packets);
             Window {

@@ -29,7 +29,7 @@ use crate::{
     config::{self, RunConfig},
     datapath::{
         counters,
-        drain::{Drain, Event},
+        drain::{Drain, DrainStats, Event},
         flow_table::{monotonic_ns, FlowTable, Removed},
         hosts, interface_index, interface_or_default, AttachMode, DataPath, DataPathConfig,
     },
@@ -282,6 +282,17 @@ impl Detectors {
     }
 }
 
+/// Reports one drained batch (what `before` and `after` differ by) to the metrics.
+fn observe_batch(metrics: &Metrics, before: &DrainStats, after: &DrainStats, start: Instant) {
+    metrics.observe_drain_batch(&DrainBatch {
+        flows: after.flows - before.flows,
+        samples: after.samples - before.samples,
+        flow_starts: after.flow_starts - before.flow_starts,
+        decode_errors: after.malformed - before.malformed,
+        elapsed: start.elapsed(),
+    });
+}
+
 async fn detect(s: Settings, duration: Option<Duration>) -> Result<()> {
     let stop = stop_signal(duration)?;
     // Models first: a bad model must fail before anything is bound or attached.
@@ -349,14 +360,7 @@ async fn detect(s: Settings, duration: Option<Duration>) -> Result<()> {
                 }
                 // The batch's latency includes scoring what it brought.
                 det.score()?;
-                let after = drain.stats;
-                metrics.observe_drain_batch(&DrainBatch {
-                    flows: after.flows - before.flows,
-                    samples: after.samples - before.samples,
-                    flow_starts: after.flow_starts - before.flow_starts,
-                    decode_errors: after.malformed - before.malformed,
-                    elapsed: start.elapsed(),
-                });
+                observe_batch(&metrics, &before, &drain.stats, start);
                 anyhow::Ok(())
             } => res?,
             _ = tick.tick() => {
@@ -367,6 +371,16 @@ async fn detect(s: Settings, duration: Option<Duration>) -> Result<()> {
                 if let Some(e) = err.take() {
                     return Err(e);
                 }
+                // Take in the flow starts already in the ring buffer before reading the
+                // kernel's host totals, so a window's new flows and its packets describe
+                // the same second.
+                let start = Instant::now();
+                let before = drain.stats;
+                drain.drain_now(|ev| keep_first(&mut err, det.event(ev)));
+                if let Some(e) = err.take() {
+                    return Err(e);
+                }
+                observe_batch(&metrics, &before, &drain.stats, start);
                 det.close_window(&host_map)?;
                 let k = counters::read(&counter_map)?;
                 metrics.set_kernel_totals(&KernelTotals::from_slots(&k.0));
