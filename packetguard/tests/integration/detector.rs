@@ -148,10 +148,7 @@ fn run_rejects_bad_models_busy_ports_and_unknown_interfaces_with_nothing_attache
     let m = model.to_str().unwrap();
 
     let err = run_error(&lab, &["--model", "/nonexistent/flow.pgm"]);
-    assert!(
-        err.contains("no model at /nonexistent/flow.pgm"),
-        "{err}"
-    );
+    assert!(err.contains("no model at /nonexistent/flow.pgm"), "{err}");
 
     // A model that says it is a flow model but was trained on host features: the flow
     // detector cannot feed it.
