@@ -1,47 +1,49 @@
-//! The scoring layout: trees as complete binary trees in breadth-first (heap) order, eight
+//! The scoring layout: trees as complete binary trees in breadth-first (heap) order, sixteen
 //! trees interleaved per cache line, walked with no data-dependent branch.
 //!
 //! The preorder trees of [`Forest`] are compact and are what files store, but stepping
 //! through them needs a choice between "next node" and "right offset", which compilers turn
 //! into a branch that mispredicts on half the steps (splits are coin flips by design). Here
-//! every tree is padded to the model's deepest leaf `D`: `2^D - 1` split slots followed by
-//! `2^D` leaf slots, the children of slot `i` being `2i + 1` and `2i + 2`, so a step is
-//! `i = 2i + 1 + (x >= t)`: pure arithmetic, and every row takes exactly `D` steps.
+//! every tree is padded to the model's deepest leaf `D` (at least 1): `2^D - 1` split slots
+//! followed by `2^D` leaf slots, the children of slot `i` being `2i + 1` and `2i + 2`, so a
+//! step is `i = 2i + 1 + (x >= t)`: pure arithmetic, and every row takes exactly `D` steps.
 //!
 //! A leaf above depth `D` becomes a chain of pass-through slots down to the bottom level:
 //! their threshold is `-inf`, which no value (NaN included) is below, so the walk keeps going
 //! right and lands on a copy of the leaf's value.
 //!
-//! Trees come in groups of [`GROUP`]: slot `i` of the eight trees of a group is one 64-byte
-//! [`Line`] of 64-bit words, tree `k` of the group in word `k`. A split word holds the `f32`
-//! threshold's bits in its low half and the feature index in its high half, so one 64-bit
-//! load (or one AVX-512 gather for the whole group) fetches both; a leaf word holds the
-//! leaf's path length in fixed point.
+//! Trees come in groups of [`GROUP`], one per 32-bit lane of an AVX-512 register. Split slot
+//! `i` of a group is two 64-byte [`Line`]s, `2i` for trees 0 to 7 and `2i + 1` for trees 8
+//! to 15, each tree a pair of 32-bit words: the `f32` threshold's bits, then the feature
+//! index. One 64-bit load fetches both, so a level of eight trees is one 8-element gather.
+//! Leaf slot `i` (heap slot `2^D - 1 + i`) is line `2 (2^D - 1) + i`, sixteen fixed-point
+//! path lengths.
 //!
 //! # Why fixed point
 //!
 //! Leaf path lengths are summed as integers in units of `2^-24`. Integer sums do not depend
-//! on order, so the SIMD kernels (which add trees lane by lane) and the scalar walk give
+//! on order, so the SIMD kernel (which adds trees lane by lane) and the scalar walk give
 //! bit-identical scores. Path lengths are `f32` values of at least 1 below 256 in every model
 //! training produces, hence multiples of `2^-23`: the conversion is exact and the scores
 //! equal those of an `f64` sum in tree order. Values a hand-made file might hold outside
-//! that range are rounded to the unit (and capped at `2^20`), still identically everywhere.
+//! that range are rounded to the unit (and capped below 256), still identically everywhere.
 //!
-//! Cost: `2^(D+1) - 1` lines per group; for psi 256 (D = 8) 32 KiB per eight trees, 416 KiB
-//! for 100 trees. The batch walk takes blocks of rows through one group at a time so the
-//! group stays in L1 while the block walks it.
+//! Cost: `3 * 2^D - 2` lines per group; for psi 256 (D = 8) 48 KiB per sixteen trees, 336
+//! KiB for 100 trees. The batch walk takes blocks of rows through one group at a time so the
+//! group's lines stay in cache while the block walks it.
 
 use crate::forest::Forest;
 use crate::walk_avx512;
 
 /// Trees per group: one 64-byte line holds the same slot of this many trees.
-pub const GROUP: usize = 8;
+pub const GROUP: usize = 16;
 
 /// Fixed-point units per unit of path length.
 const LEAF_UNIT: f64 = (1u64 << 24) as f64;
 
-/// Largest leaf path length kept exactly; no tree of at most 32,768 rows comes near it.
-const MAX_LEAF: f64 = (1u64 << 20) as f64;
+/// Largest leaf path length stored (what 32 bits of fixed point hold); no tree of at most
+/// 32,768 rows comes near it.
+const MAX_LEAF: f64 = u32::MAX as f64 / LEAF_UNIT;
 
 /// Rows a batch walk takes through one group before moving to the next group.
 pub const BLOCK: usize = 64;
@@ -49,13 +51,10 @@ pub const BLOCK: usize = 64;
 /// Features the AVX-512 kernel can look up in one register.
 pub const SIMD_FEATURES: usize = 16;
 
-/// Word of a pass-through slot: threshold `-inf`, feature 0.
-const PASS: u64 = f32::NEG_INFINITY.to_bits() as u64;
-
-/// One slot of the eight trees of a group.
+/// One 64-byte line: one slot's thresholds, feature indices or leaf values for a group.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[repr(C, align(64))]
-pub struct Line(pub [u64; GROUP]);
+pub struct Line(pub [u32; GROUP]);
 
 /// A transformed row padded to what the AVX-512 kernel loads at once.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,7 +64,7 @@ pub struct SimdRow(pub [f32; SIMD_FEATURES]);
 /// Which walk a [`Compiled`] uses; chosen once when it is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
-    /// Portable code; the reference the SIMD kernels must match bit for bit.
+    /// Portable code; the reference the SIMD kernel must match bit for bit.
     Scalar,
     /// AVX-512F gathers over a group of trees at once (at most [`SIMD_FEATURES`] features).
     Avx512,
@@ -87,7 +86,7 @@ impl Kernel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
     lines: Vec<Line>,
-    groups: usize,
+    /// Padded depth `D`, at least 1.
     depth: u32,
     n_features: usize,
     kernel: Kernel,
@@ -101,32 +100,45 @@ impl Compiled {
 
     /// Lays out `forest` for `kernel`, which the caller knows this CPU runs.
     pub fn with_kernel(forest: &Forest, n_features: usize, kernel: Kernel) -> Compiled {
-        let depth = forest.trees.iter().map(|t| t.depth).max().unwrap_or(0);
+        // A single-leaf tree becomes a pass-through root over its leaf, so every walk has a
+        // last split level.
+        let depth = forest
+            .trees
+            .iter()
+            .map(|t| t.depth)
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let n_splits = (1usize << depth) - 1;
-        let slots = 2 * n_splits + 1;
+        let group_lines = group_lines(depth);
         let groups = forest.trees.len().div_ceil(GROUP);
-        let mut lines = vec![Line([PASS; GROUP]); groups * slots];
-        // Lanes past the last tree walk the pass-through slots to a leaf worth 0.
-        for g in 0..groups {
-            for line in &mut lines[g * slots + n_splits..(g + 1) * slots] {
-                *line = Line([0; GROUP]);
+        // Pass-through splits (threshold -inf, feature 0) and leaves worth 0: what lanes
+        // past the last tree walk.
+        let mut lines = vec![Line([0; GROUP]); groups * group_lines];
+        for group in lines.chunks_exact_mut(group_lines) {
+            for line in &mut group[..2 * n_splits] {
+                for pair in line.0.chunks_exact_mut(2) {
+                    pair[0] = f32::NEG_INFINITY.to_bits();
+                }
             }
         }
         for (i, t) in forest.trees.iter().enumerate() {
             let nodes = &forest.nodes[t.start as usize..(t.start + t.len) as usize];
-            let (group, lane) = (&mut lines[i / GROUP * slots..][..slots], i % GROUP);
+            let group = &mut lines[i / GROUP * group_lines..][..group_lines];
+            let lane = i % GROUP;
             // (preorder position, heap slot, depth)
             let mut stack = vec![(0usize, 0usize, 0u32)];
             while let Some((p, slot, d)) = stack.pop() {
                 let node = nodes[p];
                 if d == depth {
-                    group[slot].0[lane] = leaf_word(node.value);
+                    group[n_splits + slot].0[lane] = leaf_word(node.value);
                 } else if node.is_leaf() {
                     // Pass-through slots (already filled) down the right edge.
                     stack.push((p, 2 * slot + 2, d + 1));
                 } else {
-                    group[slot].0[lane] =
-                        u64::from(node.value.to_bits()) | u64::from(node.feature) << 32;
+                    let (line, word) = split_word(slot, lane);
+                    group[line].0[word] = node.value.to_bits();
+                    group[line].0[word + 1] = u32::from(node.feature);
                     stack.push((p + 1, 2 * slot + 1, d + 1));
                     stack.push((p + usize::from(node.right), 2 * slot + 2, d + 1));
                 }
@@ -134,16 +146,10 @@ impl Compiled {
         }
         Compiled {
             lines,
-            groups,
             depth,
             n_features,
             kernel,
         }
-    }
-
-    /// Lines of one group.
-    fn slots(&self) -> usize {
-        (2usize << self.depth) - 1
     }
 
     /// Sum over trees of the leaf path lengths one row reaches; `row[f]` is feature `f`
@@ -158,9 +164,7 @@ impl Compiled {
                 // SAFETY: `Kernel::Avx512` is only chosen (by `Kernel::best`, or by tests
                 // after the same check) when the CPU has AVX-512F and the model at most
                 // `SIMD_FEATURES` features.
-                let sums = unsafe {
-                    walk_avx512::walk_block(&self.lines, self.slots(), self.depth, &[padded])
-                };
+                let sums = unsafe { walk_avx512::walk_block(&self.lines, self.depth, &[padded]) };
                 sums[0]
             }
         };
@@ -171,7 +175,7 @@ impl Compiled {
     pub fn walk_one_scalar(&self, row: &[f32]) -> u64 {
         let row = &row[..self.n_features];
         self.lines
-            .chunks_exact(self.slots())
+            .chunks_exact(group_lines(self.depth))
             .map(|group| walk_group(group, self.depth, row))
             .sum()
     }
@@ -203,9 +207,7 @@ impl Compiled {
                         fill(first + k, &mut row.0[..self.n_features]);
                     }
                     // SAFETY: as in `walk_one`.
-                    let sums = unsafe {
-                        walk_avx512::walk_block(&self.lines, self.slots(), self.depth, rows)
-                    };
+                    let sums = unsafe { walk_avx512::walk_block(&self.lines, self.depth, rows) };
                     for (k, &s) in sums[..rows.len()].iter().enumerate() {
                         emit(first + k, from_units(s));
                     }
@@ -219,16 +221,27 @@ impl Compiled {
         self.lines.len() * std::mem::size_of::<Line>()
     }
 
-    /// Trees groups in the layout (for tests).
+    /// Tree groups in the layout (for tests).
     #[cfg(test)]
     pub fn groups(&self) -> usize {
-        self.groups
+        self.lines.len() / group_lines(self.depth)
     }
 }
 
+/// Lines of one group of trees padded to `depth`: two per split slot, one per leaf slot.
+pub fn group_lines(depth: u32) -> usize {
+    2 * ((1usize << depth) - 1) + (1usize << depth)
+}
+
+/// Line and word of the threshold of split slot `slot` of tree `lane` in a group; the
+/// feature index is the next word.
+fn split_word(slot: usize, lane: usize) -> (usize, usize) {
+    (2 * slot + lane / 8, 2 * (lane % 8))
+}
+
 /// Leaf path length to fixed point; see the module documentation.
-fn leaf_word(value: f32) -> u64 {
-    (f64::from(value).clamp(0.0, MAX_LEAF) * LEAF_UNIT).round() as u64
+fn leaf_word(value: f32) -> u32 {
+    (f64::from(value).clamp(0.0, MAX_LEAF) * LEAF_UNIT).round() as u32
 }
 
 /// Fixed-point sum back to a path length.
@@ -236,20 +249,22 @@ fn from_units(units: u64) -> f64 {
     units as f64 / LEAF_UNIT
 }
 
-/// Walks one row through the eight trees of `group`, advancing the trees together one level
+/// Walks one row through the sixteen trees of `group`, advancing the trees together one level
 /// at a time so their loads overlap; returns the sum of their leaf words.
 fn walk_group(group: &[Line], depth: u32, row: &[f32]) -> u64 {
     let mut slot = [0usize; GROUP];
     for _ in 0..depth {
         for (lane, s) in slot.iter_mut().enumerate() {
-            let word = group[*s].0[lane];
-            let x = row[(word >> 32) as usize];
-            *s = 2 * *s + 1 + goes_right(x, f32::from_bits(word as u32));
+            let (line, word) = split_word(*s, lane);
+            let threshold = f32::from_bits(group[line].0[word]);
+            let x = row[group[line].0[word + 1] as usize];
+            *s = 2 * *s + 1 + goes_right(x, threshold);
         }
     }
+    let n_splits = (1usize << depth) - 1;
     slot.iter()
         .enumerate()
-        .map(|(lane, &s)| group[s].0[lane])
+        .map(|(lane, &s)| u64::from(group[n_splits + s].0[lane]))
         .sum()
 }
 
@@ -314,9 +329,9 @@ mod tests {
     #[test]
     fn leaf_words_are_exact_for_trained_path_lengths() {
         for v in [1.0f32, 2.0, 7.75, 8.0f32.next_up(), 35.3, 0.5, 0.0] {
-            assert_eq!(from_units(leaf_word(v)), f64::from(v));
+            assert_eq!(from_units(leaf_word(v).into()), f64::from(v));
         }
-        assert_eq!(leaf_word(f32::MAX), (MAX_LEAF * LEAF_UNIT) as u64);
+        assert_eq!(leaf_word(f32::MAX), u32::MAX);
     }
 
     /// Rows of `data` as `f32`, plus rows of NaN, infinities and signed zeros.
@@ -342,13 +357,18 @@ mod tests {
         use crate::schema::Transform;
         use crate::synth::clusters_with_noise;
         // (features, psi, trees): the standard shape, odd group fills, the widest model the
-        // kernel takes, and trees too shallow for its register levels.
-        for (features, psi, trees) in [(8, 256, 100), (3, 5, 9), (16, 64, 17), (1, 2, 3)] {
+        // kernel takes, trees too shallow for its blend levels, and single-leaf trees.
+        for (features, psi, trees) in [(8, 256, 100), (3, 5, 9), (16, 64, 17), (2, 2, 5), (1, 4, 3)]
+        {
             if Kernel::best(features) != Kernel::Avx512 {
                 eprintln!("no AVX-512 on this CPU: nothing to compare");
                 return;
             }
-            let (data, _) = clusters_with_noise(700, features, 0.05, features as u64);
+            let (mut data, _) = clusters_with_noise(700, features, 0.05, features as u64);
+            if trees == 3 {
+                // Constant data: single-leaf trees.
+                data.fill(1.5);
+            }
             let transforms = vec![Transform::None; features];
             let forest = grow_forest(data.view(), &transforms, trees, psi, 7).unwrap();
             let simd = Compiled::with_kernel(&forest, features, Kernel::Avx512);

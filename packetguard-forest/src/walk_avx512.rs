@@ -1,52 +1,82 @@
-//! The AVX-512 walk: one gather fetches the current slot of all eight trees of a group.
+//! The AVX-512 walk: one register holds the current node of all sixteen trees of a group.
 //!
-//! Per level, for one row and one group: gather the eight split words (threshold in the low
-//! half, feature in the high half), shift the features down and look the row's values up
-//! with one in-register permute (the row is a single 16-float register, hence at most 16
-//! features), compare against the thresholds in place, and step every lane to its child.
-//! Lane `k` of a group sits at word `slot * 8 + k`, so the next position is
-//! `2 pos + (8 - k) + 8 (x >= t)`. The comparison is "not less than, unordered", the
-//! scalar walk's rule, so NaN goes right and `-inf` pass-through slots always go right.
+//! Per level, for one row and one group: gather the sixteen (threshold, feature) pairs as
+//! 64-bit words (two 8-element gathers: a gather costs per element, so one 64-bit element
+//! per tree is half the cost of gathering thresholds and features apart), split them into a
+//! threshold and a feature register, look the row's values up with one in-register permute
+//! (the row is a single 16-float register, hence at most 16 features), compare, and step
+//! every lane to its child. The comparison is "not less than, unordered", the scalar walk's
+//! rule, so NaN goes right and `-inf` pass-through slots always go right.
+//!
+//! Split positions count 64-bit words from the group's start: slot `s` of lane `k` is at
+//! `16 s + k`, so the child is at `2 p + (16 - k) + 16 (x >= t)`. From the last split level
+//! the leaf is 32-bit word `2 p + (16 2^D - k) + 16 (x >= t)` (see `walk` for the lines).
+//!
+//! The first three levels touch only slots 0 to 6, the same lines for every row, so they are
+//! split into threshold and feature registers once per group and picked with mask blends
+//! keyed by the earlier comparisons instead of gathered.
 //!
 //! Leaf words are integers, so the lane-wise sums equal the scalar walk's bit for bit.
 
-use crate::walk::{Line, SimdRow, BLOCK};
+use crate::walk::{group_lines, Line, SimdRow, BLOCK};
+
+/// Rows a group walks in lock-step: a gather takes over 20 cycles, so independent rows'
+/// gathers are issued back to back rather than left to out-of-order execution to find.
+const INTERLEAVE: usize = 8;
+
+/// Levels picked by blends rather than gathered, when the trees are deep enough.
+const BLEND_LEVELS: u32 = 3;
 
 /// Path-length sums, in fixed-point units, of `rows` (at most [`BLOCK`]) through every
-/// group of `lines` (groups of `slots` lines, trees padded to `depth` levels).
+/// group of `lines` (trees padded to `depth` levels).
 ///
 /// # Safety
-/// The CPU must support AVX-512F; `lines` must be a layout built by `Compiled` with `slots`
-/// and `depth`, over at most 16 features.
+/// The CPU must support AVX-512F; `lines` must be a layout built by `Compiled` with `depth`
+/// over at most 16 features.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub unsafe fn walk_block(
-    lines: &[Line],
-    slots: usize,
-    depth: u32,
-    rows: &[SimdRow],
-) -> [u64; BLOCK] {
+pub unsafe fn walk_block(lines: &[Line], depth: u32, rows: &[SimdRow]) -> [u64; BLOCK] {
     use std::arch::x86_64::*;
-    assert!(rows.len() <= BLOCK && slots == (2usize << depth) - 1);
-    assert_eq!(lines.len() % slots, 0);
+    let group_lines = group_lines(depth);
+    assert!(rows.len() <= BLOCK && depth >= 1);
+    assert_eq!(lines.len() % group_lines, 0);
+    let low_half = _mm512_set1_epi64(0xffff_ffff);
+    // Adds sixteen 32-bit leaf words to eight 64-bit sums (the sum of the eight is what
+    // counts, so which word lands in which sum does not matter).
+    let widen_add = |acc: __m512i, leaves: __m512i| {
+        let acc = _mm512_add_epi64(acc, _mm512_and_si512(leaves, low_half));
+        _mm512_add_epi64(acc, _mm512_srli_epi64::<32>(leaves))
+    };
     let mut acc = [_mm512_setzero_si512(); BLOCK];
-    for group in lines.chunks_exact(slots) {
+    for group in lines.chunks_exact(group_lines) {
         let base = group.as_ptr().cast::<i64>();
+        let top = if depth > BLEND_LEVELS {
+            // SAFETY: the group has the 14 lines of slots 0 to 6.
+            Some(std::array::from_fn(|s| unsafe {
+                split_pair(
+                    _mm512_load_si512(base.add(16 * s).cast()),
+                    _mm512_load_si512(base.add(16 * s + 8).cast()),
+                )
+            }))
+        } else {
+            None
+        };
+        let top = top.as_ref();
+        let acc = &mut acc[..rows.len()];
         let mut chunks = rows.chunks_exact(INTERLEAVE);
-        let mut accs = acc[..rows.len()].chunks_exact_mut(INTERLEAVE);
+        let mut accs = acc.chunks_exact_mut(INTERLEAVE);
         for (rows, acc) in (&mut chunks).zip(&mut accs) {
             let rows: &[SimdRow; INTERLEAVE] = rows.try_into().expect("chunk length");
-            // SAFETY: positions stay inside the group (see `walk_group`).
-            let leaves = unsafe { walk_group(base, depth, rows) };
+            // SAFETY: `base` is a whole group of `depth` levels (see `walk_group`).
+            let leaves = unsafe { walk_group(base, top, depth, rows) };
             for (a, l) in acc.iter_mut().zip(leaves) {
-                *a = _mm512_add_epi64(*a, l);
+                *a = widen_add(*a, l);
             }
         }
         for (row, a) in chunks.remainder().iter().zip(accs.into_remainder()) {
-            let rows = [*row; INTERLEAVE];
             // SAFETY: as above.
-            let leaves = unsafe { walk_group(base, depth, &rows) };
-            *a = _mm512_add_epi64(*a, leaves[0]);
+            let [leaves] = unsafe { walk_group(base, top, depth, std::array::from_ref(row)) };
+            *a = widen_add(*a, leaves);
         }
     }
     let mut out = [0u64; BLOCK];
@@ -56,92 +86,132 @@ pub unsafe fn walk_block(
     out
 }
 
-/// Rows a group walks in lock-step: a gather takes about 25 cycles, so independent rows'
-/// gathers are issued back to back rather than left to out-of-order execution to find.
-const INTERLEAVE: usize = 8;
+/// Thresholds and features of slots 0 to 6 of a group, split into registers.
+#[cfg(target_arch = "x86_64")]
+type Top = [(std::arch::x86_64::__m512, std::arch::x86_64::__m512i); 7];
 
-/// Walks [`INTERLEAVE`] rows through the group at `base` and returns each row's eight leaf
-/// words.
+/// Walks `R` rows through the group at `base` and returns each row's sixteen leaf words;
+/// `top` holds the group's first three levels when the trees are deeper than that.
 ///
 /// # Safety
-/// AVX-512F; `base` points at a group of `2^(depth+1) - 1` lines whose split words name
-/// features below 16. After `k` levels a position is below `(2^(k+1) - 1) * 8`, so every
+/// AVX-512F; `base` points at a group of `group_lines(depth)` lines (`depth >= 1`) whose
+/// feature words are below 16. After `j` levels a position is `16 s + k` with `s` a slot of
+/// level `j`, below `2^j - 1 + 2^j`, so split gathers read lines `2s` and `2s + 1` of the
+/// group; the leaf position is a lane of line `2^D - 1 + s`, `s` a bottom slot: every
 /// gather stays inside the group.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn walk_group(
+unsafe fn walk_group<const R: usize>(
     base: *const i64,
+    top: Option<&Top>,
     depth: u32,
-    rows: &[SimdRow; INTERLEAVE],
-) -> [std::arch::x86_64::__m512i; INTERLEAVE] {
+    rows: &[SimdRow; R],
+) -> [std::arch::x86_64::__m512i; R] {
     use std::arch::x86_64::*;
     let x = rows.map(|r| _mm512_load_ps(r.0.as_ptr()));
-    let mut pos = [_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0); INTERLEAVE];
+    let lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    let mut pos = [lanes; R];
     let mut level = 0;
-    if depth >= REGISTER_LEVELS {
-        // The first three levels are lines 0 to 6, the same for every row: looked up in
-        // registers instead of gathered. Position `p` of line `l` is `8 l + lane`; a
-        // two-table permute picks a lane of a pair of lines by the low four bits of `p`.
-        // SAFETY: the group has at least 15 lines (depth >= 3).
-        let line = |l: usize| unsafe { _mm512_load_si512(base.add(8 * l).cast()) };
-        let top = [
-            line(0),
-            line(1),
-            line(2),
-            line(3),
-            line(4),
-            line(5),
-            line(6),
-        ];
-        let forty = _mm512_set1_epi64(40);
+    if let Some(top) = top {
+        let blend = |k, (t0, f0): (__m512, __m512i), (t1, f1): (__m512, __m512i)| {
+            (
+                _mm512_mask_blend_ps(k, t0, t1),
+                _mm512_mask_blend_epi32(k, f0, f1),
+            )
+        };
         for (p, &x) in pos.iter_mut().zip(&x) {
-            *p = step(*p, top[0], x);
-            // Positions 8..=15 (line 1) have bit 3 set, 16..=23 (line 2) clear.
-            *p = step(*p, _mm512_permutex2var_epi64(top[2], *p, top[1]), x);
-            // Positions 24..=39 are lines 3 and 4, 40..=55 lines 5 and 6.
-            let low = _mm512_permutex2var_epi64(top[4], *p, top[3]);
-            let high = _mm512_permutex2var_epi64(top[6], *p, top[5]);
-            let upper = _mm512_cmpge_epu64_mask(*p, forty);
-            *p = step(*p, _mm512_mask_blend_epi64(upper, low, high), x);
+            let r0 = goes_right(x, top[0].0, top[0].1);
+            // Slot 1 + r0.
+            let (t, f) = blend(r0, top[1], top[2]);
+            let r1 = goes_right(x, t, f);
+            // Slot 3 + 2 r0 + r1.
+            let (t, f) = blend(r0, blend(r1, top[3], top[4]), blend(r1, top[5], top[6]));
+            let r2 = goes_right(x, t, f);
+            // Slot 7 + 4 r0 + 2 r1 + r2, at 16 words per slot.
+            let mut q = _mm512_add_epi32(*p, _mm512_set1_epi32(16 * 7));
+            q = _mm512_mask_add_epi32(q, r0, q, _mm512_set1_epi32(64));
+            q = _mm512_mask_add_epi32(q, r1, q, _mm512_set1_epi32(32));
+            *p = _mm512_mask_add_epi32(q, r2, q, _mm512_set1_epi32(16));
         }
-        level = REGISTER_LEVELS;
+        level = BLEND_LEVELS;
     }
-    for _ in level..depth {
+    let step = _mm512_sub_epi32(_mm512_set1_epi32(16), lanes);
+    let sixteen = _mm512_set1_epi32(16);
+    for _ in level..depth - 1 {
         for (p, &x) in pos.iter_mut().zip(&x) {
             // SAFETY: see the function's contract.
-            *p = step(*p, unsafe { _mm512_i64gather_epi64::<8>(*p, base) }, x);
+            let right = unsafe { gather_split(base, *p, x) };
+            let q = _mm512_add_epi32(_mm512_add_epi32(*p, *p), step);
+            *p = _mm512_mask_add_epi32(q, right, q, sixteen);
         }
     }
-    // SAFETY: as above; the last positions are leaf slots of the group.
-    pos.map(|p| unsafe { _mm512_i64gather_epi64::<8>(p, base) })
+    let to_leaf = _mm512_sub_epi32(_mm512_set1_epi32(16 << depth), lanes);
+    let mut leaves = [_mm512_setzero_si512(); R];
+    for ((p, &x), leaf) in pos.iter().zip(&x).zip(&mut leaves) {
+        // SAFETY: as above.
+        let right = unsafe { gather_split(base, *p, x) };
+        let q = _mm512_add_epi32(_mm512_add_epi32(*p, *p), to_leaf);
+        let q = _mm512_mask_add_epi32(q, right, q, sixteen);
+        // SAFETY: as above; `q` is a lane of a leaf line.
+        *leaf = unsafe { _mm512_i32gather_epi32::<4>(q, base.cast()) };
+    }
+    leaves
 }
 
-/// Levels [`walk_group`] looks up in registers rather than gathers.
-const REGISTER_LEVELS: u32 = 3;
-
-/// One level: from positions `pos` and their split words, the positions of the children the
-/// row `x` goes to.
+/// Which lanes of `x` go right at the split slots at positions `pos`.
+///
+/// # Safety
+/// AVX-512F; `pos` are split positions of the group at `base`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn step(
+unsafe fn gather_split(
+    base: *const i64,
     pos: std::arch::x86_64::__m512i,
-    words: std::arch::x86_64::__m512i,
     x: std::arch::x86_64::__m512,
-) -> std::arch::x86_64::__m512i {
+) -> std::arch::x86_64::__mmask16 {
     use std::arch::x86_64::*;
-    let features = _mm512_srli_epi64::<32>(words);
-    let xs = _mm512_permutexvar_ps(features, x);
-    // Even 32-bit lanes: the value and the threshold of each tree.
-    let right = _mm512_mask_cmp_ps_mask::<_CMP_NLT_UQ>(0x5555, xs, _mm512_castsi512_ps(words));
-    // 2 pos + (8 - lane), plus 8 where the row goes right (added to the low half of each
-    // position; positions are small).
-    let pos = _mm512_add_epi64(
-        _mm512_add_epi64(pos, pos),
-        _mm512_set_epi64(1, 2, 3, 4, 5, 6, 7, 8),
-    );
-    _mm512_mask_add_epi32(pos, right, pos, _mm512_set1_epi32(8))
+    // SAFETY: per the contract.
+    let (low, high) = unsafe {
+        (
+            _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(pos), base),
+            _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(pos), base),
+        )
+    };
+    let (thresholds, features) = split_pair(low, high);
+    goes_right(x, thresholds, features)
+}
+
+/// The thresholds and features of sixteen (threshold, feature) word pairs, lanes 0 to 7 in
+/// `low` and 8 to 15 in `high`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn split_pair(
+    low: std::arch::x86_64::__m512i,
+    high: std::arch::x86_64::__m512i,
+) -> (std::arch::x86_64::__m512, std::arch::x86_64::__m512i) {
+    use std::arch::x86_64::*;
+    let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    (
+        _mm512_castsi512_ps(_mm512_permutex2var_epi32(low, even, high)),
+        _mm512_permutex2var_epi32(low, odd, high),
+    )
+}
+
+/// Lanes whose value of `x` at `features` is not below `thresholds` (NaN included).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn goes_right(
+    x: std::arch::x86_64::__m512,
+    thresholds: std::arch::x86_64::__m512,
+    features: std::arch::x86_64::__m512i,
+) -> std::arch::x86_64::__mmask16 {
+    use std::arch::x86_64::*;
+    _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(_mm512_permutexvar_ps(features, x), thresholds)
 }
 
 /// Never called: `Kernel::Avx512` is only chosen on x86-64.
@@ -149,6 +219,6 @@ fn step(
 /// # Safety
 /// None needed; it panics.
 #[cfg(not(target_arch = "x86_64"))]
-pub unsafe fn walk_block(_: &[Line], _: usize, _: u32, _: &[SimdRow]) -> [u64; BLOCK] {
+pub unsafe fn walk_block(_: &[Line], _: u32, _: &[SimdRow]) -> [u64; BLOCK] {
     unreachable!("the AVX-512 kernel exists only on x86-64")
 }
