@@ -78,6 +78,7 @@ pub struct KernelTotals {
     pub fragments: u64,
     pub flow_insert_failed: u64,
     pub flow_starts_emitted: u64,
+    pub host_insert_failed: u64,
 }
 
 impl KernelTotals {
@@ -97,6 +98,7 @@ impl KernelTotals {
             fragments: get(Counter::Fragments),
             flow_insert_failed: get(Counter::FlowInsertFailed),
             flow_starts_emitted: get(Counter::FlowStartsEmitted),
+            host_insert_failed: get(Counter::HostInsertFailed),
         }
     }
 }
@@ -127,6 +129,7 @@ struct KernelSeries {
     flows_ended: IntCounter,
     fragments: IntCounter,
     flow_insert_failed: IntCounter,
+    host_insert_failed: IntCounter,
     /// Indexed by `RecordKind`: flow, sample, flow_start.
     emitted: [IntCounter; 3],
 }
@@ -227,6 +230,10 @@ impl Metrics {
             flow_insert_failed: b.counter(
                 "packetguard_flow_insert_failures_total",
                 "Flow map inserts the kernel refused; those packets update no flow.",
+            )?,
+            host_insert_failed: b.counter(
+                "packetguard_host_insert_failures_total",
+                "Host map inserts the kernel refused; those packets are missing from their host's window.",
             )?,
             emitted: {
                 let vec = b.add(
@@ -382,7 +389,7 @@ impl Metrics {
             Err(poisoned) => poisoned.into_inner(),
         };
         let k = &self.kernel;
-        let pairs: [(&IntCounter, u64, u64); 12] = [
+        let pairs: [(&IntCounter, u64, u64); 13] = [
             (&k.packets, now.packets, last.packets),
             (&k.bytes, now.bytes, last.bytes),
             (&k.non_ip, now.non_ip, last.non_ip),
@@ -395,6 +402,11 @@ impl Metrics {
                 &k.flow_insert_failed,
                 now.flow_insert_failed,
                 last.flow_insert_failed,
+            ),
+            (
+                &k.host_insert_failed,
+                now.host_insert_failed,
+                last.host_insert_failed,
             ),
             (&k.emitted[0], now.records_emitted, last.records_emitted),
             (&k.emitted[1], now.samples_emitted, last.samples_emitted),

@@ -78,10 +78,23 @@ fn kernel_totals_read_from_counter_slots() {
     slots[Counter::Packets as usize] = 7;
     slots[Counter::RingbufFull as usize] = 3;
     slots[Counter::FlowStartsEmitted as usize] = 5;
+    slots[Counter::HostInsertFailed as usize] = 2;
     let t = KernelTotals::from_slots(&slots);
     assert_eq!(
-        (t.packets, t.ringbuf_full, t.flow_starts_emitted),
-        (7, 3, 5)
+        (
+            t.packets,
+            t.ringbuf_full,
+            t.flow_starts_emitted,
+            t.host_insert_failed
+        ),
+        (7, 3, 5, 2)
+    );
+    let m = Metrics::new().unwrap();
+    m.set_kernel_totals(&t);
+    let text = m.render().unwrap();
+    assert_eq!(
+        sample(&text, "packetguard_host_insert_failures_total").as_deref(),
+        Some("2")
     );
 }
 
