@@ -77,6 +77,39 @@ fn cargo(root: &Path) -> Command {
     cmd
 }
 
+/// Runs the attack lab (a SYN flood against a victim in network namespaces) and prints how
+/// long after the flood's start the first host anomaly event was written.
+fn flood_detection_delay(root: &Path) -> Result<()> {
+    eprintln!("running the attack lab for the SYN flood detection delay (about 40 s)");
+    let out = cargo(root)
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "packetguard",
+            "--test",
+            "integration",
+            "attack::",
+            "--",
+            "--nocapture",
+        ])
+        .output()
+        .context("running the attack lab")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(
+        out.status.success(),
+        "the attack lab failed:\n{stderr}{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("flood start to first host anomaly event"))
+        .context("the attack lab printed no detection delay")?;
+    println!("SYN flood detection in the attack lab (hping3 -i u50; target within 2 s)");
+    println!("  {line}");
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = workspace_root();
@@ -112,6 +145,7 @@ fn main() -> Result<()> {
                 "--",
                 "bench",
             ]))?;
+            flood_detection_delay(&root)?;
             if !no_forest {
                 let script = root.join("packetguard-forest/bench/run.sh");
                 if script.is_file() {
