@@ -23,12 +23,11 @@ pub fn height_limit(psi: usize) -> u32 {
     usize::BITS - (psi - 1).leading_zeros()
 }
 
-/// Rows between a prefetch and the copy of that row.
-const PREFETCH_AHEAD: usize = 16;
-
-/// Hints the CPU to start loading the cache line at `p`; a no-op off x86-64.
+/// Hints the CPU to start loading the cache line at `p`; a no-op off x86-64. Sampling reads
+/// scattered pool slots and scattered rows of a matrix far larger than L2, a string of
+/// cache misses unless many are in flight at once.
 #[inline(always)]
-fn prefetch(p: *const f64) {
+fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch never faults, whatever the address; SSE is baseline on x86-64.
     unsafe {
@@ -56,37 +55,74 @@ pub fn grow_forest(
     // Partial Fisher–Yates over one index buffer: each tree shuffles the first `psi` slots,
     // which is a uniform draw without replacement whatever order earlier trees left.
     let mut pool: Vec<u32> = (0..n as u32).collect();
+    let limit = height_limit(psi);
     let mut grower = Grower {
         cols: vec![0.0; psi * d],
         psi,
         n_features: d,
-        limit: height_limit(psi),
+        limit,
         candidates: Vec::with_capacity(d),
+        scratch: vec![0; psi],
+        // Leaf path lengths need c(size) for every size up to psi: computed once.
+        c: (0..=psi as u64).map(average_path_length).collect(),
         forest: Forest::default(),
     };
     grower
         .forest
         .nodes
-        .reserve(trees * (2 * psi).min(1 << (grower.limit + 1)));
+        .reserve(trees * (2 * psi).min(1 << (limit + 1)));
     let mut idx: Vec<u32> = Vec::with_capacity(psi);
+    let mut draws: Vec<u32> = Vec::with_capacity(psi);
+    // Rows as slices when the matrix is in standard layout (the usual case).
+    let flat = data.as_slice();
+    // A row may straddle two cache lines: its first and last values are prefetched.
+    let last_offset = d.saturating_sub(1) as isize * data.strides()[1];
     for _ in 0..trees {
-        for i in 0..psi {
-            let j = i + rng.below((n - i) as u64) as usize;
-            pool.swap(i, j);
+        // The draws do not depend on the pool, so they are made first (the generator's
+        // stream is the same as drawing during the swaps), and every slot they touch is
+        // prefetched before the first swap; the swaps then prefetch the rows drawn, so the
+        // misses of a tree's sample are in flight together rather than one after another.
+        draws.clear();
+        draws.extend((0..psi).map(|i| (i as u64 + rng.below((n - i) as u64)) as u32));
+        for &j in &draws {
+            prefetch(pool.as_ptr().wrapping_add(j as usize));
+        }
+        for (i, &j) in draws.iter().enumerate() {
+            pool.swap(i, j as usize);
+            // Slot `i` is final: later swaps only touch slots above it.
+            let row = data.row(pool[i] as usize).as_ptr();
+            prefetch(row);
+            prefetch(row.wrapping_offset(last_offset));
         }
         // Column-major copy of the sample: the min/max scans and the partition read one
-        // feature over many rows. Rows are scattered over the data, so each is prefetched
-        // a few iterations ahead; the copy is otherwise a string of cache misses.
+        // feature over many rows.
         for (i, &r) in pool[..psi].iter().enumerate() {
-            if let Some(&ahead) = pool[..psi].get(i + PREFETCH_AHEAD) {
-                prefetch(data.row(ahead as usize).as_ptr());
-            }
-            let row = data.row(r as usize);
-            for (f, (&x, t)) in row.iter().zip(transforms).enumerate() {
-                if !x.is_finite() {
-                    return Err((r as usize, f, x));
+            let r = r as usize;
+            let cols = grower.cols.chunks_exact_mut(psi).zip(transforms);
+            let mut finite = true;
+            match flat {
+                Some(flat) => {
+                    for ((col, t), &x) in cols.zip(&flat[r * d..(r + 1) * d]) {
+                        finite &= x.is_finite();
+                        col[i] = t.apply(x);
+                    }
                 }
-                grower.cols[f * psi + i] = t.apply(x);
+                None => {
+                    for (f, (col, t)) in cols.enumerate() {
+                        let x = data[[r, f]];
+                        finite &= x.is_finite();
+                        col[i] = t.apply(x);
+                    }
+                }
+            }
+            if !finite {
+                let row = data.row(r);
+                let (f, &x) = row
+                    .iter()
+                    .enumerate()
+                    .find(|(_, x)| !x.is_finite())
+                    .unwrap();
+                return Err((r, f, x));
             }
         }
         idx.clear();
@@ -105,6 +141,10 @@ struct Grower {
     n_features: usize,
     limit: u32,
     candidates: Vec<usize>,
+    /// Partition buffer, `psi` long.
+    scratch: Vec<u32>,
+    /// `c(size)` for sizes `0..=psi`.
+    c: Vec<f64>,
     forest: Forest,
 }
 
@@ -118,15 +158,14 @@ impl Grower {
             return self.leaf(idx.len(), depth);
         };
         let col = &self.cols[feature * self.psi..(feature + 1) * self.psi];
-        let mut split = 0;
-        // Branch-free partition: always swap, advance only past rows going left (swapping
-        // two right-going rows is harmless). The comparison is a coin flip a branch would
-        // mispredict.
-        for i in 0..idx.len() {
-            let goes_left = col[idx[i] as usize] < threshold;
-            idx.swap(i, split);
-            split += usize::from(goes_left);
-        }
+        let split = if depth + 1 >= self.limit {
+            // Both children are leaves, which only need their sizes.
+            idx.iter()
+                .map(|&i| usize::from(col[i as usize] < threshold))
+                .sum()
+        } else {
+            partition(col, threshold, idx, &mut self.scratch[..idx.len()])
+        };
         let me = self.forest.nodes.len();
         self.forest.nodes.push(Node {
             value: threshold,
@@ -165,13 +204,38 @@ impl Grower {
 
     fn leaf(&mut self, size: usize, depth: u32) -> u32 {
         self.forest.nodes.push(Node {
-            value: (f64::from(depth) + average_path_length(size as u64)) as f32,
+            value: (f64::from(depth) + self.c[size]) as f32,
             feature: self.n_features as u16,
             right: 0,
             size: size as u16,
         });
         depth
     }
+}
+
+/// Reorders `idx` so the rows with `col[i] < threshold` come first and returns how many
+/// they are. Order within each side is not kept (trees depend only on which rows a node
+/// holds).
+///
+/// Branch-free: every row is written both at the next left slot and the next right slot
+/// (from the end) of `scratch`, and only one of the two cursors moves, so the coin-flip
+/// comparison never steers a branch and no store feeds the next load.
+fn partition(col: &[f32], threshold: f32, idx: &mut [u32], scratch: &mut [u32]) -> usize {
+    assert_eq!(idx.len(), scratch.len());
+    let (mut left, mut right) = (0usize, idx.len());
+    for &i in idx.iter() {
+        let goes_left = col[i as usize] < threshold;
+        // SAFETY: after `k` rows, `left + (len - right) = k < len`, so
+        // `left <= right - 1 < len`.
+        unsafe {
+            *scratch.get_unchecked_mut(left) = i;
+            *scratch.get_unchecked_mut(right - 1) = i;
+        }
+        left += usize::from(goes_left);
+        right -= usize::from(!goes_left);
+    }
+    idx.copy_from_slice(scratch);
+    left
 }
 
 /// Min and max of `col` over the rows in `idx`.

@@ -21,12 +21,20 @@ impl Rng {
     /// If `n == 0`.
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "empty range");
+        let m = u128::from(self.0.next_u64()) * u128::from(n);
+        // The rejection threshold `2^64 mod n` is below `n`, so a low half of at least `n`
+        // is accepted without computing it: the division is only paid on the rare draw that
+        // needs it, and the decisions are the same as always comparing with the threshold.
+        if (m as u64) >= n {
+            return (m >> 64) as u64;
+        }
         let threshold = n.wrapping_neg() % n;
+        let mut m = m;
         loop {
-            let m = u128::from(self.0.next_u64()) * u128::from(n);
             if (m as u64) >= threshold {
                 return (m >> 64) as u64;
             }
+            m = u128::from(self.0.next_u64()) * u128::from(n);
         }
     }
 
@@ -47,6 +55,34 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(a.below(1000), b.below(1000));
             assert_eq!(a.unit().to_bits(), b.unit().to_bits());
+        }
+    }
+
+    #[test]
+    fn below_decides_like_the_plain_threshold_test() {
+        // The plain form: compare every draw's low half with `2^64 mod n`.
+        let plain = |rng: &mut ChaCha8Rng, n: u64| loop {
+            let m = u128::from(rng.next_u64()) * u128::from(n);
+            if (m as u64) >= n.wrapping_neg() % n {
+                return (m >> 64) as u64;
+            }
+        };
+        let mut a = Rng::new(3);
+        let mut b = ChaCha8Rng::seed_from_u64(3);
+        for n in [
+            1u64,
+            2,
+            3,
+            7,
+            255,
+            1 << 63,
+            (1 << 63) + 1,
+            u64::MAX,
+            100_000,
+        ] {
+            for _ in 0..200 {
+                assert_eq!(a.below(n), plain(&mut b, n), "n = {n}");
+            }
         }
     }
 

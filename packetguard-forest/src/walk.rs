@@ -122,19 +122,22 @@ impl Compiled {
                 }
             }
         }
+        let mut stack = Vec::with_capacity(depth as usize + 2);
         for (i, t) in forest.trees.iter().enumerate() {
             let nodes = &forest.nodes[t.start as usize..(t.start + t.len) as usize];
             let group = &mut lines[i / GROUP * group_lines..][..group_lines];
             let lane = i % GROUP;
             // (preorder position, heap slot, depth)
-            let mut stack = vec![(0usize, 0usize, 0u32)];
-            while let Some((p, slot, d)) = stack.pop() {
+            stack.clear();
+            stack.push((0usize, 0usize, 0u32));
+            while let Some((p, mut slot, d)) = stack.pop() {
                 let node = nodes[p];
-                if d == depth {
+                if node.is_leaf() {
+                    // Pass-through slots (already filled) down the right edge to the bottom.
+                    for _ in d..depth {
+                        slot = 2 * slot + 2;
+                    }
                     group[n_splits + slot].0[lane] = leaf_word(node.value);
-                } else if node.is_leaf() {
-                    // Pass-through slots (already filled) down the right edge.
-                    stack.push((p, 2 * slot + 2, d + 1));
                 } else {
                     let (line, word) = split_word(slot, lane);
                     group[line].0[word] = node.value.to_bits();
