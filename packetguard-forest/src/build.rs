@@ -94,27 +94,16 @@ pub fn grow_forest(
             prefetch(row);
             prefetch(row.wrapping_offset(last_offset));
         }
-        // Column-major copy of the sample: the min/max scans and the partition read one
-        // feature over many rows.
-        for (i, &r) in pool[..psi].iter().enumerate() {
+        // Every value of the sample must be finite; checked row by row in draw order so
+        // the first bad value met is the one reported.
+        for &r in &pool[..psi] {
             let r = r as usize;
-            let cols = grower.cols.chunks_exact_mut(psi).zip(transforms);
-            let mut finite = true;
-            match flat {
-                Some(flat) => {
-                    for ((col, t), &x) in cols.zip(&flat[r * d..(r + 1) * d]) {
-                        finite &= x.is_finite();
-                        col[i] = t.apply(x);
-                    }
-                }
-                None => {
-                    for (f, (col, t)) in cols.enumerate() {
-                        let x = data[[r, f]];
-                        finite &= x.is_finite();
-                        col[i] = t.apply(x);
-                    }
-                }
-            }
+            let finite = match flat {
+                Some(flat) => flat[r * d..(r + 1) * d]
+                    .iter()
+                    .fold(true, |ok, x| ok & x.is_finite()),
+                None => data.row(r).iter().all(|x| x.is_finite()),
+            };
             if !finite {
                 let row = data.row(r);
                 let (f, &x) = row
@@ -123,6 +112,29 @@ pub fn grow_forest(
                     .find(|(_, x)| !x.is_finite())
                     .unwrap();
                 return Err((r, f, x));
+            }
+        }
+        // Column-major copy of the sample, one feature at a time so its transform is chosen
+        // once: the min/max scans and the partition read one feature over many rows. The
+        // rows drawn are in cache by now.
+        for (f, (col, t)) in grower
+            .cols
+            .chunks_exact_mut(psi)
+            .zip(transforms)
+            .enumerate()
+        {
+            let sample = col.iter_mut().zip(&pool[..psi]);
+            match (flat, t) {
+                (Some(flat), Transform::None) => {
+                    for (c, &r) in sample {
+                        *c = flat[r as usize * d + f] as f32;
+                    }
+                }
+                _ => {
+                    for (c, &r) in sample {
+                        *c = t.apply(data[[r as usize, f]]);
+                    }
+                }
             }
         }
         idx.clear();

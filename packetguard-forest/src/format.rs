@@ -64,11 +64,14 @@ impl Model {
             b.extend_from_slice(&t.len.to_le_bytes());
         }
         for n in &self.forest.nodes {
-            b.extend_from_slice(&n.value.to_le_bytes());
+            // One record at a time: four small appends per node cost more than the bytes.
             let feature = if n.is_leaf() { LEAF_FEATURE } else { n.feature };
-            b.extend_from_slice(&feature.to_le_bytes());
-            b.extend_from_slice(&n.right.to_le_bytes());
-            b.extend_from_slice(&n.size.to_le_bytes());
+            let mut record = [0u8; NODE_BYTES];
+            record[..4].copy_from_slice(&n.value.to_le_bytes());
+            record[4..6].copy_from_slice(&feature.to_le_bytes());
+            record[6..8].copy_from_slice(&n.right.to_le_bytes());
+            record[8..].copy_from_slice(&n.size.to_le_bytes());
+            b.extend_from_slice(&record);
         }
         let total = (b.len() + 4) as u64;
         b[12..20].copy_from_slice(&total.to_le_bytes());

@@ -244,7 +244,9 @@ fn split_word(slot: usize, lane: usize) -> (usize, usize) {
 
 /// Leaf path length to fixed point; see the module documentation.
 fn leaf_word(value: f32) -> u32 {
-    (f64::from(value).clamp(0.0, MAX_LEAF) * LEAF_UNIT).round() as u32
+    // Adding one half and truncating rounds like `f64::round` for the non-negative values
+    // here, without a library call per leaf.
+    (f64::from(value).clamp(0.0, MAX_LEAF) * LEAF_UNIT + 0.5) as u32
 }
 
 /// Fixed-point sum back to a path length.
