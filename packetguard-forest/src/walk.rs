@@ -86,6 +86,7 @@ impl Kernel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
     lines: Vec<Line>,
+    trees: usize,
     /// Padded depth `D`, at least 1.
     depth: u32,
     n_features: usize,
@@ -149,6 +150,7 @@ impl Compiled {
         }
         Compiled {
             lines,
+            trees: forest.trees.len(),
             depth,
             n_features,
             kernel,
@@ -167,7 +169,9 @@ impl Compiled {
                 // SAFETY: `Kernel::Avx512` is only chosen (by `Kernel::best`, or by tests
                 // after the same check) when the CPU has AVX-512F and the model at most
                 // `SIMD_FEATURES` features.
-                let sums = unsafe { walk_avx512::walk_block(&self.lines, self.depth, &[padded]) };
+                let sums = unsafe {
+                    walk_avx512::walk_block(&self.lines, self.depth, self.trees, &[padded])
+                };
                 sums[0]
             }
         };
@@ -210,7 +214,9 @@ impl Compiled {
                         fill(first + k, &mut row.0[..self.n_features]);
                     }
                     // SAFETY: as in `walk_one`.
-                    let sums = unsafe { walk_avx512::walk_block(&self.lines, self.depth, rows) };
+                    let sums = unsafe {
+                        walk_avx512::walk_block(&self.lines, self.depth, self.trees, rows)
+                    };
                     for (k, &s) in sums[..rows.len()].iter().enumerate() {
                         emit(first + k, from_units(s));
                     }

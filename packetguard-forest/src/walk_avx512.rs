@@ -18,7 +18,7 @@
 //!
 //! Leaf words are integers, so the lane-wise sums equal the scalar walk's bit for bit.
 
-use crate::walk::{group_lines, Line, SimdRow, BLOCK};
+use crate::walk::{group_lines, Line, SimdRow, BLOCK, GROUP};
 
 /// Rows a group walks in lock-step: a gather takes over 20 cycles, so independent rows'
 /// gathers are issued back to back rather than left to out-of-order execution to find.
@@ -28,14 +28,19 @@ const INTERLEAVE: usize = 8;
 const BLEND_LEVELS: u32 = 3;
 
 /// Path-length sums, in fixed-point units, of `rows` (at most [`BLOCK`]) through every
-/// group of `lines` (trees padded to `depth` levels).
+/// group of `lines` (`trees` trees padded to `depth` levels).
 ///
 /// # Safety
 /// The CPU must support AVX-512F; `lines` must be a layout built by `Compiled` with `depth`
 /// over at most 16 features.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub unsafe fn walk_block(lines: &[Line], depth: u32, rows: &[SimdRow]) -> [u64; BLOCK] {
+pub unsafe fn walk_block(
+    lines: &[Line],
+    depth: u32,
+    trees: usize,
+    rows: &[SimdRow],
+) -> [u64; BLOCK] {
     use std::arch::x86_64::*;
     let group_lines = group_lines(depth);
     assert!(rows.len() <= BLOCK && depth >= 1);
@@ -48,8 +53,11 @@ pub unsafe fn walk_block(lines: &[Line], depth: u32, rows: &[SimdRow]) -> [u64; 
         _mm512_add_epi64(acc, _mm512_srli_epi64::<32>(leaves))
     };
     let mut acc = [_mm512_setzero_si512(); BLOCK];
-    for group in lines.chunks_exact(group_lines) {
+    for (g, group) in lines.chunks_exact(group_lines).enumerate() {
         let base = group.as_ptr().cast::<i64>();
+        // A last group of at most eight trees skips the gathers of lanes 8 to 15: a gather
+        // costs per element.
+        let half = trees.saturating_sub(g * GROUP) <= GROUP / 2;
         let top = if depth > BLEND_LEVELS {
             // SAFETY: the group has the 14 lines of slots 0 to 6.
             Some(std::array::from_fn(|s| unsafe {
@@ -68,14 +76,27 @@ pub unsafe fn walk_block(lines: &[Line], depth: u32, rows: &[SimdRow]) -> [u64; 
         for (rows, acc) in (&mut chunks).zip(&mut accs) {
             let rows: &[SimdRow; INTERLEAVE] = rows.try_into().expect("chunk length");
             // SAFETY: `base` is a whole group of `depth` levels (see `walk_group`).
-            let leaves = unsafe { walk_group(base, top, depth, rows) };
+            let leaves = unsafe {
+                if half {
+                    walk_group::<INTERLEAVE, true>(base, top, depth, rows)
+                } else {
+                    walk_group::<INTERLEAVE, false>(base, top, depth, rows)
+                }
+            };
             for (a, l) in acc.iter_mut().zip(leaves) {
                 *a = widen_add(*a, l);
             }
         }
         for (row, a) in chunks.remainder().iter().zip(accs.into_remainder()) {
             // SAFETY: as above.
-            let [leaves] = unsafe { walk_group(base, top, depth, std::array::from_ref(row)) };
+            let row = std::array::from_ref(row);
+            let [leaves] = unsafe {
+                if half {
+                    walk_group::<1, true>(base, top, depth, row)
+                } else {
+                    walk_group::<1, false>(base, top, depth, row)
+                }
+            };
             *a = widen_add(*a, leaves);
         }
     }
@@ -91,7 +112,9 @@ pub unsafe fn walk_block(lines: &[Line], depth: u32, rows: &[SimdRow]) -> [u64; 
 type Top = [(std::arch::x86_64::__m512, std::arch::x86_64::__m512i); 7];
 
 /// Walks `R` rows through the group at `base` and returns each row's sixteen leaf words;
-/// `top` holds the group's first three levels when the trees are deeper than that.
+/// `top` holds the group's first three levels when the trees are deeper than that. With
+/// `HALF`, lanes 8 to 15 (trees past the last, whose leaves are worth 0) are not gathered:
+/// they read threshold 0 and feature 0, which keeps them on valid positions.
 ///
 /// # Safety
 /// AVX-512F; `base` points at a group of `group_lines(depth)` lines (`depth >= 1`) whose
@@ -102,7 +125,7 @@ type Top = [(std::arch::x86_64::__m512, std::arch::x86_64::__m512i); 7];
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn walk_group<const R: usize>(
+unsafe fn walk_group<const R: usize, const HALF: bool>(
     base: *const i64,
     top: Option<&Top>,
     depth: u32,
@@ -141,7 +164,7 @@ unsafe fn walk_group<const R: usize>(
     for _ in level..depth - 1 {
         for (p, &x) in pos.iter_mut().zip(&x) {
             // SAFETY: see the function's contract.
-            let right = unsafe { gather_split(base, *p, x) };
+            let right = unsafe { gather_split::<HALF>(base, *p, x) };
             let q = _mm512_add_epi32(_mm512_add_epi32(*p, *p), step);
             *p = _mm512_mask_add_epi32(q, right, q, sixteen);
         }
@@ -150,7 +173,7 @@ unsafe fn walk_group<const R: usize>(
     let mut leaves = [_mm512_setzero_si512(); R];
     for ((p, &x), leaf) in pos.iter().zip(&x).zip(&mut leaves) {
         // SAFETY: as above.
-        let right = unsafe { gather_split(base, *p, x) };
+        let right = unsafe { gather_split::<HALF>(base, *p, x) };
         let q = _mm512_add_epi32(_mm512_add_epi32(*p, *p), to_leaf);
         let q = _mm512_mask_add_epi32(q, right, q, sixteen);
         // SAFETY: as above; `q` is a lane of a leaf line.
@@ -159,14 +182,15 @@ unsafe fn walk_group<const R: usize>(
     leaves
 }
 
-/// Which lanes of `x` go right at the split slots at positions `pos`.
+/// Which lanes of `x` go right at the split slots at positions `pos` (only lanes 0 to 7
+/// gathered with `HALF`).
 ///
 /// # Safety
 /// AVX-512F; `pos` are split positions of the group at `base`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn gather_split(
+unsafe fn gather_split<const HALF: bool>(
     base: *const i64,
     pos: std::arch::x86_64::__m512i,
     x: std::arch::x86_64::__m512,
@@ -176,7 +200,11 @@ unsafe fn gather_split(
     let (low, high) = unsafe {
         (
             _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(pos), base),
-            _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(pos), base),
+            if HALF {
+                _mm512_setzero_si512()
+            } else {
+                _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(pos), base)
+            },
         )
     };
     let (thresholds, features) = split_pair(low, high);
@@ -219,6 +247,6 @@ fn goes_right(
 /// # Safety
 /// None needed; it panics.
 #[cfg(not(target_arch = "x86_64"))]
-pub unsafe fn walk_block(_: &[Line], _: u32, _: &[SimdRow]) -> [u64; BLOCK] {
+pub unsafe fn walk_block(_: &[Line], _: u32, _: usize, _: &[SimdRow]) -> [u64; BLOCK] {
     unreachable!("the AVX-512 kernel exists only on x86-64")
 }
