@@ -57,8 +57,7 @@ pub fn grow_forest(
     let mut pool: Vec<u32> = (0..n as u32).collect();
     let limit = height_limit(psi);
     let mut grower = Grower {
-        cols: vec![0.0; psi * d],
-        psi,
+        sample: vec![0.0; psi * d],
         n_features: d,
         limit,
         candidates: Vec::with_capacity(d),
@@ -75,6 +74,8 @@ pub fn grow_forest(
     let mut draws: Vec<u32> = Vec::with_capacity(psi);
     // Rows as slices when the matrix is in standard layout (the usual case).
     let flat = data.as_slice();
+    // The same, when every transform is the identity: rows are then converted whole.
+    let identity = flat.filter(|_| transforms.iter().all(|t| *t == Transform::None));
     // A row may straddle two cache lines: its first and last values are prefetched.
     let last_offset = d.saturating_sub(1) as isize * data.strides()[1];
     for _ in 0..trees {
@@ -94,15 +95,27 @@ pub fn grow_forest(
             prefetch(row);
             prefetch(row.wrapping_offset(last_offset));
         }
-        // Every value of the sample must be finite; checked row by row in draw order so
-        // the first bad value met is the one reported.
-        for &r in &pool[..psi] {
+        // Row-major copy of the sample, one converted row per drawn row (the rows are in
+        // cache by now). Every value must be finite; rows are checked in draw order so the
+        // first bad value met is the one reported.
+        for (dst, &r) in grower.sample.chunks_exact_mut(d).zip(&pool[..psi]) {
             let r = r as usize;
-            let finite = match flat {
-                Some(flat) => flat[r * d..(r + 1) * d]
-                    .iter()
-                    .fold(true, |ok, x| ok & x.is_finite()),
-                None => data.row(r).iter().all(|x| x.is_finite()),
+            let finite = match identity {
+                Some(flat) => {
+                    let src = &flat[r * d..(r + 1) * d];
+                    for (o, &x) in dst.iter_mut().zip(src) {
+                        *o = x as f32;
+                    }
+                    src.iter().fold(true, |ok, x| ok & x.is_finite())
+                }
+                None => {
+                    let mut finite = true;
+                    for ((o, &x), t) in dst.iter_mut().zip(data.row(r)).zip(transforms) {
+                        finite &= x.is_finite();
+                        *o = t.apply(x);
+                    }
+                    finite
+                }
             };
             if !finite {
                 let row = data.row(r);
@@ -114,31 +127,10 @@ pub fn grow_forest(
                 return Err((r, f, x));
             }
         }
-        // Column-major copy of the sample, one feature at a time so its transform is chosen
-        // once: the min/max scans and the partition read one feature over many rows. The
-        // rows drawn are in cache by now.
-        for (f, (col, t)) in grower
-            .cols
-            .chunks_exact_mut(psi)
-            .zip(transforms)
-            .enumerate()
-        {
-            let sample = col.iter_mut().zip(&pool[..psi]);
-            match (flat, t) {
-                (Some(flat), Transform::None) => {
-                    for (c, &r) in sample {
-                        *c = flat[r as usize * d + f] as f32;
-                    }
-                }
-                _ => {
-                    for (c, &r) in sample {
-                        *c = t.apply(data[[r as usize, f]]);
-                    }
-                }
-            }
-        }
         idx.clear();
-        idx.extend(0..psi as u32);
+        // Rows are named by their offset in the row-major sample, so feature `f` of row `i`
+        // is `sample[f..][i]`, as cheap to reach as in a column.
+        idx.extend((0..psi).map(|i| (i * d) as u32));
         let start = grower.forest.nodes.len();
         let depth = grower.grow(&mut rng, &mut idx, 0);
         grower.forest.close_tree(start, depth);
@@ -147,9 +139,8 @@ pub fn grow_forest(
 }
 
 struct Grower {
-    /// The current tree's sample, column-major: `cols[f * psi + i]`.
-    cols: Vec<f32>,
-    psi: usize,
+    /// The current tree's sample, row-major: feature `f` of row `i` at `i * d + f`.
+    sample: Vec<f32>,
     n_features: usize,
     limit: u32,
     candidates: Vec<usize>,
@@ -169,7 +160,7 @@ impl Grower {
         let Some((feature, threshold)) = self.draw_split(rng, idx) else {
             return self.leaf(idx.len(), depth);
         };
-        let col = &self.cols[feature * self.psi..(feature + 1) * self.psi];
+        let col = &self.sample[feature..];
         let split = if depth + 1 >= self.limit {
             // Both children are leaves, which only need their sizes.
             idx.iter()
@@ -201,7 +192,7 @@ impl Grower {
         while !self.candidates.is_empty() {
             let j = rng.below(self.candidates.len() as u64) as usize;
             let f = self.candidates[j];
-            let col = &self.cols[f * self.psi..(f + 1) * self.psi];
+            let col = &self.sample[f..];
             let (lo, hi) = min_max(col, idx);
             if hi > lo {
                 let t = f64::from(lo) + rng.unit() * (f64::from(hi) - f64::from(lo));
