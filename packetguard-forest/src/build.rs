@@ -23,6 +23,15 @@ pub fn height_limit(psi: usize) -> u32 {
     usize::BITS - (psi - 1).leading_zeros()
 }
 
+/// Whether the AVX-512 scans of `build_avx512` run on this CPU.
+fn simd_scans() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return true;
+    }
+    false
+}
+
 /// Hints the CPU to start loading the cache line at `p`; a no-op off x86-64. Sampling reads
 /// scattered pool slots and scattered rows of a matrix far larger than L2, a string of
 /// cache misses unless many are in flight at once.
@@ -49,6 +58,18 @@ pub fn grow_forest(
     psi: usize,
     seed: u64,
 ) -> Result<Forest, (usize, usize, f64)> {
+    grow_forest_with(data, transforms, trees, psi, seed, simd_scans())
+}
+
+/// [`grow_forest`] with the AVX-512 scans on or off (`simd` only where they run).
+fn grow_forest_with(
+    data: ArrayView2<f64>,
+    transforms: &[Transform],
+    trees: usize,
+    psi: usize,
+    seed: u64,
+    simd: bool,
+) -> Result<Forest, (usize, usize, f64)> {
     let n = data.nrows();
     let d = data.ncols();
     let mut rng = Rng::new(seed);
@@ -62,6 +83,7 @@ pub fn grow_forest(
         limit,
         candidates: Vec::with_capacity(d),
         scratch: vec![0; psi],
+        simd,
         // Leaf path lengths need c(size) for every size up to psi: computed once.
         c: (0..=psi as u64).map(average_path_length).collect(),
         forest: Forest::default(),
@@ -97,14 +119,15 @@ pub fn grow_forest(
         }
         // Row-major copy of the sample, one converted row per drawn row (the rows are in
         // cache by now). Every value must be finite; rows are checked in draw order so the
-        // first bad value met is the one reported.
+        // first bad value met is the one reported. Adding 0 turns -0 into +0, which compares
+        // the same, so a min or max is one value whatever order a scan meets them in.
         for (dst, &r) in grower.sample.chunks_exact_mut(d).zip(&pool[..psi]) {
             let r = r as usize;
             let finite = match identity {
                 Some(flat) => {
                     let src = &flat[r * d..(r + 1) * d];
                     for (o, &x) in dst.iter_mut().zip(src) {
-                        *o = x as f32;
+                        *o = x as f32 + 0.0;
                     }
                     src.iter().fold(true, |ok, x| ok & x.is_finite())
                 }
@@ -112,7 +135,7 @@ pub fn grow_forest(
                     let mut finite = true;
                     for ((o, &x), t) in dst.iter_mut().zip(data.row(r)).zip(transforms) {
                         finite &= x.is_finite();
-                        *o = t.apply(x);
+                        *o = t.apply(x) + 0.0;
                     }
                     finite
                 }
@@ -146,6 +169,8 @@ struct Grower {
     candidates: Vec<usize>,
     /// Partition buffer, `psi` long.
     scratch: Vec<u32>,
+    /// Whether the AVX-512 scans of `build_avx512` run on this CPU.
+    simd: bool,
     /// `c(size)` for sizes `0..=psi`.
     c: Vec<f64>,
     forest: Forest,
@@ -167,7 +192,13 @@ impl Grower {
                 .map(|&i| usize::from(col[i as usize] < threshold))
                 .sum()
         } else {
-            partition(col, threshold, idx, &mut self.scratch[..idx.len()])
+            partition(
+                self.simd,
+                col,
+                threshold,
+                idx,
+                &mut self.scratch[..idx.len()],
+            )
         };
         let me = self.forest.nodes.len();
         self.forest.nodes.push(Node {
@@ -193,7 +224,7 @@ impl Grower {
             let j = rng.below(self.candidates.len() as u64) as usize;
             let f = self.candidates[j];
             let col = &self.sample[f..];
-            let (lo, hi) = min_max(col, idx);
+            let (lo, hi) = min_max(self.simd, col, idx);
             if hi > lo {
                 let t = f64::from(lo) + rng.unit() * (f64::from(hi) - f64::from(lo));
                 // Rows go left when `x < t`: keep `t` in (lo, hi] after rounding to f32.
@@ -216,6 +247,34 @@ impl Grower {
     }
 }
 
+/// [`partition_scalar`], or its AVX-512 form when `simd` (which only `simd_scans` sets).
+fn partition(
+    simd: bool,
+    col: &[f32],
+    threshold: f32,
+    idx: &mut [u32],
+    scratch: &mut [u32],
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` means AVX-512F runs here; offsets in `idx` are inside `col`.
+        return unsafe { crate::build_avx512::partition(col, threshold, idx, scratch) };
+    }
+    let _ = simd;
+    partition_scalar(col, threshold, idx, scratch)
+}
+
+/// [`min_max_scalar`], or its AVX-512 form when `simd`.
+fn min_max(simd: bool, col: &[f32], idx: &[u32]) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: as in `partition`.
+        return unsafe { crate::build_avx512::min_max(col, idx) };
+    }
+    let _ = simd;
+    min_max_scalar(col, idx)
+}
+
 /// Reorders `idx` so the rows with `col[i] < threshold` come first and returns how many
 /// they are. Order within each side is not kept (trees depend only on which rows a node
 /// holds).
@@ -223,7 +282,7 @@ impl Grower {
 /// Branch-free: every row is written both at the next left slot and the next right slot
 /// (from the end) of `scratch`, and only one of the two cursors moves, so the coin-flip
 /// comparison never steers a branch and no store feeds the next load.
-fn partition(col: &[f32], threshold: f32, idx: &mut [u32], scratch: &mut [u32]) -> usize {
+fn partition_scalar(col: &[f32], threshold: f32, idx: &mut [u32], scratch: &mut [u32]) -> usize {
     assert_eq!(idx.len(), scratch.len());
     let (mut left, mut right) = (0usize, idx.len());
     for &i in idx.iter() {
@@ -245,7 +304,7 @@ fn partition(col: &[f32], threshold: f32, idx: &mut [u32], scratch: &mut [u32]) 
 ///
 /// Four independent running pairs, so the compare chains overlap instead of waiting on each
 /// other; plain comparisons because values are finite and `f32::min` pays for NaN rules.
-fn min_max(col: &[f32], idx: &[u32]) -> (f32, f32) {
+fn min_max_scalar(col: &[f32], idx: &[u32]) -> (f32, f32) {
     let mut lo = [f32::INFINITY; 4];
     let mut hi = [f32::NEG_INFINITY; 4];
     let chunks = idx.chunks_exact(4);
@@ -307,5 +366,33 @@ mod tests {
         assert_eq!(f.nodes.len(), 2);
         let c8 = average_path_length(8) as f32;
         assert!(f.nodes.iter().all(|n| n.is_leaf() && n.value == c8));
+    }
+
+    #[test]
+    fn simd_scans_grow_the_same_trees() {
+        if !simd_scans() {
+            eprintln!("no AVX-512 on this CPU: nothing to compare");
+            return;
+        }
+        for (rows, features, psi, trees) in [(3000, 8, 256, 20), (500, 3, 37, 9), (40, 1, 16, 5)] {
+            let (mut data, _) = crate::synth::clusters_with_noise(rows, features, 0.05, 4);
+            // Ties and both zeros, which the scans must treat alike.
+            data.row_mut(0).fill(0.0);
+            data.row_mut(1).fill(-0.0);
+            data.row_mut(2).fill(1.0);
+            data.row_mut(3).fill(1.0);
+            let transforms = vec![Transform::None; features];
+            let grow = |simd| grow_forest_with(data.view(), &transforms, trees, psi, 5, simd);
+            let (scalar, simd) = (grow(false).unwrap(), grow(true).unwrap());
+            assert_eq!(scalar, simd);
+            // Bit for bit, thresholds included (`PartialEq` on floats takes -0 for +0).
+            let bits = |f: &Forest| {
+                f.nodes
+                    .iter()
+                    .map(|n| n.value.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&scalar), bits(&simd));
+        }
     }
 }

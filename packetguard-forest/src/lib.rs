@@ -29,6 +29,8 @@ pub mod path_length;
 pub mod synth;
 
 mod build;
+#[cfg(target_arch = "x86_64")]
+mod build_avx512;
 mod error;
 mod explain;
 mod forest;
