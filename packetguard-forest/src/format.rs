@@ -35,12 +35,52 @@ const LEAF_FEATURE: u16 = u16::MAX;
 impl Model {
     /// The file bytes and their CRC32 (also the last four bytes).
     pub(crate) fn encode(&self) -> (Vec<u8>, u32) {
-        let mut b = Vec::with_capacity(
-            256 + self.forest.trees.len() * 4 + self.forest.nodes.len() * NODE_BYTES,
-        );
+        let mut b = Vec::with_capacity(self.file_len());
+        self.emit(&mut |bytes| b.extend_from_slice(bytes));
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        (b, crc)
+    }
+
+    /// The CRC32 of the file bytes, without building them: training needs only the
+    /// checksum, for the model id.
+    pub(crate) fn file_checksum(&self) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        self.emit(&mut |bytes| h.update(bytes));
+        h.finalize()
+    }
+
+    /// Length of the file, checksum included.
+    fn file_len(&self) -> usize {
+        self.header().len() + self.forest.nodes.len() * NODE_BYTES + 4
+    }
+
+    /// Feeds the file bytes before the checksum to `out`, in pieces.
+    fn emit(&self, out: &mut impl FnMut(&[u8])) {
+        let mut b = self.header();
+        let total = (b.len() + self.forest.nodes.len() * NODE_BYTES + 4) as u64;
+        b[12..20].copy_from_slice(&total.to_le_bytes());
+        out(&b);
+        // Node records go out in blocks of a few KiB.
+        let mut block = [0u8; 400 * NODE_BYTES];
+        for nodes in self.forest.nodes.chunks(400) {
+            for (n, record) in nodes.iter().zip(block.chunks_exact_mut(NODE_BYTES)) {
+                let feature = if n.is_leaf() { LEAF_FEATURE } else { n.feature };
+                record[..4].copy_from_slice(&n.value.to_le_bytes());
+                record[4..6].copy_from_slice(&feature.to_le_bytes());
+                record[6..8].copy_from_slice(&n.right.to_le_bytes());
+                record[8..].copy_from_slice(&n.size.to_le_bytes());
+            }
+            out(&block[..nodes.len() * NODE_BYTES]);
+        }
+    }
+
+    /// Everything before the node records, with the file length left 0.
+    fn header(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(256 + self.forest.trees.len() * 4);
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        b.extend_from_slice(&0u64.to_le_bytes()); // file length, patched below
+        b.extend_from_slice(&0u64.to_le_bytes()); // file length, set by `emit`
         put_str(&mut b, &self.info.kind);
         b.extend_from_slice(&(self.schema.len() as u16).to_le_bytes());
         for f in self.schema.features() {
@@ -63,21 +103,7 @@ impl Model {
         for t in &self.forest.trees {
             b.extend_from_slice(&t.len.to_le_bytes());
         }
-        for n in &self.forest.nodes {
-            // One record at a time: four small appends per node cost more than the bytes.
-            let feature = if n.is_leaf() { LEAF_FEATURE } else { n.feature };
-            let mut record = [0u8; NODE_BYTES];
-            record[..4].copy_from_slice(&n.value.to_le_bytes());
-            record[4..6].copy_from_slice(&feature.to_le_bytes());
-            record[6..8].copy_from_slice(&n.right.to_le_bytes());
-            record[8..].copy_from_slice(&n.size.to_le_bytes());
-            b.extend_from_slice(&record);
-        }
-        let total = (b.len() + 4) as u64;
-        b[12..20].copy_from_slice(&total.to_le_bytes());
-        let crc = crc32fast::hash(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
-        (b, crc)
+        b
     }
 
     /// The bytes [`Model::save`] writes.

@@ -234,7 +234,7 @@ impl Model {
             model.score_batch(data, &mut scores);
             model.info.threshold = quantile(&mut scores, 1.0 - c);
         }
-        model.checksum = model.encode().1;
+        model.checksum = model.file_checksum();
         Ok(model)
     }
 

@@ -115,13 +115,14 @@ impl Compiled {
         let groups = forest.trees.len().div_ceil(GROUP);
         // Pass-through splits (threshold -inf, feature 0) and leaves worth 0: what lanes
         // past the last tree walk.
-        let mut lines = vec![Line([0; GROUP]); groups * group_lines];
-        for group in lines.chunks_exact_mut(group_lines) {
-            for line in &mut group[..2 * n_splits] {
-                for pair in line.0.chunks_exact_mut(2) {
-                    pair[0] = f32::NEG_INFINITY.to_bits();
-                }
-            }
+        let mut pass = Line([0; GROUP]);
+        for pair in pass.0.chunks_exact_mut(2) {
+            pair[0] = f32::NEG_INFINITY.to_bits();
+        }
+        let mut lines = Vec::with_capacity(groups * group_lines);
+        for _ in 0..groups {
+            lines.extend(std::iter::repeat_n(pass, 2 * n_splits));
+            lines.extend(std::iter::repeat_n(Line([0; GROUP]), n_splits + 1));
         }
         let mut stack = Vec::with_capacity(depth as usize + 2);
         for (i, t) in forest.trees.iter().enumerate() {
