@@ -218,22 +218,31 @@ impl Grower {
     /// uniformly in its `(min, max]` so both sides get at least one row. `None` if every
     /// feature is constant.
     fn draw_split(&mut self, rng: &mut Rng, idx: &[u32]) -> Option<(usize, f32)> {
-        self.candidates.clear();
-        self.candidates.extend(0..self.n_features);
-        while !self.candidates.is_empty() {
-            let j = rng.below(self.candidates.len() as u64) as usize;
-            let f = self.candidates[j];
-            let col = &self.sample[f..];
-            let (lo, hi) = min_max(self.simd, col, idx);
+        // The first draw is over all features; the candidate list is only built when that
+        // feature turns out constant (the draws are the same either way).
+        let mut j = rng.below(self.n_features as u64) as usize;
+        let mut f = j;
+        let mut listed = false;
+        loop {
+            let (lo, hi) = min_max(self.simd, &self.sample[f..], idx);
             if hi > lo {
                 let t = f64::from(lo) + rng.unit() * (f64::from(hi) - f64::from(lo));
                 // Rows go left when `x < t`: keep `t` in (lo, hi] after rounding to f32.
                 let t = (t as f32).max(lo.next_up()).min(hi);
                 return Some((f, t));
             }
+            if !listed {
+                self.candidates.clear();
+                self.candidates.extend(0..self.n_features);
+                listed = true;
+            }
             self.candidates.swap_remove(j);
+            if self.candidates.is_empty() {
+                return None;
+            }
+            j = rng.below(self.candidates.len() as u64) as usize;
+            f = self.candidates[j];
         }
-        None
     }
 
     fn leaf(&mut self, size: usize, depth: u32) -> u32 {
@@ -247,6 +256,10 @@ impl Grower {
     }
 }
 
+/// Nodes smaller than this are scanned by the scalar code: a gather and a horizontal
+/// reduction cost more than a few plain loads.
+const SIMD_MIN_ROWS: usize = 16;
+
 /// [`partition_scalar`], or its AVX-512 form when `simd` (which only `simd_scans` sets).
 fn partition(
     simd: bool,
@@ -256,7 +269,7 @@ fn partition(
     scratch: &mut [u32],
 ) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if simd {
+    if simd && idx.len() >= SIMD_MIN_ROWS {
         // SAFETY: `simd` means AVX-512F runs here; offsets in `idx` are inside `col`.
         return unsafe { crate::build_avx512::partition(col, threshold, idx, scratch) };
     }
@@ -267,7 +280,7 @@ fn partition(
 /// [`min_max_scalar`], or its AVX-512 form when `simd`.
 fn min_max(simd: bool, col: &[f32], idx: &[u32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
-    if simd {
+    if simd && idx.len() >= SIMD_MIN_ROWS {
         // SAFETY: as in `partition`.
         return unsafe { crate::build_avx512::min_max(col, idx) };
     }
