@@ -124,28 +124,31 @@ impl Compiled {
             lines.extend(std::iter::repeat_n(pass, 2 * n_splits));
             lines.extend(std::iter::repeat_n(Line([0; GROUP]), n_splits + 1));
         }
-        let mut stack = Vec::with_capacity(depth as usize + 2);
+        // Heap slots (and depths) of right children still to come in preorder.
+        let mut pending = Vec::with_capacity(depth as usize + 1);
         for (i, t) in forest.trees.iter().enumerate() {
             let nodes = &forest.nodes[t.start as usize..(t.start + t.len) as usize];
             let group = &mut lines[i / GROUP * group_lines..][..group_lines];
             let lane = i % GROUP;
-            // (preorder position, heap slot, depth)
-            stack.clear();
-            stack.push((0usize, 0usize, 0u32));
-            while let Some((p, mut slot, d)) = stack.pop() {
-                let node = nodes[p];
+            // Preorder: a split's left child comes next, its right child after the left
+            // subtree.
+            pending.clear();
+            let (mut slot, mut d) = (0usize, 0u32);
+            for node in nodes {
                 if node.is_leaf() {
-                    // Pass-through slots (already filled) down the right edge to the bottom.
-                    for _ in d..depth {
-                        slot = 2 * slot + 2;
+                    // Pass-through slots (already filled) down the right edge to the bottom:
+                    // `s -> 2s + 2`, `depth - d` times.
+                    let bottom = ((slot + 2) << (depth - d)) - 2;
+                    group[n_splits + bottom].0[lane] = leaf_word(node.value);
+                    if let Some(next) = pending.pop() {
+                        (slot, d) = next;
                     }
-                    group[n_splits + slot].0[lane] = leaf_word(node.value);
                 } else {
                     let (line, word) = split_word(slot, lane);
                     group[line].0[word] = node.value.to_bits();
                     group[line].0[word + 1] = u32::from(node.feature);
-                    stack.push((p + 1, 2 * slot + 1, d + 1));
-                    stack.push((p + usize::from(node.right), 2 * slot + 2, d + 1));
+                    pending.push((2 * slot + 2, d + 1));
+                    (slot, d) = (2 * slot + 1, d + 1);
                 }
             }
         }
