@@ -15,7 +15,8 @@
 //! # Layout
 //!
 //! - [`path_length`] gives `c(n)`.
-//! - `rng`, `build`: seeded random draws and tree growing.
+//! - `rng`, `build`: seeded random draws and tree growing; `build_avx512`: the growing scans
+//!   with AVX-512 gathers, giving the same trees.
 //! - `forest`: the compact preorder node array (files, explanations); `walk`: the
 //!   branch-free breadth-first layout scoring uses, with its scalar walk; `walk_avx512`: the
 //!   same walk with AVX-512 gathers, bit-identical.

@@ -1,16 +1,17 @@
 //! Scoring: `s(x) = 2^(-E[h(x)] / c(psi))`, the same quantity as scikit-learn's
 //! `-score_samples`. Scores lie in (0, 1]; well above 0.5 is anomalous, well below normal.
 //!
-//! Nothing here allocates on the SIMD path: a row block's transformed values live in a stack
-//! buffer. (The scalar fallback, for CPUs without AVX-512 or models over 16 features,
-//! allocates one row buffer per batch.)
+//! Nothing here allocates: transformed rows live in stack buffers. CPUs with AVX-512 walk
+//! sixteen trees per instruction (models of at most 16 features); others, and wider models,
+//! take the portable scalar walk, which gives the same scores bit for bit.
 
 use ndarray::ArrayView2;
 
 use crate::model::{Model, Verdict};
 use crate::schema::MAX_FEATURES;
 
-/// Trees walked together, one 64-bit word each in a 64-byte line of the scoring layout.
+/// Trees walked together: one 32-bit lane each of an AVX-512 register, a group of the
+/// scoring layout.
 pub const LANES: usize = crate::walk::GROUP;
 
 impl Model {
@@ -52,8 +53,8 @@ impl Model {
 
     /// Scores every row of `rows` (raw values in schema order) into `out`. Rows go through
     /// the trees in blocks (see `walk`), so one group of trees stays in cache while a block
-    /// walks it. Allocation-free on the SIMD path; the result equals [`Model::score_one`]
-    /// row by row, bit for bit.
+    /// walks it. Allocation-free; the result equals [`Model::score_one`] row by row, bit for
+    /// bit.
     ///
     /// # Panics
     /// If `rows` has a column count other than the number of features, or `out.len()`

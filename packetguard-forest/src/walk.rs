@@ -33,6 +33,7 @@
 //! group's lines stay in cache while the block walks it.
 
 use crate::forest::Forest;
+use crate::schema::MAX_FEATURES;
 use crate::walk_avx512;
 
 /// Trees per group: one 64-byte line holds the same slot of this many trees.
@@ -204,10 +205,11 @@ impl Compiled {
     ) {
         match self.kernel {
             Kernel::Scalar => {
-                let mut buf = vec![0f32; self.n_features];
+                let mut buf = [0f32; MAX_FEATURES];
+                let buf = &mut buf[..self.n_features];
                 for i in 0..n {
-                    fill(i, &mut buf);
-                    emit(i, from_units(self.walk_one_scalar(&buf)));
+                    fill(i, buf);
+                    emit(i, from_units(self.walk_one_scalar(buf)));
                 }
             }
             Kernel::Avx512 => {
