@@ -102,53 +102,43 @@ fn grow_forest_with(
     let last_offset = d.saturating_sub(1) as isize * data.strides()[1];
     for _ in 0..trees {
         // The draws do not depend on the pool, so they are made first (the generator's
-        // stream is the same as drawing during the swaps), and every slot they touch is
-        // prefetched before the first swap; the swaps then prefetch the rows drawn, so the
-        // misses of a tree's sample are in flight together rather than one after another.
+        // stream is the same as drawing during the swaps), each prefetching the slot it
+        // will touch while the next is computed; the swaps then prefetch the rows drawn, so
+        // the misses of a tree's sample are in flight together rather than one after
+        // another.
         draws.clear();
-        draws.extend((0..psi).map(|i| (i as u64 + rng.below((n - i) as u64)) as u32));
-        for &j in &draws {
-            prefetch(pool.as_ptr().wrapping_add(j as usize));
+        for i in 0..psi {
+            let j = i + rng.below((n - i) as u64) as usize;
+            prefetch(pool.as_ptr().wrapping_add(j));
+            draws.push(j as u32);
         }
+        // Each row is copied `COPY_LAG` swaps after its prefetch, by when it has usually
+        // arrived, so copies overlap the misses still in flight.
         for (i, &j) in draws.iter().enumerate() {
             pool.swap(i, j as usize);
             // Slot `i` is final: later swaps only touch slots above it.
             let row = data.row(pool[i] as usize).as_ptr();
             prefetch(row);
             prefetch(row.wrapping_offset(last_offset));
-        }
-        // Row-major copy of the sample, one converted row per drawn row (the rows are in
-        // cache by now). Every value must be finite; rows are checked in draw order so the
-        // first bad value met is the one reported. Adding 0 turns -0 into +0, which compares
-        // the same, so a min or max is one value whatever order a scan meets them in.
-        for (dst, &r) in grower.sample.chunks_exact_mut(d).zip(&pool[..psi]) {
-            let r = r as usize;
-            let finite = match identity {
-                Some(flat) => {
-                    let src = &flat[r * d..(r + 1) * d];
-                    for (o, &x) in dst.iter_mut().zip(src) {
-                        *o = x as f32 + 0.0;
-                    }
-                    src.iter().fold(true, |ok, x| ok & x.is_finite())
-                }
-                None => {
-                    let mut finite = true;
-                    for ((o, &x), t) in dst.iter_mut().zip(data.row(r)).zip(transforms) {
-                        finite &= x.is_finite();
-                        *o = t.apply(x) + 0.0;
-                    }
-                    finite
-                }
-            };
-            if !finite {
-                let row = data.row(r);
-                let (f, &x) = row
-                    .iter()
-                    .enumerate()
-                    .find(|(_, x)| !x.is_finite())
-                    .unwrap();
-                return Err((r, f, x));
+            if let Some(k) = i.checked_sub(COPY_LAG) {
+                copy_row(
+                    &mut grower.sample[k * d..][..d],
+                    data,
+                    identity,
+                    transforms,
+                    pool[k],
+                )?;
             }
+        }
+        let tail = psi.saturating_sub(COPY_LAG);
+        for (k, &r) in (tail..).zip(&pool[tail..psi]) {
+            copy_row(
+                &mut grower.sample[k * d..][..d],
+                data,
+                identity,
+                transforms,
+                r,
+            )?;
         }
         idx.clear();
         // Rows are named by their offset in the row-major sample, so feature `f` of row `i`
@@ -159,6 +149,51 @@ fn grow_forest_with(
         grower.forest.close_tree(start, depth);
     }
     Ok(grower.forest)
+}
+
+/// Swaps between a row's prefetch and its copy.
+const COPY_LAG: usize = 32;
+
+/// Copies row `r` of `data` into `dst` (one row of the row-major sample) through its
+/// transforms; `identity` is the matrix as a slice when every transform is the identity.
+/// Rows are copied in draw order, so the first NaN or infinity met is the one reported.
+/// Adding 0 turns -0 into +0, which compares the same, so a min or max is one value whatever
+/// order a scan meets them in.
+fn copy_row(
+    dst: &mut [f32],
+    data: ArrayView2<f64>,
+    identity: Option<&[f64]>,
+    transforms: &[Transform],
+    r: u32,
+) -> Result<(), (usize, usize, f64)> {
+    let (r, d) = (r as usize, dst.len());
+    let finite = match identity {
+        Some(flat) => {
+            let src = &flat[r * d..(r + 1) * d];
+            for (o, &x) in dst.iter_mut().zip(src) {
+                *o = x as f32 + 0.0;
+            }
+            src.iter().fold(true, |ok, x| ok & x.is_finite())
+        }
+        None => {
+            let mut finite = true;
+            for ((o, &x), t) in dst.iter_mut().zip(data.row(r)).zip(transforms) {
+                finite &= x.is_finite();
+                *o = t.apply(x) + 0.0;
+            }
+            finite
+        }
+    };
+    if finite {
+        return Ok(());
+    }
+    let (f, &x) = data
+        .row(r)
+        .into_iter()
+        .enumerate()
+        .find(|(_, x)| !x.is_finite())
+        .expect("a value is not finite");
+    Err((r, f, x))
 }
 
 struct Grower {
