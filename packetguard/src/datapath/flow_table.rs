@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use aya::maps::{HashMap, MapData};
+use aya::maps::{HashMap, IterableMap, MapData};
 use packetguard_common::{FlowKey, FlowRecord, FlowStats, RecordKind, RecordReason};
 
 use super::DataPathError;
@@ -39,6 +39,7 @@ pub struct ScanStats {
 pub struct FlowTable {
     map: HashMap<MapData, FlowKey, FlowStats>,
     keys: Vec<FlowKey>,
+    values: Vec<FlowStats>,
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the clock `bpf_ktime_get_ns` reads.
@@ -65,6 +66,7 @@ impl FlowTable {
         Self {
             map,
             keys: Vec::new(),
+            values: Vec::new(),
         }
     }
 
@@ -93,27 +95,22 @@ impl FlowTable {
         mut f: impl FnMut(Removed),
         due: impl Fn(&FlowStats) -> bool,
     ) -> Result<ScanStats, DataPathError> {
-        let map_err = |e: aya::maps::MapError| DataPathError::Map {
-            map: "FLOWS",
-            cause: e.to_string(),
-        };
-        self.keys.clear();
-        for key in self.map.keys() {
-            self.keys.push(key.map_err(map_err)?);
-        }
+        super::batch::read_all(self.map.map(), &mut self.keys, &mut self.values).map_err(|e| {
+            DataPathError::Map {
+                map: "FLOWS",
+                cause: format!("batch lookup: {e}"),
+            }
+        })?;
         let mut stats = ScanStats {
             entries: self.keys.len(),
             removed: 0,
         };
-        for key in &self.keys {
-            let Ok(flow) = self.map.get(key, 0) else {
-                continue;
-            };
-            if !due(&flow) {
+        for (key, flow) in self.keys.iter().zip(&self.values) {
+            if !due(flow) {
                 continue;
             }
             // Read again right before deleting to shrink the window for a racing packet.
-            let flow = self.map.get(key, 0).unwrap_or(flow);
+            let flow = self.map.get(key, 0).unwrap_or(*flow);
             if self.map.remove(key).is_err() {
                 continue;
             }

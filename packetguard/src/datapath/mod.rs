@@ -4,10 +4,12 @@
 //!
 //! - this file: [`DataPath`], loading and attaching, and its errors.
 //! - [`drain`]: the ring buffer reader (tokio `AsyncFd`, batched, zero-copy decode).
+//! - [`batch`]: reading a hash map a few thousand entries per syscall.
 //! - [`flow_table`]: idle expiry and final export of the kernel flow map.
 //! - [`hosts`]: reading the per-destination totals of the host detector.
 //! - [`counters`]: reading the per-CPU counters.
 
+pub mod batch;
 pub mod counters;
 pub mod drain;
 pub mod flow_table;

@@ -7,6 +7,7 @@ mod capture;
 mod cli_errors;
 mod collect_agent;
 mod detector;
+mod flow_table;
 mod frames;
 mod lab;
 mod learn;
