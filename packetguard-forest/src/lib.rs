@@ -41,6 +41,7 @@ mod rng;
 mod schema;
 mod score;
 mod walk;
+#[cfg(target_arch = "x86_64")]
 mod walk_avx512;
 
 pub use build::height_limit;

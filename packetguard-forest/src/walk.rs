@@ -34,6 +34,7 @@
 
 use crate::forest::Forest;
 use crate::schema::MAX_FEATURES;
+#[cfg(target_arch = "x86_64")]
 use crate::walk_avx512;
 
 /// Trees per group: one 64-byte line holds the same slot of this many trees.
@@ -171,13 +172,7 @@ impl Compiled {
             Kernel::Avx512 => {
                 let mut padded = SimdRow([0.0; SIMD_FEATURES]);
                 padded.0[..self.n_features].copy_from_slice(&row[..self.n_features]);
-                // SAFETY: `Kernel::Avx512` is only chosen (by `Kernel::best`, or by tests
-                // after the same check) when the CPU has AVX-512F and the model at most
-                // `SIMD_FEATURES` features.
-                let sums = unsafe {
-                    walk_avx512::walk_block(&self.lines, self.depth, self.trees, &[padded])
-                };
-                sums[0]
+                self.walk_simd(&[padded])[0]
             }
         };
         from_units(units)
@@ -219,15 +214,26 @@ impl Compiled {
                     for (k, row) in rows.iter_mut().enumerate() {
                         fill(first + k, &mut row.0[..self.n_features]);
                     }
-                    // SAFETY: as in `walk_one`.
-                    let sums = unsafe {
-                        walk_avx512::walk_block(&self.lines, self.depth, self.trees, rows)
-                    };
+                    let sums = self.walk_simd(rows);
                     for (k, &s) in sums[..rows.len()].iter().enumerate() {
                         emit(first + k, from_units(s));
                     }
                 }
             }
+        }
+    }
+
+    /// Path-length sums of up to [`BLOCK`] rows by the AVX-512 kernel.
+    fn walk_simd(&self, rows: &[SimdRow]) -> [u64; BLOCK] {
+        // SAFETY: `Kernel::Avx512` is only chosen (by `Kernel::best`, or by tests after the
+        // same check) when the CPU has AVX-512F and the model at most `SIMD_FEATURES`
+        // features, and `lines` is this layout.
+        #[cfg(target_arch = "x86_64")]
+        return unsafe { walk_avx512::walk_block(&self.lines, self.depth, self.trees, rows) };
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = rows;
+            unreachable!("Kernel::Avx512 is only chosen on x86-64")
         }
     }
 

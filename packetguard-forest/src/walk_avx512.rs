@@ -33,7 +33,6 @@ const BLEND_LEVELS: u32 = 3;
 /// # Safety
 /// The CPU must support AVX-512F; `lines` must be a layout built by `Compiled` with `depth`
 /// over at most 16 features.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub unsafe fn walk_block(
     lines: &[Line],
@@ -108,7 +107,6 @@ pub unsafe fn walk_block(
 }
 
 /// Thresholds and features of slots 0 to 6 of a group, split into registers.
-#[cfg(target_arch = "x86_64")]
 type Top = [(std::arch::x86_64::__m512, std::arch::x86_64::__m512i); 7];
 
 /// Walks `R` rows through the group at `base` and returns each row's sixteen leaf words;
@@ -122,7 +120,6 @@ type Top = [(std::arch::x86_64::__m512, std::arch::x86_64::__m512i); 7];
 /// level `j`, below `2^j - 1 + 2^j`, so split gathers read lines `2s` and `2s + 1` of the
 /// group; the leaf position is a lane of line `2^D - 1 + s`, `s` a bottom slot: every
 /// gather stays inside the group.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn walk_group<const R: usize, const HALF: bool>(
@@ -187,7 +184,6 @@ unsafe fn walk_group<const R: usize, const HALF: bool>(
 ///
 /// # Safety
 /// AVX-512F; `pos` are split positions of the group at `base`.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn gather_split<const HALF: bool>(
@@ -213,7 +209,6 @@ unsafe fn gather_split<const HALF: bool>(
 
 /// The thresholds and features of sixteen (threshold, feature) word pairs, lanes 0 to 7 in
 /// `low` and 8 to 15 in `high`.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn split_pair(
@@ -230,7 +225,6 @@ fn split_pair(
 }
 
 /// Lanes whose value of `x` at `features` is not below `thresholds` (NaN included).
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn goes_right(
@@ -240,13 +234,4 @@ fn goes_right(
 ) -> std::arch::x86_64::__mmask16 {
     use std::arch::x86_64::*;
     _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(_mm512_permutexvar_ps(features, x), thresholds)
-}
-
-/// Never called: `Kernel::Avx512` is only chosen on x86-64.
-///
-/// # Safety
-/// None needed; it panics.
-#[cfg(not(target_arch = "x86_64"))]
-pub unsafe fn walk_block(_: &[Line], _: u32, _: usize, _: &[SimdRow]) -> [u64; BLOCK] {
-    unreachable!("the AVX-512 kernel exists only on x86-64")
 }
