@@ -94,10 +94,11 @@ fn grow_forest_with(
         .reserve(trees * (2 * psi).min(1 << (limit + 1)));
     let mut idx: Vec<u32> = Vec::with_capacity(psi);
     let mut draws: Vec<u32> = Vec::with_capacity(psi);
-    // Rows as slices when the matrix is in standard layout (the usual case).
-    let flat = data.as_slice();
-    // The same, when every transform is the identity: rows are then converted whole.
-    let identity = flat.filter(|_| transforms.iter().all(|t| *t == Transform::None));
+    // The matrix as one slice when it is in standard layout (the usual case) and every
+    // transform is the identity: rows are then converted whole.
+    let identity = data
+        .as_slice()
+        .filter(|_| transforms.iter().all(|t| *t == Transform::None));
     // A row may straddle two cache lines: its first and last values are prefetched.
     let last_offset = d.saturating_sub(1) as isize * data.strides()[1];
     for _ in 0..trees {
@@ -141,8 +142,8 @@ fn grow_forest_with(
             )?;
         }
         idx.clear();
-        // Rows are named by their offset in the row-major sample, so feature `f` of row `i`
-        // is `sample[f..][i]`, as cheap to reach as in a column.
+        // A row is named by its offset `o` in the row-major sample, so its feature `f` is
+        // `sample[f..][o]`, as cheap to reach as in a column.
         idx.extend((0..psi).map(|i| (i * d) as u32));
         let start = grower.forest.nodes.len();
         let depth = grower.grow(&mut rng, &mut idx, 0);

@@ -31,8 +31,9 @@ const BLEND_LEVELS: u32 = 3;
 /// group of `lines` (`trees` trees padded to `depth` levels).
 ///
 /// # Safety
-/// The CPU must support AVX-512F; `lines` must be a layout built by `Compiled` with `depth`
-/// over at most 16 features.
+/// The CPU must support AVX-512F; `lines` must be a layout built by `Compiled` for `trees`
+/// trees with `depth` over at most 16 features (lanes past the last tree hold leaf words
+/// of 0, which the half-group walk relies on).
 #[target_feature(enable = "avx512f")]
 pub unsafe fn walk_block(
     lines: &[Line],
