@@ -50,8 +50,9 @@ const MAX_LEAF: f64 = u32::MAX as f64 / LEAF_UNIT;
 /// Rows a batch walk takes through one group before moving to the next group.
 pub const BLOCK: usize = 64;
 
-/// Features the AVX-512 kernel can look up in one register.
-pub const SIMD_FEATURES: usize = 16;
+/// Features the AVX-512 kernel can look up: two registers of sixteen, picked from by one
+/// two-source permute (the flow model has 26 features).
+pub const SIMD_FEATURES: usize = 32;
 
 /// One 64-byte line: one slot's thresholds, feature indices or leaf values for a group.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -379,10 +380,18 @@ mod tests {
         use crate::build::grow_forest;
         use crate::schema::Transform;
         use crate::synth::clusters_with_noise;
-        // (features, psi, trees): the standard shape, odd group fills, the widest model the
+        // (features, psi, trees): the standard shape, odd group fills, one register of
+        // features, features from both registers (the flow model's 26), the widest model the
         // kernel takes, trees too shallow for its blend levels, and single-leaf trees.
-        for (features, psi, trees) in [(8, 256, 100), (3, 5, 9), (16, 64, 17), (2, 2, 5), (1, 4, 3)]
-        {
+        for (features, psi, trees) in [
+            (8, 256, 100),
+            (3, 5, 9),
+            (16, 64, 17),
+            (26, 256, 100),
+            (32, 128, 33),
+            (2, 2, 5),
+            (1, 4, 3),
+        ] {
             if Kernel::best(features) != Kernel::Avx512 {
                 eprintln!("no AVX-512 on this CPU: nothing to compare");
                 return;

@@ -3,8 +3,9 @@
 //! Per level, for one row and one group: gather the sixteen (threshold, feature) pairs as
 //! 64-bit words (two 8-element gathers: a gather costs per element, so one 64-bit element
 //! per tree is half the cost of gathering thresholds and features apart), split them into a
-//! threshold and a feature register, look the row's values up with one in-register permute
-//! (the row is a single 16-float register, hence at most 16 features), compare, and step
+//! threshold and a feature register, look the row's values up with one in-register
+//! two-source permute (the row is two 16-float registers, hence at most 32 features),
+//! compare, and step
 //! every lane to its child. The comparison is "not less than, unordered", the scalar walk's
 //! rule, so NaN goes right and `-inf` pass-through slots always go right.
 //!
@@ -32,7 +33,7 @@ const BLEND_LEVELS: u32 = 3;
 ///
 /// # Safety
 /// The CPU must support AVX-512F; `lines` must be a layout built by `Compiled` for `trees`
-/// trees with `depth` over at most 16 features (lanes past the last tree hold leaf words
+/// trees with `depth` over at most 32 features (lanes past the last tree hold leaf words
 /// of 0, which the half-group walk relies on).
 #[target_feature(enable = "avx512f")]
 pub unsafe fn walk_block(
@@ -117,7 +118,7 @@ type Top = [(std::arch::x86_64::__m512, std::arch::x86_64::__m512i); 7];
 ///
 /// # Safety
 /// AVX-512F; `base` points at a group of `group_lines(depth)` lines (`depth >= 1`) whose
-/// feature words are below 16. After `j` levels a position is `16 s + k` with `s` a slot of
+/// feature words are below 32. After `j` levels a position is `16 s + k` with `s` a slot of
 /// level `j`, below `2^j - 1 + 2^j`, so split gathers read lines `2s` and `2s + 1` of the
 /// group; the leaf position is a lane of line `2^D - 1 + s`, `s` a bottom slot: every
 /// gather stays inside the group.
@@ -130,7 +131,13 @@ unsafe fn walk_group<const R: usize, const HALF: bool>(
     rows: &[SimdRow; R],
 ) -> [std::arch::x86_64::__m512i; R] {
     use std::arch::x86_64::*;
-    let x = rows.map(|r| _mm512_load_ps(r.0.as_ptr()));
+    // SAFETY: a `SimdRow` is 32 aligned floats: two registers.
+    let x = rows.map(|r| unsafe {
+        (
+            _mm512_load_ps(r.0.as_ptr()),
+            _mm512_load_ps(r.0.as_ptr().add(16)),
+        )
+    });
     let lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     let mut pos = [lanes; R];
     let mut level = 0;
@@ -190,7 +197,7 @@ unsafe fn walk_group<const R: usize, const HALF: bool>(
 unsafe fn gather_split<const HALF: bool>(
     base: *const i64,
     pos: std::arch::x86_64::__m512i,
-    x: std::arch::x86_64::__m512,
+    x: Row,
 ) -> std::arch::x86_64::__mmask16 {
     use std::arch::x86_64::*;
     // SAFETY: per the contract.
@@ -225,14 +232,17 @@ fn split_pair(
     )
 }
 
+/// A row's features 0 to 15 and 16 to 31.
+type Row = (std::arch::x86_64::__m512, std::arch::x86_64::__m512);
+
 /// Lanes whose value of `x` at `features` is not below `thresholds` (NaN included).
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn goes_right(
-    x: std::arch::x86_64::__m512,
+    x: Row,
     thresholds: std::arch::x86_64::__m512,
     features: std::arch::x86_64::__m512i,
 ) -> std::arch::x86_64::__mmask16 {
     use std::arch::x86_64::*;
-    _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(_mm512_permutexvar_ps(features, x), thresholds)
+    _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(_mm512_permutex2var_ps(x.0, features, x.1), thresholds)
 }
