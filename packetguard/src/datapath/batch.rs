@@ -1,11 +1,11 @@
-//! `BPF_MAP_LOOKUP_BATCH` for hash maps: reads keys and values a few thousand at a time,
+//! `BPF_MAP_LOOKUP_BATCH` for hash maps: walks keys and values a few thousand at a time,
 //! where aya 0.14's iterators make two syscalls per entry. With a full default flow table
 //! (262,144 flows) that is the difference between about 0.5 s and a few milliseconds of
 //! syscalls every second.
 
 use std::{
     io,
-    os::fd::{AsFd, AsRawFd},
+    os::fd::{AsFd, AsRawFd, RawFd},
 };
 
 use aya::maps::MapData;
@@ -27,29 +27,40 @@ struct BatchAttr {
     flags: u64,
 }
 
+/// The descriptor of `map`, for [`for_each_chunk`].
+pub fn map_fd(map: &MapData) -> RawFd {
+    map.fd().as_fd().as_raw_fd()
+}
+
 /// Entries read per syscall.
 const CHUNK: usize = 4096;
 
-/// Reads every entry of the hash map `map` into `keys` and `values` (cleared first).
+/// Walks every entry of the hash map whose descriptor is `map_fd` (from [`map_fd`], kept
+/// open by its owner for the call) a chunk at a time: `visit` gets each chunk's
+/// keys and values. `keys` and `values` are the reused buffers (about 4096 entries), so
+/// memory does not grow with the map. `visit` may delete entries it was given: the walk
+/// resumes from the next bucket.
 ///
-/// Entries added or removed while the walk runs may or may not be seen, as with any
-/// walk of a live map; every entry present throughout is seen exactly once.
-pub fn read_all<K: Copy + bytemuck::Zeroable, V: Copy + bytemuck::Zeroable>(
-    map: &MapData,
+/// Entries added or removed while the walk runs may or may not be seen, as with any walk
+/// of a live map; every entry present throughout is seen exactly once.
+pub fn for_each_chunk<K, V, E>(
+    map_fd: RawFd,
     keys: &mut Vec<K>,
     values: &mut Vec<V>,
-) -> io::Result<()> {
-    keys.clear();
-    values.clear();
-    let fd = map.fd().as_fd().as_raw_fd();
+    mut visit: impl FnMut(&[K], &[V]) -> Result<(), E>,
+) -> Result<(), E>
+where
+    K: Copy + bytemuck::Zeroable,
+    V: Copy + bytemuck::Zeroable,
+    E: From<io::Error>,
+{
     // Hash maps walk bucket by bucket; the batch token is a u32 bucket index.
     let (mut token_in, mut token_out) = (0u32, 0u32);
     let mut first = true;
-    let mut chunk = CHUNK;
+    let mut chunk = CHUNK.max(keys.len());
     loop {
-        let at = keys.len();
-        keys.resize(at + chunk, K::zeroed());
-        values.resize(at + chunk, V::zeroed());
+        keys.resize(chunk, K::zeroed());
+        values.resize(chunk, V::zeroed());
         let mut attr = BatchAttr {
             in_batch: if first {
                 0
@@ -57,10 +68,10 @@ pub fn read_all<K: Copy + bytemuck::Zeroable, V: Copy + bytemuck::Zeroable>(
                 &token_in as *const u32 as u64
             },
             out_batch: &mut token_out as *mut u32 as u64,
-            keys: keys[at..].as_mut_ptr() as u64,
-            values: values[at..].as_mut_ptr() as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
             count: chunk as u32,
-            map_fd: fd as u32,
+            map_fd: map_fd as u32,
             ..BatchAttr::default()
         };
         // SAFETY: `attr` points at buffers of `chunk` keys and values that outlive the
@@ -74,25 +85,21 @@ pub fn read_all<K: Copy + bytemuck::Zeroable, V: Copy + bytemuck::Zeroable>(
             )
         };
         let err = (ret < 0).then(io::Error::last_os_error);
-        let filled = if err.is_none()
-            || err.as_ref().and_then(io::Error::raw_os_error) == Some(libc::ENOENT)
-        {
-            attr.count as usize
-        } else {
-            0
-        };
-        keys.truncate(at + filled);
-        values.truncate(at + filled);
-        match err {
-            None => {}
-            // The walk reached the end; `filled` holds its last entries.
-            Some(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        match err.as_ref().and_then(io::Error::raw_os_error) {
+            // A chunk, and more to come; or the walk's end with its last entries.
+            None | Some(libc::ENOENT) => {
+                let n = attr.count as usize;
+                visit(&keys[..n], &values[..n])?;
+                if err.is_some() {
+                    return Ok(());
+                }
+            }
             // One bucket holds more entries than `chunk`: retry it with more room.
-            Some(e) if e.raw_os_error() == Some(libc::ENOSPC) && chunk < 1 << 20 => {
+            Some(libc::ENOSPC) if chunk < 1 << 20 => {
                 chunk *= 2;
                 continue;
             }
-            Some(e) => return Err(e),
+            _ => return Err(err.expect("an error").into()),
         }
         first = false;
         token_in = token_out;

@@ -95,32 +95,41 @@ impl FlowTable {
         mut f: impl FnMut(Removed),
         due: impl Fn(&FlowStats) -> bool,
     ) -> Result<ScanStats, DataPathError> {
-        super::batch::read_all(self.map.map(), &mut self.keys, &mut self.values).map_err(|e| {
-            DataPathError::Map {
-                map: "FLOWS",
-                cause: format!("batch lookup: {e}"),
-            }
+        let mut stats = ScanStats::default();
+        // The map is borrowed for deletes inside the walk; the descriptor stays valid
+        // because `self.map` owns it for the whole call.
+        let fd = super::batch::map_fd(self.map.map());
+        let map = &mut self.map;
+        super::batch::for_each_chunk(
+            fd,
+            &mut self.keys,
+            &mut self.values,
+            |keys, values| -> Result<(), std::io::Error> {
+                stats.entries += keys.len();
+                for (key, flow) in keys.iter().zip(values) {
+                    if !due(flow) {
+                        continue;
+                    }
+                    // Read again right before deleting to shrink the window for a racing
+                    // packet.
+                    let flow = map.get(key, 0).unwrap_or(*flow);
+                    if map.remove(key).is_err() {
+                        continue;
+                    }
+                    stats.removed += 1;
+                    f(Removed {
+                        key: *key,
+                        flow_start_ns: flow.flow_start_ns,
+                        record: record(*key, flow, reason),
+                    });
+                }
+                Ok(())
+            },
+        )
+        .map_err(|e| DataPathError::Map {
+            map: "FLOWS",
+            cause: format!("batch lookup: {e}"),
         })?;
-        let mut stats = ScanStats {
-            entries: self.keys.len(),
-            removed: 0,
-        };
-        for (key, flow) in self.keys.iter().zip(&self.values) {
-            if !due(flow) {
-                continue;
-            }
-            // Read again right before deleting to shrink the window for a racing packet.
-            let flow = self.map.get(key, 0).unwrap_or(*flow);
-            if self.map.remove(key).is_err() {
-                continue;
-            }
-            stats.removed += 1;
-            f(Removed {
-                key: *key,
-                flow_start_ns: flow.flow_start_ns,
-                record: record(*key, flow, reason),
-            });
-        }
         Ok(stats)
     }
 }
