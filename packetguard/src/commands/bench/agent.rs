@@ -6,13 +6,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use packetguard_common::config::PROGRAM_XDP;
 
-use super::{tcp_frame_from, test_run_ns};
+use super::{fill_and_drain, tcp_frame_from, test_run_ns};
 use crate::{
-    datapath::{
-        drain::{Drain, Event},
-        flow_table::FlowTable,
-        DataPath, DataPathConfig,
-    },
+    datapath::{flow_table::FlowTable, DataPath, DataPathConfig},
     detect::{
         flow::{flow_row, FlowDetector, NAMES},
         models,
@@ -46,33 +42,11 @@ fn flush(det: &mut FlowDetector, scored: &mut u64) {
 /// model, per second of the agent's busy time on one core.
 pub fn drain_and_score_rate(total: u64) -> Result<f64> {
     let mut det = flow_detector()?;
-    let cfg = DataPathConfig {
-        active_timeout: Duration::from_nanos(1),
-        ringbuf_bytes: 64 << 20,
-        ..DataPathConfig::default()
-    };
-    let mut dp = DataPath::load(&cfg)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let _guard = rt.enter();
-    let mut drain = Drain::new(dp.take_events()?)?;
-    let frame = tcp_frame_from(1, 40000);
-    let per_round: u32 = 200_000;
-    let (mut drained, mut scored, mut busy) = (0u64, 0u64, Duration::ZERO);
-    while drained < total {
-        test_run_ns(&mut dp, PROGRAM_XDP, &frame, per_round * 2)?;
-        let start = Instant::now();
-        let n = drain.drain_now(|ev| {
-            if let Event::Flow(r) = ev {
-                score_record(&mut det, r, &mut scored);
-            }
-        });
-        flush(&mut det, &mut scored);
-        busy += start.elapsed();
-        drained += n as u64;
-        anyhow::ensure!(n > 0, "the kernel wrote no records");
-    }
+    let mut scored = 0u64;
+    let (drained, busy) = fill_and_drain(total, |rec| match rec {
+        Some(r) => score_record(&mut det, r, &mut scored),
+        None => flush(&mut det, &mut scored),
+    })?;
     anyhow::ensure!(scored == drained, "scored {scored} of {drained} records");
     Ok(scored as f64 / busy.as_secs_f64())
 }

@@ -157,6 +157,24 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 /// Records per second the agent's drain loop reaches on kernel-written flow records.
 fn drain_rate(total: u64) -> Result<f64> {
+    let mut packets = 0u64;
+    let (drained, busy) = fill_and_drain(total, |rec| {
+        if let Some(r) = rec {
+            packets += r.stats.packets();
+        }
+    })?;
+    anyhow::ensure!(packets > 0, "records carried no packets");
+    Ok(drained as f64 / busy.as_secs_f64())
+}
+
+/// Has the kernel fill the ring buffer with real flow records (a 1 ns active timeout makes
+/// every second packet emit one) and drains them in rounds until `total` were drained.
+/// `visit` gets every record, then `None` at the end of each round; both are timed.
+/// Returns the records drained and the time spent draining.
+fn fill_and_drain(
+    total: u64,
+    mut visit: impl FnMut(Option<&packetguard_common::FlowRecord>),
+) -> Result<(u64, Duration)> {
     let cfg = DataPathConfig {
         active_timeout: Duration::from_nanos(1),
         ringbuf_bytes: 64 << 20,
@@ -171,19 +189,19 @@ fn drain_rate(total: u64) -> Result<f64> {
     let frame = tcp_frame(40000);
     // A 64 MiB ring holds about 280k 232-byte records: fill and drain in rounds.
     let per_round: u32 = 200_000;
-    let (mut drained, mut busy, mut packets) = (0u64, Duration::ZERO, 0u64);
+    let (mut drained, mut busy) = (0u64, Duration::ZERO);
     while drained < total {
         test_run_ns(&mut dp, PROGRAM_XDP, &frame, per_round * 2)?;
         let start = Instant::now();
         let n = drain.drain_now(|ev| {
             if let Event::Flow(r) = ev {
-                packets += r.stats.packets();
+                visit(Some(r));
             }
         });
+        visit(None);
         busy += start.elapsed();
         drained += n as u64;
         anyhow::ensure!(n > 0, "the kernel wrote no records");
     }
-    anyhow::ensure!(packets > 0, "records carried no packets");
-    Ok(drained as f64 / busy.as_secs_f64())
+    Ok((drained, busy))
 }
