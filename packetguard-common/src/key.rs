@@ -1,5 +1,7 @@
 //! The flow key: one type for IPv4 and IPv6, canonical so both directions share it.
 
+use core::cmp::Ordering;
+
 /// IP protocol numbers the parser understands.
 pub const IPPROTO_ICMP: u8 = 1;
 pub const IPPROTO_TCP: u8 = 6;
@@ -44,51 +46,63 @@ impl FlowKey {
         dst: [u32; 4],
         dst_port: u16,
     ) -> (Self, bool) {
-        let src_is_a = endpoint_le(&src, src_port, &dst, dst_port);
-        let key = if src_is_a {
-            FlowKey {
-                addr_a: src,
-                addr_b: dst,
-                port_a: src_port,
-                port_b: dst_port,
-                protocol,
-                ip_version,
-                _pad: [0; 2],
-            }
+        let order = Self::compare_addrs(&src, &dst);
+        let (addr_a, addr_b) = if order == Ordering::Greater {
+            (dst, src)
         } else {
-            FlowKey {
-                addr_a: dst,
-                addr_b: src,
-                port_a: dst_port,
-                port_b: src_port,
-                protocol,
-                ip_version,
-                _pad: [0; 2],
-            }
+            (src, dst)
+        };
+        let (port_a, port_b, src_is_a) = Self::canonical_ports(order, src_port, dst_port);
+        let key = FlowKey {
+            addr_a,
+            addr_b,
+            port_a,
+            port_b,
+            protocol,
+            ip_version,
+            _pad: [0; 2],
         };
         (key, src_is_a)
     }
-}
 
-/// `(a, pa) <= (b, pb)`, comparing address words in order, then ports.
-///
-/// Written as straight-line comparisons (no slices, no loops over lengths the verifier
-/// cannot see) so it compiles to a handful of BPF instructions.
-#[inline(always)]
-fn endpoint_le(a: &[u32; 4], pa: u16, b: &[u32; 4], pb: u16) -> bool {
-    if a[0] != b[0] {
-        return a[0] < b[0];
+    /// Compares two addresses word by word, in order (the canonical order of endpoints
+    /// before their ports).
+    ///
+    /// Written as straight-line comparisons (no slices, no loops over lengths the verifier
+    /// cannot see) so it compiles to a handful of BPF instructions.
+    #[inline(always)]
+    pub fn compare_addrs(a: &[u32; 4], b: &[u32; 4]) -> Ordering {
+        if a[0] != b[0] {
+            return a[0].cmp(&b[0]);
+        }
+        if a[1] != b[1] {
+            return a[1].cmp(&b[1]);
+        }
+        if a[2] != b[2] {
+            return a[2].cmp(&b[2]);
+        }
+        a[3].cmp(&b[3])
     }
-    if a[1] != b[1] {
-        return a[1] < b[1];
+
+    /// Second half of [`Self::canonical`], once the addresses are in place (`addr_a` the
+    /// smaller address, the source when both are equal): given how the packet's source
+    /// address compared with its destination, returns `(port_a, port_b, src_is_a)`.
+    ///
+    /// The XDP program writes the addresses straight from the packet and the rest of the
+    /// key once the ports are known, so the key is built in place, once.
+    #[inline(always)]
+    pub fn canonical_ports(addr_order: Ordering, src_port: u16, dst_port: u16) -> (u16, u16, bool) {
+        let src_is_a = match addr_order {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => src_port <= dst_port,
+        };
+        if src_is_a {
+            (src_port, dst_port, true)
+        } else {
+            (dst_port, src_port, false)
+        }
     }
-    if a[2] != b[2] {
-        return a[2] < b[2];
-    }
-    if a[3] != b[3] {
-        return a[3] < b[3];
-    }
-    pa <= pb
 }
 
 #[cfg(feature = "user")]
@@ -97,3 +111,28 @@ unsafe impl aya::Pod for FlowKey {}
 unsafe impl bytemuck::Zeroable for FlowKey {}
 #[cfg(feature = "user")]
 unsafe impl bytemuck::Pod for FlowKey {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_orders_by_address_words_then_ports() {
+        let lo = [1, 0, 0, 9];
+        let hi = [1, 0, 1, 0];
+        let (k, src_is_a) = FlowKey::canonical(6, 6, hi, 80, lo, 4000);
+        assert!(!src_is_a);
+        assert_eq!((k.addr_a, k.port_a, k.addr_b, k.port_b), (lo, 4000, hi, 80));
+        let (k2, src_is_a) = FlowKey::canonical(6, 6, lo, 4000, hi, 80);
+        assert!(src_is_a);
+        assert_eq!(k, k2);
+        // Same address: the ports decide.
+        let (k, src_is_a) = FlowKey::canonical(4, 17, lo, 53, lo, 40000);
+        assert!(src_is_a);
+        assert_eq!((k.port_a, k.port_b), (53, 40000));
+        let (k2, src_is_a) = FlowKey::canonical(4, 17, lo, 40000, lo, 53);
+        assert!(!src_is_a);
+        assert_eq!(k, k2);
+        assert_eq!((k.protocol, k.ip_version, k._pad), (17, 4, [0, 0]));
+    }
+}

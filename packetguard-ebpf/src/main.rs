@@ -14,6 +14,7 @@
 #![no_std]
 #![no_main]
 #![feature(core_intrinsics)]
+#![feature(asm_experimental_arch)]
 #![allow(internal_features)]
 // Map keys are passed by reference on purpose: a copy of a 40-byte key is a stack copy the
 // verifier has to track for nothing.
@@ -23,8 +24,11 @@ mod flow;
 mod host;
 mod parse;
 
+use core::mem::MaybeUninit;
+
 use aya_ebpf::{
     bindings::xdp_action,
+    helpers::bpf_ktime_get_ns,
     macros::{map, xdp},
     maps::{LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
@@ -97,10 +101,15 @@ pub fn packetguard(ctx: XdpContext) -> u32 {
     let len = (ctx.data_end() - ctx.data()) as u64;
     count(Counter::Packets, 1);
     count(Counter::Bytes, len);
-    match parse::parse(&ctx) {
-        Ok(parse::Parsed::Flow(pkt)) => {
-            host::account(&pkt);
-            flow::account(&pkt);
+    // Built in place by the parser: the key is written once and passed by reference.
+    let mut pkt = MaybeUninit::<parse::Packet>::uninit();
+    match parse::parse(&ctx, &mut pkt) {
+        Ok(parse::Parsed::Flow) => {
+            // SAFETY: `Parsed::Flow` means the parser wrote every field.
+            let pkt = unsafe { pkt.assume_init_mut() };
+            pkt.meta.ts_ns = unsafe { bpf_ktime_get_ns() };
+            host::account(pkt);
+            flow::account(pkt);
         }
         Ok(parse::Parsed::NonIp) => count(Counter::NonIp, 1),
         Err(()) => count(Counter::ParseErrors, 1),

@@ -1,10 +1,12 @@
 //! Bounds-checked packet parsing.
 //!
-//! Every read goes through [`load`], which checks the read against `data_end` first, so the
-//! verifier accepts the program and a truncated frame becomes an `Err(())` (counted as a
-//! parse error by the caller), never an out-of-bounds read.
+//! Each header is checked whole against `data_end` (with [`at`]) before its fields are read,
+//! so the verifier accepts the program and a truncated frame becomes an `Err(())` (counted
+//! as a parse error by the caller), never an out-of-bounds read.
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
+use core::{cmp::Ordering, mem::MaybeUninit, ptr::addr_of_mut};
+
+use aya_ebpf::programs::XdpContext;
 use packetguard_common::{
     key::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP},
     Counter, FlowKey, PacketMeta,
@@ -28,7 +30,8 @@ const MAX_VLAN: usize = 2;
 
 /// What the parser found in a frame.
 pub enum Parsed {
-    Flow(Packet),
+    /// An IP packet, written into the caller's [`Packet`].
+    Flow,
     NonIp,
 }
 
@@ -40,85 +43,155 @@ pub struct Packet {
     pub meta: PacketMeta,
 }
 
-/// Reads a `T` at `offset` from the start of the frame, or `Err` if the frame is too short.
+/// Loads from the packet. Each caller has checked the whole header it reads against
+/// `data_end` first, so the verifier accepts the access and a truncated frame is an `Err`.
+///
+/// 16- and 32-bit fields are read with one BPF load each (inline assembly): packet headers
+/// are not aligned, and a Rust unaligned read compiles to byte loads and shifts. The kernel
+/// accepts unaligned packet loads where the CPU handles them (x86-64, arm64), which is where
+/// PacketGuard runs; stack accesses stay aligned.
 #[inline(always)]
-fn load<T: Copy>(ctx: &XdpContext, offset: usize) -> Result<T, ()> {
-    let start = ctx.data();
-    let end = ctx.data_end();
-    let len = core::mem::size_of::<T>();
-    if start + offset + len > end {
+fn ld8<const OFF: usize>(p: usize) -> u8 {
+    unsafe { *((p + OFF) as *const u8) }
+}
+
+#[inline(always)]
+fn ld16<const OFF: usize>(p: usize) -> u16 {
+    let v: u64;
+    unsafe {
+        core::arch::asm!(
+            "{v} = *(u16 *)({p} + {off})",
+            p = in(reg) p,
+            off = const OFF,
+            v = lateout(reg) v,
+            options(pure, readonly, nostack, preserves_flags)
+        )
+    };
+    v as u16
+}
+
+#[inline(always)]
+fn ld32<const OFF: usize>(p: usize) -> u32 {
+    let v: u64;
+    unsafe {
+        core::arch::asm!(
+            "{v} = *(u32 *)({p} + {off})",
+            p = in(reg) p,
+            off = const OFF,
+            v = lateout(reg) v,
+            options(pure, readonly, nostack, preserves_flags)
+        )
+    };
+    v as u32
+}
+
+/// A big-endian 16-bit field.
+#[inline(always)]
+fn be16<const OFF: usize>(p: usize) -> u16 {
+    u16::from_be(ld16::<OFF>(p))
+}
+
+/// `Ok(start + off)` if `len` bytes from there are in the frame.
+#[inline(always)]
+fn at(start: usize, end: usize, off: usize, len: usize) -> Result<usize, ()> {
+    let p = start + off;
+    if p + len > end {
         return Err(());
     }
-    Ok(unsafe { core::ptr::read_unaligned((start + offset) as *const T) })
+    Ok(p)
 }
 
+/// Parses one frame into `pkt`. On `Ok(Parsed::Flow)` every field of `pkt` is written and
+/// `meta.ts_ns` is 0: the caller stamps it after parsing, so no parsed value has to survive
+/// the helper call. Nothing is zeroed first: the fields are written once each.
 #[inline(always)]
-fn load_be16(ctx: &XdpContext, offset: usize) -> Result<u16, ()> {
-    Ok(u16::from_be(load::<u16>(ctx, offset)?))
-}
-
-/// Parses one frame.
-#[inline(always)]
-pub fn parse(ctx: &XdpContext) -> Result<Parsed, ()> {
-    let frame_len = (ctx.data_end() - ctx.data()) as u32;
+pub fn parse(ctx: &XdpContext, pkt: &mut MaybeUninit<Packet>) -> Result<Parsed, ()> {
+    let pkt = pkt.as_mut_ptr();
+    // SAFETY (all writes below): raw pointer writes of plain integer fields into the
+    // caller's stack slot; nothing is read before it is written.
+    let key = unsafe { addr_of_mut!((*pkt).key) };
+    let start = ctx.data();
+    let end = ctx.data_end();
     let mut offset = ETH_HLEN;
-    let mut ethertype = load_be16(ctx, 12)?;
+    let mut ethertype = be16::<12>(at(start, end, 0, ETH_HLEN)?);
     for _ in 0..MAX_VLAN {
         if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
-            ethertype = load_be16(ctx, offset + 2)?;
+            ethertype = be16::<2>(at(start, end, offset, 4)?);
             offset += 4;
         }
     }
-    let ts_ns = unsafe { bpf_ktime_get_ns() };
     let l3 = match ethertype {
-        ETH_P_IP => ipv4(ctx, offset)?,
-        ETH_P_IPV6 => ipv6(ctx, offset)?,
+        ETH_P_IP => ipv4(start, end, offset, key)?,
+        ETH_P_IPV6 => ipv6(start, end, offset, key)?,
         _ => return Ok(Parsed::NonIp),
     };
-    let mut meta = PacketMeta {
-        ts_ns,
-        len: frame_len,
-        ttl: l3.ttl,
-        ..PacketMeta::default()
-    };
-    let (mut src_port, mut dst_port) = (0u16, 0u16);
-    if l3.fragment_tail {
+    let l4 = if l3.fragment_tail {
         crate::count(Counter::Fragments, 1);
-        meta.payload_len = l3.payload_len;
+        L4 {
+            src_port: 0,
+            dst_port: 0,
+            payload_len: l3.payload_len,
+            tcp_flags: 0,
+            window: 0,
+        }
     } else {
-        let l4 = l4(ctx, l3.l4_offset, l3.protocol, l3.payload_len)?;
-        src_port = l4.src_port;
-        dst_port = l4.dst_port;
-        meta.payload_len = l4.payload_len;
-        meta.tcp_flags = l4.tcp_flags;
-        meta.window = l4.window;
-        meta.is_tcp = (l3.protocol == IPPROTO_TCP) as u8;
+        l4(start, end, l3.l4_offset, l3.protocol, l3.payload_len)?
+    };
+    let is_tcp = (l3.protocol == IPPROTO_TCP && !l3.fragment_tail) as u8;
+    let (port_a, port_b, src_is_a) =
+        FlowKey::canonical_ports(l3.src_addr_order, l4.src_port, l4.dst_port);
+    unsafe {
+        addr_of_mut!((*key).port_a).write(port_a);
+        addr_of_mut!((*key).port_b).write(port_b);
+        addr_of_mut!((*key).protocol).write(l3.protocol);
+        addr_of_mut!((*key)._pad).write([0; 2]);
+        addr_of_mut!((*pkt).src_is_a).write(src_is_a);
+        addr_of_mut!((*pkt).meta).write(meta(
+            (end - start) as u32,
+            l4.payload_len,
+            l4.window,
+            l4.tcp_flags,
+            l3.ttl,
+            is_tcp,
+        ));
     }
-    let (key, src_is_a) =
-        FlowKey::canonical(l3.version, l3.protocol, l3.src, src_port, l3.dst, dst_port);
-    Ok(Parsed::Flow(Packet {
-        key,
-        src_is_a,
-        meta,
-    }))
+    Ok(Parsed::Flow)
+}
+
+/// A [`PacketMeta`] with `ts_ns` 0, built as three words: a field-by-field build zeroes the
+/// three padding bytes with a call to the byte-wise `memset` subprogram.
+#[inline(always)]
+fn meta(len: u32, payload_len: u32, window: u16, tcp_flags: u8, ttl: u8, is_tcp: u8) -> PacketMeta {
+    const _: () =
+        assert!(core::mem::size_of::<PacketMeta>() == 24 && cfg!(target_endian = "little"));
+    let words: [u64; 3] = [
+        0,
+        len as u64 | (payload_len as u64) << 32,
+        window as u64 | (tcp_flags as u64) << 16 | (ttl as u64) << 24 | (is_tcp as u64) << 32,
+    ];
+    // SAFETY: `PacketMeta` is `repr(C)`, 24 bytes of integers: `ts_ns`, then `len` and
+    // `payload_len`, then `window`, `tcp_flags`, `ttl`, `is_tcp` and three padding bytes.
+    unsafe { core::mem::transmute::<[u64; 3], PacketMeta>(words) }
 }
 
 struct L3 {
-    version: u8,
     protocol: u8,
     ttl: u8,
     /// A non-first fragment: no L4 header, counted toward the L3 flow with ports 0.
     fragment_tail: bool,
-    src: [u32; 4],
-    dst: [u32; 4],
+    /// How the source address compares with the destination; the key's addresses are
+    /// already in canonical order (see [`FlowKey::canonical_ports`]).
+    src_addr_order: Ordering,
     l4_offset: usize,
     /// Bytes after the IP header(s) according to the IP length fields.
     payload_len: u32,
 }
 
+/// Parses the IPv4 header at `off` and writes the addresses into `key`, smaller first.
 #[inline(always)]
-fn ipv4(ctx: &XdpContext, off: usize) -> Result<L3, ()> {
-    let vihl: u8 = load(ctx, off)?;
+fn ipv4(start: usize, end: usize, off: usize, key: *mut FlowKey) -> Result<L3, ()> {
+    let ip = at(start, end, off, 20)?;
+    let vihl = ld8::<0>(ip);
     if vihl >> 4 != 4 {
         return Err(());
     }
@@ -126,42 +199,72 @@ fn ipv4(ctx: &XdpContext, off: usize) -> Result<L3, ()> {
     if ihl < 20 {
         return Err(());
     }
-    let total_len = load_be16(ctx, off + 2)? as usize;
-    let frag = load_be16(ctx, off + 6)?;
-    let ttl: u8 = load(ctx, off + 8)?;
-    let protocol: u8 = load(ctx, off + 9)?;
-    let src: u32 = load(ctx, off + 12)?;
-    let dst: u32 = load(ctx, off + 16)?;
     // Options are skipped, but the whole header must be in the frame.
-    if off + ihl > ctx.data_end() - ctx.data() {
+    if off + ihl > end - start {
         return Err(());
     }
+    let total_len = be16::<2>(ip) as usize;
     if total_len < ihl {
         return Err(());
     }
+    let frag = be16::<6>(ip);
+    let src = ld32::<12>(ip);
+    let dst = ld32::<16>(ip);
+    let order = src.cmp(&dst);
+    let (a, b) = if order == Ordering::Greater {
+        (dst, src)
+    } else {
+        (src, dst)
+    };
+    unsafe {
+        addr_of_mut!((*key).addr_a).write([a, 0, 0, 0]);
+        addr_of_mut!((*key).addr_b).write([b, 0, 0, 0]);
+        addr_of_mut!((*key).ip_version).write(4);
+    }
     Ok(L3 {
-        version: 4,
-        protocol,
-        ttl,
+        protocol: ld8::<9>(ip),
+        ttl: ld8::<8>(ip),
         fragment_tail: frag & 0x1FFF != 0,
-        src: [src, 0, 0, 0],
-        dst: [dst, 0, 0, 0],
+        src_addr_order: order,
         l4_offset: off + ihl,
         payload_len: (total_len - ihl) as u32,
     })
 }
 
+/// Parses the IPv6 header and extension headers at `off` and writes the addresses into
+/// `key`, smaller first.
 #[inline(always)]
-fn ipv6(ctx: &XdpContext, off: usize) -> Result<L3, ()> {
-    let vtc: u8 = load(ctx, off)?;
-    if vtc >> 4 != 6 {
+fn ipv6(start: usize, end: usize, off: usize, key: *mut FlowKey) -> Result<L3, ()> {
+    let ip = at(start, end, off, IPV6_HLEN)?;
+    if ld8::<0>(ip) >> 4 != 6 {
         return Err(());
     }
-    let payload_len = load_be16(ctx, off + 4)? as u32;
-    let mut next: u8 = load(ctx, off + 6)?;
-    let ttl: u8 = load(ctx, off + 7)?;
-    let src: [u32; 4] = load(ctx, off + 8)?;
-    let dst: [u32; 4] = load(ctx, off + 24)?;
+    let payload_len = be16::<4>(ip) as u32;
+    let mut next = ld8::<6>(ip);
+    let ttl = ld8::<7>(ip);
+    let src = [
+        ld32::<8>(ip),
+        ld32::<12>(ip),
+        ld32::<16>(ip),
+        ld32::<20>(ip),
+    ];
+    let dst = [
+        ld32::<24>(ip),
+        ld32::<28>(ip),
+        ld32::<32>(ip),
+        ld32::<36>(ip),
+    ];
+    let order = FlowKey::compare_addrs(&src, &dst);
+    let (a, b) = if order == Ordering::Greater {
+        (dst, src)
+    } else {
+        (src, dst)
+    };
+    unsafe {
+        addr_of_mut!((*key).addr_a).write(a);
+        addr_of_mut!((*key).addr_b).write(b);
+        addr_of_mut!((*key).ip_version).write(6);
+    }
     let mut l4_offset = off + IPV6_HLEN;
     let mut ext_len: u32 = 0;
     let mut fragment_tail = false;
@@ -169,16 +272,16 @@ fn ipv6(ctx: &XdpContext, off: usize) -> Result<L3, ()> {
     for _ in 0..MAX_IPV6_EXT {
         match next {
             NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
-                let hdr: [u8; 2] = load(ctx, l4_offset)?;
-                let len = (hdr[1] as usize + 1) * 8;
-                next = hdr[0];
+                let hdr = at(start, end, l4_offset, 2)?;
+                let len = (ld8::<1>(hdr) as usize + 1) * 8;
+                next = ld8::<0>(hdr);
                 l4_offset += len;
                 ext_len += len as u32;
             }
             NEXTHDR_FRAGMENT => {
-                let hdr: [u8; 4] = load(ctx, l4_offset)?;
-                next = hdr[0];
-                let frag_off = u16::from_be_bytes([hdr[2], hdr[3]]) >> 3;
+                let hdr = at(start, end, l4_offset, 4)?;
+                next = ld8::<0>(hdr);
+                let frag_off = be16::<2>(hdr) >> 3;
                 l4_offset += 8;
                 ext_len += 8;
                 if frag_off != 0 {
@@ -200,12 +303,10 @@ fn ipv6(ctx: &XdpContext, off: usize) -> Result<L3, ()> {
         return Err(());
     }
     Ok(L3 {
-        version: 6,
         protocol: next,
         ttl,
         fragment_tail,
-        src,
-        dst,
+        src_addr_order: order,
         l4_offset,
         payload_len: payload_len - ext_len,
     })
@@ -220,43 +321,40 @@ struct L4 {
 }
 
 #[inline(always)]
-fn l4(ctx: &XdpContext, off: usize, protocol: u8, ip_payload: u32) -> Result<L4, ()> {
+fn l4(start: usize, end: usize, off: usize, protocol: u8, ip_payload: u32) -> Result<L4, ()> {
     match protocol {
         IPPROTO_TCP => {
-            let ports: [u16; 2] = load(ctx, off)?;
-            let doff_byte: u8 = load(ctx, off + 12)?;
-            let flags: u8 = load(ctx, off + 13)?;
-            let window = load_be16(ctx, off + 14)?;
-            let doff = ((doff_byte >> 4) as u32) * 4;
+            // Ports, offset, flags and window; options are checked below.
+            let tcp = at(start, end, off, 16)?;
+            let doff = ((ld8::<12>(tcp) >> 4) as u32) * 4;
             if doff < 20 {
                 return Err(());
             }
             // The header with its options must be in the frame.
-            if off + doff as usize > ctx.data_end() - ctx.data() {
+            if off + doff as usize > end - start {
                 return Err(());
             }
             Ok(L4 {
-                src_port: u16::from_be(ports[0]),
-                dst_port: u16::from_be(ports[1]),
+                src_port: be16::<0>(tcp),
+                dst_port: be16::<2>(tcp),
                 payload_len: ip_payload.saturating_sub(doff),
-                tcp_flags: flags,
-                window,
+                tcp_flags: ld8::<13>(tcp),
+                window: be16::<14>(tcp),
             })
         }
         IPPROTO_UDP => {
-            let ports: [u16; 2] = load(ctx, off)?;
-            let _len_csum: [u16; 2] = load(ctx, off + 4)?;
+            let udp = at(start, end, off, 8)?;
             Ok(L4 {
-                src_port: u16::from_be(ports[0]),
-                dst_port: u16::from_be(ports[1]),
+                src_port: be16::<0>(udp),
+                dst_port: be16::<2>(udp),
                 payload_len: ip_payload.saturating_sub(8),
                 tcp_flags: 0,
                 window: 0,
             })
         }
         IPPROTO_ICMP | IPPROTO_ICMPV6 => {
-            let hdr: [u8; 4] = load(ctx, off)?;
-            let icmp_type = hdr[0];
+            let icmp = at(start, end, off, 4)?;
+            let icmp_type = ld8::<0>(icmp);
             let echo = if protocol == IPPROTO_ICMP {
                 icmp_type == 0 || icmp_type == 8
             } else {
@@ -264,7 +362,11 @@ fn l4(ctx: &XdpContext, off: usize, protocol: u8, ip_payload: u32) -> Result<L4,
             };
             // Echo request and reply share the identifier: use it as both ports so a ping
             // run is one flow and separate runs are separate flows.
-            let id = if echo { load_be16(ctx, off + 4)? } else { 0 };
+            let id = if echo {
+                be16::<4>(at(start, end, off, 6)?)
+            } else {
+                0
+            };
             Ok(L4 {
                 src_port: id,
                 dst_port: id,
