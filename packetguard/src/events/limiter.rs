@@ -1,0 +1,143 @@
+//! The per-host, per-detector fixed-window rate limit of anomaly events.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::{Detector, RateLimit};
+
+/// What the limiter decided for one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Decision {
+    Write { folded: u64 },
+    Suppress,
+}
+
+/// A host's held-back count that must be written as a summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Pending {
+    pub(super) detector: Detector,
+    pub(super) host: IpAddr,
+    pub(super) suppressed: u64,
+}
+
+pub(super) struct Admission {
+    pub(super) decision: Decision,
+    /// A host evicted to make room that still held a count.
+    pub(super) evicted: Option<Pending>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Window {
+    pub(super) start: Instant,
+    pub(super) last_seen: Instant,
+    pub(super) written: u32,
+    pub(super) suppressed: u64,
+}
+
+/// Fixed-window limiter keyed by (detector, destination host).
+pub(super) struct Limiter {
+    pub(super) limit: RateLimit,
+    pub(super) hosts: HashMap<(Detector, IpAddr), Window>,
+}
+
+impl Limiter {
+    pub(super) fn new(limit: RateLimit) -> Self {
+        // Allocate the whole table up front: a flood then costs no allocation.
+        let hosts = HashMap::with_capacity(limit.max_hosts.min(1 << 16));
+        Limiter { limit, hosts }
+    }
+
+    pub(super) fn expired(&self, w: &Window, now: Instant) -> bool {
+        now.saturating_duration_since(w.start) >= self.limit.interval
+    }
+
+    pub(super) fn admit(&mut self, detector: Detector, host: IpAddr, now: Instant) -> Admission {
+        let key = (detector, host);
+        let mut evicted = None;
+        if !self.hosts.contains_key(&key) && self.hosts.len() >= self.limit.max_hosts {
+            evicted = self.make_room(now);
+        }
+        let interval = self.limit.interval;
+        let w = self.hosts.entry(key).or_insert(Window {
+            start: now,
+            last_seen: now,
+            written: 0,
+            suppressed: 0,
+        });
+        w.last_seen = now;
+        if now.saturating_duration_since(w.start) >= interval {
+            w.start = now;
+            w.written = 0;
+        }
+        let decision = if w.written < self.limit.burst {
+            w.written += 1;
+            Decision::Write {
+                folded: std::mem::take(&mut w.suppressed),
+            }
+        } else {
+            w.suppressed += 1;
+            Decision::Suppress
+        };
+        Admission { decision, evicted }
+    }
+
+    /// Frees at least one slot. Expired windows with nothing held back carry no
+    /// information and go first; otherwise the least recently seen host is evicted.
+    /// Linear in the table size, but only runs when the table is full.
+    pub(super) fn make_room(&mut self, now: Instant) -> Option<Pending> {
+        let interval = self.limit.interval;
+        self.hosts
+            .retain(|_, w| w.suppressed > 0 || now.saturating_duration_since(w.start) < interval);
+        if self.hosts.len() < self.limit.max_hosts {
+            return None;
+        }
+        let key = *self.hosts.iter().min_by_key(|(_, w)| w.last_seen)?.0;
+        let w = self.hosts.remove(&key)?;
+        (w.suppressed > 0).then_some(Pending {
+            detector: key.0,
+            host: key.1,
+            suppressed: w.suppressed,
+        })
+    }
+
+    /// Removes every expired window, returning the held-back counts among them.
+    pub(super) fn take_idle(&mut self, now: Instant) -> Vec<Pending> {
+        let mut out = Vec::new();
+        let expired: Vec<_> = self
+            .hosts
+            .iter()
+            .filter(|(_, w)| self.expired(w, now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            if let Some(w) = self.hosts.remove(&key) {
+                if w.suppressed > 0 {
+                    out.push(Pending {
+                        detector: key.0,
+                        host: key.1,
+                        suppressed: w.suppressed,
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|p| (p.detector, p.host));
+        out
+    }
+
+    /// Empties the table, returning every held-back count, in a stable order.
+    pub(super) fn take_all(&mut self) -> Vec<Pending> {
+        let mut out: Vec<_> = self
+            .hosts
+            .drain()
+            .filter(|(_, w)| w.suppressed > 0)
+            .map(|((detector, host), w)| Pending {
+                detector,
+                host,
+                suppressed: w.suppressed,
+            })
+            .collect();
+        out.sort_by_key(|p| (p.detector, p.host));
+        out
+    }
+}

@@ -1,0 +1,294 @@
+//! JSON anomaly events, one object per line, rate-limited per host.
+//!
+//! Each anomaly the detectors report becomes one line of JSON on stdout or appended to a
+//! file, so that log shippers (journald, Vector, Fluent Bit) can pick it up without a
+//! parser of their own. One attack easily produces thousands of anomalous flows towards
+//! the same destination; writing each would drown the useful first lines, so events are
+//! limited per destination host (and per detector, so a flood of flow verdicts cannot hide
+//! the host detector's verdict). What is held back is never lost silently: the next event
+//! written for that host carries `"suppressed": K`, and [`EventWriter::finish`] writes one
+//! summary line per host whose held-back count never got a later event.
+//!
+//! The host table is bounded ([`RateLimit::max_hosts`]) so a flood of spoofed destinations
+//! cannot grow memory; evicting a host that still holds a count writes its summary first.
+//!
+//! - this file: the event types and [`EventWriter`].
+//! - `json`: the JSON of event and summary lines.
+//! - `limiter`: the per-host, per-detector fixed-window rate limit.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+/// Which detector produced a verdict. Also the `detector` label of the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Detector {
+    /// The per-flow Isolation Forest.
+    Flow,
+    /// The per-destination, one-second window Isolation Forest.
+    Host,
+}
+
+impl Detector {
+    /// Both detectors, in label order.
+    pub const ALL: [Detector; 2] = [Detector::Flow, Detector::Host];
+
+    /// The name used in JSON events and as a metric label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Detector::Flow => "flow",
+            Detector::Host => "host",
+        }
+    }
+
+    /// Position in [`Detector::ALL`], for per-detector arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an anomaly is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A flow, as seen by the flow detector. `dst_ip` is the host it is limited under.
+    Flow {
+        src_ip: IpAddr,
+        dst_ip: IpAddr,
+        src_port: u16,
+        dst_port: u16,
+        /// IANA protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+        protocol: u8,
+    },
+    /// A destination host, as seen by the host detector.
+    Host(IpAddr),
+}
+
+impl Subject {
+    /// The destination address the rate limit applies to.
+    pub fn host(&self) -> IpAddr {
+        match *self {
+            Subject::Flow { dst_ip, .. } => dst_ip,
+            Subject::Host(host) => host,
+        }
+    }
+}
+
+/// One feature's part in a verdict, as listed in `top_features`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct FeatureContribution {
+    /// The feature's schema name.
+    pub name: &'static str,
+    /// The feature's value for this flow or window.
+    pub value: f64,
+    /// How much it pushed the score towards anomalous (model-specific, larger is more).
+    pub weight: f64,
+}
+
+/// An anomaly as the agent reports it. Borrowed, so filling one allocates nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct AnomalyEvent<'a> {
+    /// Wall-clock time of the verdict; written as RFC 3339 with milliseconds.
+    pub time: SystemTime,
+    pub detector: Detector,
+    pub subject: Subject,
+    /// Isolation Forest score in [0, 1]; higher is more anomalous.
+    pub score: f64,
+    /// The score at or above which the detector calls a verdict anomalous.
+    pub threshold: f64,
+    /// The features that contributed most, most important first.
+    pub top_features: &'a [FeatureContribution],
+    /// Identifier of the model that scored it.
+    pub model: &'a str,
+}
+
+/// How many events each host may produce, and how many hosts are tracked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Events written per host and detector in each interval.
+    pub burst: u32,
+    /// Length of the rate-limit window.
+    pub interval: Duration,
+    /// Hosts tracked at once; the least recently seen is evicted beyond this.
+    pub max_hosts: usize,
+}
+
+impl Default for RateLimit {
+    /// 5 events per host every 10 s: enough to see an attack start and change, few enough
+    /// that a flood does not bury everything else. 4096 hosts cap the table at well under
+    /// a megabyte.
+    fn default() -> Self {
+        RateLimit {
+            burst: 5,
+            interval: Duration::from_secs(10),
+            max_hosts: 4096,
+        }
+    }
+}
+
+/// Where events go: `-` for stdout, anything else is a file path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+impl EventTarget {
+    /// Reads the `--events` argument: `-` is stdout, anything else a file to append to.
+    pub fn parse(arg: &str) -> EventTarget {
+        if arg == "-" {
+            EventTarget::Stdout
+        } else {
+            EventTarget::File(PathBuf::from(arg))
+        }
+    }
+}
+
+/// Errors writing events.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error("cannot open events file {path}: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("cannot write anomaly event: {source}")]
+    Write { source: io::Error },
+}
+
+/// What [`EventWriter::emit`] did with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written; `folded` earlier events of this host were reported with it.
+    Written { folded: u64 },
+    /// Held back by the rate limit; add one to `packetguard_events_suppressed_total`.
+    Suppressed,
+}
+
+/// Writes anomaly events as JSON lines, limiting each host's rate.
+pub struct EventWriter<W: Write> {
+    out: W,
+    limiter: Limiter,
+    /// Reused line buffer, so steady-state writing does not allocate.
+    line: Vec<u8>,
+}
+
+impl EventWriter<Box<dyn Write + Send>> {
+    /// Opens stdout, or a file for appending (created if missing).
+    pub fn open(target: &EventTarget, limit: RateLimit) -> Result<Self, EventsError> {
+        let out: Box<dyn Write + Send> = match target {
+            EventTarget::Stdout => Box::new(io::stdout()),
+            EventTarget::File(path) => Box::new(open_append(path)?),
+        };
+        Ok(EventWriter::new(out, limit))
+    }
+}
+
+fn open_append(path: &Path) -> Result<std::fs::File, EventsError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| EventsError::Open {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+impl<W: Write> EventWriter<W> {
+    /// Writes to any sink; each event is one `write_all` of a whole line, then a flush,
+    /// so readers tailing the file never see half a line.
+    pub fn new(out: W, limit: RateLimit) -> Self {
+        EventWriter {
+            out,
+            limiter: Limiter::new(limit),
+            line: Vec::with_capacity(512),
+        }
+    }
+
+    /// Writes `ev` unless its host has used up its events for the current window.
+    ///
+    /// `now` is a monotonic clock reading (the rate-limit clock); `ev.time` is only what
+    /// gets printed.
+    pub fn emit(&mut self, ev: &AnomalyEvent<'_>, now: Instant) -> Result<Outcome, EventsError> {
+        let decision = self.limiter.admit(ev.detector, ev.subject.host(), now);
+        if let Some(evicted) = decision.evicted {
+            self.write_summary(evicted, ev.time)?;
+        }
+        match decision.decision {
+            Decision::Suppress => Ok(Outcome::Suppressed),
+            Decision::Write { folded } => {
+                self.line.clear();
+                write_event(&mut self.line, ev, folded).map_err(json_error)?;
+                self.write_line()?;
+                Ok(Outcome::Written { folded })
+            }
+        }
+    }
+
+    /// Writes summaries for hosts whose window has reopened but which still hold a
+    /// count, so held-back events show up within one interval even if the attack stopped.
+    /// Call it on a timer (e.g. every second).
+    pub fn flush_idle(&mut self, now: Instant, time: SystemTime) -> Result<(), EventsError> {
+        for idle in self.limiter.take_idle(now) {
+            self.write_summary(idle, time)?;
+        }
+        self.flush()
+    }
+
+    /// Flushes the underlying writer.
+    pub fn flush(&mut self) -> Result<(), EventsError> {
+        self.out
+            .flush()
+            .map_err(|source| EventsError::Write { source })
+    }
+
+    /// On shutdown: writes one summary per host that still holds a count, then flushes.
+    pub fn finish(&mut self, time: SystemTime) -> Result<(), EventsError> {
+        for pending in self.limiter.take_all() {
+            self.write_summary(pending, time)?;
+        }
+        self.flush()
+    }
+
+    /// The sink, e.g. to inspect a `Vec<u8>` in tests.
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    fn write_summary(&mut self, pending: Pending, time: SystemTime) -> Result<(), EventsError> {
+        self.line.clear();
+        write_summary(&mut self.line, pending, time).map_err(json_error)?;
+        self.write_line()
+    }
+
+    fn write_line(&mut self) -> Result<(), EventsError> {
+        self.line.push(b'\n');
+        self.out
+            .write_all(&self.line)
+            .and_then(|()| self.out.flush())
+            .map_err(|source| EventsError::Write { source })
+    }
+}
+
+impl<W: Write> Drop for EventWriter<W> {
+    /// Last resort if the agent did not call [`EventWriter::finish`]: held-back counts are
+    /// still written. Errors cannot be reported from here and are ignored.
+    fn drop(&mut self) {
+        let _ = self.finish(SystemTime::now());
+    }
+}
+
+mod json;
+mod limiter;
+
+use json::{json_error, write_event, write_summary};
+use limiter::{Decision, Limiter, Pending};
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,236 @@
+//! Tests of the event writer, its JSON and its rate limit.
+
+use super::*;
+use serde_json::Value;
+
+const FEATURES: [FeatureContribution; 2] = [
+    FeatureContribution {
+        name: "syn_ratio",
+        value: 0.98,
+        weight: 0.6,
+    },
+    FeatureContribution {
+        name: "packets",
+        value: 2.0,
+        weight: 0.25,
+    },
+];
+
+fn flow_event(dst: &str, src_port: u16) -> AnomalyEvent<'static> {
+    AnomalyEvent {
+        time: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        detector: Detector::Flow,
+        subject: Subject::Flow {
+            src_ip: "198.51.100.7".parse().unwrap(),
+            dst_ip: dst.parse().unwrap(),
+            src_port,
+            dst_port: 443,
+            protocol: 6,
+        },
+        score: 0.71,
+        threshold: 0.62,
+        top_features: &FEATURES,
+        model: "flow-default-v1",
+    }
+}
+
+fn host_event(host: &str) -> AnomalyEvent<'static> {
+    AnomalyEvent {
+        detector: Detector::Host,
+        subject: Subject::Host(host.parse().unwrap()),
+        ..flow_event(host, 1)
+    }
+}
+
+fn limit(burst: u32, max_hosts: usize) -> RateLimit {
+    RateLimit {
+        burst,
+        interval: Duration::from_secs(10),
+        max_hosts,
+    }
+}
+
+fn lines(w: &EventWriter<Vec<u8>>) -> Vec<Value> {
+    let text = std::str::from_utf8(w.get_ref()).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn flow_event_has_key_score_features_and_rfc3339_time() {
+    let mut w = EventWriter::new(Vec::new(), RateLimit::default());
+    let out = w
+        .emit(&flow_event("192.0.2.10", 40000), Instant::now())
+        .unwrap();
+    assert_eq!(out, Outcome::Written { folded: 0 });
+    let raw = std::str::from_utf8(w.get_ref()).unwrap();
+    let head = r#"{"time":"2023-11-14T22:13:20.123Z","detector":"flow","src_ip":"#;
+    assert!(raw.starts_with(head) && raw.ends_with("}\n"), "{raw}");
+    let v = &lines(&w)[0];
+    assert_eq!(v["time"], "2023-11-14T22:13:20.123Z");
+    assert_eq!(v["detector"], "flow");
+    assert_eq!(v["src_ip"], "198.51.100.7");
+    assert_eq!(v["dst_ip"], "192.0.2.10");
+    assert_eq!(v["src_port"], 40000);
+    assert_eq!(v["dst_port"], 443);
+    assert_eq!(v["protocol"], "tcp");
+    assert_eq!(v["score"], 0.71);
+    assert_eq!(v["threshold"], 0.62);
+    assert_eq!(v["model"], "flow-default-v1");
+    assert_eq!(v["top_features"][0]["name"], "syn_ratio");
+    assert_eq!(v["top_features"][0]["value"], 0.98);
+    assert_eq!(v["top_features"][1]["weight"], 0.25);
+    assert!(v.get("suppressed").is_none());
+    assert!(v.get("host").is_none());
+}
+
+#[test]
+fn host_event_names_the_host_not_a_flow() {
+    let mut w = EventWriter::new(Vec::new(), RateLimit::default());
+    w.emit(&host_event("2001:db8::1"), Instant::now()).unwrap();
+    let v = &lines(&w)[0];
+    assert_eq!(v["detector"], "host");
+    assert_eq!(v["host"], "2001:db8::1");
+    assert!(v.get("src_ip").is_none());
+}
+
+#[test]
+fn burst_is_limited_and_next_window_carries_suppressed_count() {
+    let t0 = Instant::now();
+    let mut w = EventWriter::new(Vec::new(), limit(2, 16));
+    let outs: Vec<_> = (0..5)
+        .map(|i| w.emit(&flow_event("192.0.2.10", 1000 + i), t0).unwrap())
+        .collect();
+    assert_eq!(&outs[..2], &[Outcome::Written { folded: 0 }; 2]);
+    assert_eq!(&outs[2..], &[Outcome::Suppressed; 3]);
+    // Still inside the window.
+    let nine = t0 + Duration::from_secs(9);
+    assert_eq!(
+        w.emit(&flow_event("192.0.2.10", 9), nine).unwrap(),
+        Outcome::Suppressed
+    );
+    let ten = t0 + Duration::from_secs(10);
+    let out = w.emit(&flow_event("192.0.2.10", 10), ten).unwrap();
+    assert_eq!(out, Outcome::Written { folded: 4 });
+    let v = lines(&w);
+    assert_eq!(v.len(), 3);
+    assert_eq!(v[2]["suppressed"], 4);
+    let last = std::str::from_utf8(w.get_ref())
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap();
+    assert!(
+        last.ends_with(r#""model":"flow-default-v1","suppressed":4}"#),
+        "{last}"
+    );
+    assert_eq!(v[2]["src_port"], 10);
+}
+
+#[test]
+fn hosts_and_detectors_are_limited_separately() {
+    let t0 = Instant::now();
+    let mut w = EventWriter::new(Vec::new(), limit(1, 16));
+    assert!(matches!(
+        w.emit(&flow_event("192.0.2.1", 1), t0).unwrap(),
+        Outcome::Written { .. }
+    ));
+    assert!(matches!(
+        w.emit(&flow_event("192.0.2.2", 1), t0).unwrap(),
+        Outcome::Written { .. }
+    ));
+    assert!(matches!(
+        w.emit(&host_event("192.0.2.1"), t0).unwrap(),
+        Outcome::Written { .. }
+    ));
+    assert_eq!(
+        w.emit(&flow_event("192.0.2.1", 2), t0).unwrap(),
+        Outcome::Suppressed
+    );
+}
+
+#[test]
+fn finish_writes_one_summary_per_host_with_held_back_events() {
+    let t0 = Instant::now();
+    let mut w = EventWriter::new(Vec::new(), limit(1, 16));
+    for port in 0..4 {
+        w.emit(&flow_event("192.0.2.1", port), t0).unwrap();
+    }
+    for _ in 0..3 {
+        w.emit(&host_event("192.0.2.1"), t0).unwrap();
+    }
+    w.emit(&flow_event("192.0.2.2", 1), t0).unwrap();
+    let end = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_100);
+    w.finish(end).unwrap();
+    let v = lines(&w);
+    assert_eq!(v.len(), 5, "3 events and 2 summaries: {v:?}");
+    assert_eq!(v[3]["detector"], "flow");
+    assert_eq!(v[3]["host"], "192.0.2.1");
+    assert_eq!(v[3]["suppressed"], 3);
+    assert_eq!(v[3]["summary"], true);
+    assert_eq!(v[3]["time"], "2023-11-14T22:15:00.000Z");
+    assert_eq!(v[4]["detector"], "host");
+    assert_eq!(v[4]["suppressed"], 2);
+    // Nothing left to report twice.
+    w.finish(end).unwrap();
+    assert_eq!(lines(&w).len(), 5);
+}
+
+#[test]
+fn flush_idle_reports_counts_once_the_window_has_passed() {
+    let t0 = Instant::now();
+    let mut w = EventWriter::new(Vec::new(), limit(1, 16));
+    w.emit(&flow_event("192.0.2.1", 1), t0).unwrap();
+    w.emit(&flow_event("192.0.2.1", 2), t0).unwrap();
+    w.flush_idle(t0 + Duration::from_secs(5), SystemTime::now())
+        .unwrap();
+    assert_eq!(lines(&w).len(), 1, "window still open");
+    w.flush_idle(t0 + Duration::from_secs(10), SystemTime::now())
+        .unwrap();
+    let v = lines(&w);
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[1]["suppressed"], 1);
+    let out = w
+        .emit(&flow_event("192.0.2.1", 3), t0 + Duration::from_secs(11))
+        .unwrap();
+    assert_eq!(
+        out,
+        Outcome::Written { folded: 0 },
+        "count was already reported"
+    );
+}
+
+#[test]
+fn full_host_table_evicts_least_recent_and_reports_its_count() {
+    let t0 = Instant::now();
+    let mut w = EventWriter::new(Vec::new(), limit(1, 2));
+    w.emit(&flow_event("192.0.2.1", 1), t0).unwrap();
+    w.emit(&flow_event("192.0.2.1", 2), t0).unwrap();
+    let t1 = t0 + Duration::from_millis(1);
+    w.emit(&flow_event("192.0.2.2", 1), t1).unwrap();
+    w.emit(&flow_event("192.0.2.3", 1), t1).unwrap();
+    assert_eq!(w.limiter.hosts.len(), 2);
+    let v = lines(&w);
+    assert_eq!(v.len(), 4, "{v:?}");
+    assert_eq!(v[2]["host"], "192.0.2.1");
+    assert_eq!(v[2]["suppressed"], 1);
+    assert_eq!(v[3]["dst_ip"], "192.0.2.3");
+}
+
+#[test]
+fn file_target_is_created_then_appended() {
+    let dir = std::env::temp_dir().join(format!("packetguard-events-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("events.jsonl");
+    let target = EventTarget::parse(path.to_str().unwrap());
+    for port in [1, 2] {
+        let mut w = EventWriter::open(&target, RateLimit::default()).unwrap();
+        w.emit(&flow_event("192.0.2.1", port), Instant::now())
+            .unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert_eq!(EventTarget::parse("-"), EventTarget::Stdout);
+}
