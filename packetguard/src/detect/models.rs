@@ -10,7 +10,9 @@
 //! 3. `models/` in the working directory, then in the source tree the binary was built from:
 //!    the shipped defaults.
 //!
-//! The first directory holding any model wins.
+//! Each detector takes its model from the first directory that holds one, so a flow model
+//! learned on the host is used beside the shipped host model when only the flow detector
+//! saw enough traffic to learn.
 
 use std::path::{Path, PathBuf};
 
@@ -72,27 +74,6 @@ pub fn search_path() -> Vec<PathBuf> {
     dirs
 }
 
-fn holds_a_model(dir: &Path) -> bool {
-    Detector::ALL
-        .iter()
-        .any(|d| dir.join(file_name(*d)).is_file())
-}
-
-/// The first directory of [`search_path`] that holds a model.
-pub fn default_dir() -> Result<PathBuf> {
-    let dirs = search_path();
-    match dirs.iter().find(|d| holds_a_model(d)) {
-        Some(d) => Ok(d.clone()),
-        None => bail!(
-            "no model found in {}; pass --model, learn one with --learn DURATION, or build the defaults with `cargo xtask models`",
-            dirs.iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
 fn load_file(path: &Path) -> Result<Loaded> {
     let model =
         Model::load(path).with_context(|| format!("loading the model {}", path.display()))?;
@@ -102,25 +83,55 @@ fn load_file(path: &Path) -> Result<Loaded> {
     })
 }
 
-/// Loads the models named by `path` (a directory or one file), or found by [`default_dir`].
-pub fn load(path: Option<&Path>) -> Result<Models> {
-    let path = match path {
-        Some(p) => p.to_path_buf(),
-        None => default_dir()?,
-    };
-    let mut models = Models::default();
-    if path.is_dir() {
-        for d in Detector::ALL {
-            let file = path.join(file_name(d));
-            if file.is_file() {
-                let loaded = load_file(&file)?;
-                match d {
-                    Detector::Flow => models.flow = Some(loaded),
-                    Detector::Host => models.host = Some(loaded),
-                }
-            }
+impl Models {
+    /// Makes `loaded` the model of detector `d`.
+    pub fn set(&mut self, d: Detector, loaded: Loaded) {
+        match d {
+            Detector::Flow => self.flow = Some(loaded),
+            Detector::Host => self.host = Some(loaded),
         }
-        if models.flow.is_none() && models.host.is_none() {
+    }
+
+    fn is_empty(&self) -> bool {
+        self.flow.is_none() && self.host.is_none()
+    }
+}
+
+/// For each detector, the first model file of `dirs` (in order) that exists.
+fn load_first_of(dirs: &[PathBuf]) -> Result<Models> {
+    let mut models = Models::default();
+    for d in Detector::ALL {
+        if let Some(file) = dirs
+            .iter()
+            .map(|dir| dir.join(file_name(d)))
+            .find(|f| f.is_file())
+        {
+            models.set(d, load_file(&file)?);
+        }
+    }
+    Ok(models)
+}
+
+/// Loads the models named by `path` (a directory or one file), or, without one, each
+/// detector's model from the first directory of [`search_path`] that holds it.
+pub fn load(path: Option<&Path>) -> Result<Models> {
+    let Some(path) = path else {
+        let dirs = search_path();
+        let models = load_first_of(&dirs)?;
+        if models.is_empty() {
+            bail!(
+                "no model found in {}; pass --model, learn one with --learn DURATION, or build the defaults with `cargo xtask models`",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        return Ok(models);
+    };
+    if path.is_dir() {
+        let models = load_first_of(&[path.to_path_buf()])?;
+        if models.is_empty() {
             bail!(
                 "no model in {}: expected flow.pgm and/or host.pgm there",
                 path.display()
@@ -134,14 +145,60 @@ pub fn load(path: Option<&Path>) -> Result<Models> {
             path.display()
         );
     }
-    let loaded = load_file(&path)?;
-    match loaded.model.info().kind.as_str() {
-        "flow" => models.flow = Some(loaded),
-        "host" => models.host = Some(loaded),
+    let loaded = load_file(path)?;
+    let d = match loaded.model.info().kind.as_str() {
+        "flow" => Detector::Flow,
+        "host" => Detector::Host,
         other => bail!(
             "model {} is of kind {other:?}; run scores \"flow\" and \"host\" models",
             path.display()
         ),
-    }
+    };
+    let mut models = Models::default();
+    models.set(d, loaded);
     Ok(models)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use packetguard_forest::{ForestParams, Schema, Transform};
+
+    fn save_model(dir: &Path, kind: &str, seed: u64) -> PathBuf {
+        let data = ndarray::Array2::from_shape_fn((64, 2), |(i, j)| (i * (j + 1)) as f64);
+        let params = ForestParams {
+            kind: kind.into(),
+            seed,
+            trees: 4,
+            ..ForestParams::default()
+        };
+        let model = Model::fit(
+            data.view(),
+            Schema::uniform(&["a", "b"], Transform::None),
+            &params,
+        )
+        .unwrap();
+        let path = dir.join(format!("{kind}.pgm"));
+        model.save(&path).unwrap();
+        path
+    }
+
+    #[test]
+    fn each_detector_takes_its_model_from_the_first_directory_holding_one() {
+        let root = std::env::temp_dir().join(format!("pg-models-{}", std::process::id()));
+        let (learned, shipped) = (root.join("learned"), root.join("shipped"));
+        std::fs::create_dir_all(&learned).unwrap();
+        std::fs::create_dir_all(&shipped).unwrap();
+        let learned_flow = save_model(&learned, "flow", 1);
+        save_model(&shipped, "flow", 2);
+        let shipped_host = save_model(&shipped, "host", 3);
+
+        let models = load_first_of(&[learned.clone(), shipped.clone()]).unwrap();
+        assert_eq!(models.flow.unwrap().path, learned_flow);
+        assert_eq!(models.host.unwrap().path, shipped_host);
+
+        let only_learned = load_first_of(&[learned]).unwrap();
+        assert!(only_learned.flow.is_some() && only_learned.host.is_none());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -142,11 +142,7 @@ impl Learner {
                 model.threshold(),
                 path.display()
             );
-            let loaded = Loaded { model, path };
-            match d {
-                Detector::Flow => models.flow = Some(loaded),
-                Detector::Host => models.host = Some(loaded),
-            }
+            models.set(d, Loaded { model, path });
         }
         Ok(models)
     }

@@ -50,9 +50,9 @@ pub struct RunArgs {
     /// Interface to watch. Default: the interface of the default route.
     #[arg(long, short)]
     pub iface: Option<String>,
-    /// Model directory (holding flow.pgm and host.pgm) or one model file. Default: the
-    /// first of /var/lib/packetguard/models (learned), <exe>/../share/packetguard/models
-    /// and models/ that holds a model.
+    /// Model directory (holding flow.pgm and host.pgm) or one model file. Default: each
+    /// detector's model from the first of /var/lib/packetguard/models (learned),
+    /// <exe>/../share/packetguard/models and models/ that holds it.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Where `/metrics` is served.
