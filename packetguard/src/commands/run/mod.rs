@@ -109,10 +109,7 @@ fn settings(args: RunArgs) -> Result<Settings> {
         None => RunConfig::default(),
     };
     let iface = interface_or_default(args.iface.or(file.iface))?;
-    let mut datapath = DataPathConfig {
-        emit_flow_starts: true,
-        ..DataPathConfig::default()
-    };
+    let mut datapath = DataPathConfig::default();
     if let Some(n) = args.flow_entries.or(file.flow_entries) {
         datapath.flow_entries = n;
     }
@@ -178,6 +175,12 @@ struct Detectors {
 }
 
 impl Detectors {
+    /// Host windows are built while learning and while the host detector is on; without
+    /// either, reading the host map and counting flow starts would be work for nothing.
+    fn wants_windows(&self) -> bool {
+        self.learner.is_some() || self.host.is_some()
+    }
+
     /// Scores (or, while learning, keeps) a flow record.
     fn flow_record(&mut self, rec: &packetguard_common::FlowRecord) -> Result<()> {
         let (tag, row) = flow_row(rec);
@@ -201,7 +204,9 @@ impl Detectors {
         match ev {
             Event::Flow(rec) => self.flow_record(rec),
             Event::FlowStart(start) => {
-                self.windows.observe_start(start);
+                if self.wants_windows() {
+                    self.windows.observe_start(start);
+                }
                 Ok(())
             }
             Event::Sample(_) => Ok(()),
@@ -211,6 +216,9 @@ impl Detectors {
     /// Reads the kernel's host totals and closes the current window: one row per host
     /// that saw traffic, scored (or kept while learning).
     fn close_window(&mut self, host_map: &hosts::HostMap) -> Result<()> {
+        if !self.wants_windows() {
+            return Ok(());
+        }
         hosts::read_into(host_map, &mut self.windows)?;
         let now = Instant::now();
         let window = now - self.window_opened;
@@ -293,13 +301,16 @@ fn observe_batch(metrics: &Metrics, before: &DrainStats, after: &DrainStats, sta
     });
 }
 
-async fn detect(s: Settings, duration: Option<Duration>) -> Result<()> {
+async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     let stop = stop_signal(duration)?;
     // Models first: a bad model must fail before anything is bound or attached.
     let loaded = match s.learn {
         Some(_) => None,
         None => Some(models::load(s.model.as_deref())?),
     };
+    // Flow starts feed the host windows only; the kernel sends them when those are built.
+    s.datapath.emit_flow_starts =
+        s.learn.is_some() || loaded.as_ref().is_some_and(|m| m.host.is_some());
     let metrics = Arc::new(Metrics::new()?);
     metrics.set_flow_table_capacity(s.datapath.flow_entries as u64);
     // Bind before attaching: a port in use must fail with nothing attached.
