@@ -122,6 +122,17 @@ fn is_permission(err: &dyn std::error::Error) -> bool {
         || text.contains("EPERM")
 }
 
+/// A load failure: missing privileges get their own message, anything else says why.
+fn load_error<E: std::error::Error>(e: &E) -> DataPathError {
+    if is_permission(e) {
+        DataPathError::Permission
+    } else {
+        DataPathError::Load {
+            cause: format!("{e:#}"),
+        }
+    }
+}
+
 /// The interface of the IPv4 default route (from `/proc/net/route`), if there is one.
 pub fn default_route_interface() -> Option<String> {
     let table = std::fs::read_to_string("/proc/net/route").ok()?;
@@ -173,25 +184,9 @@ impl DataPath {
             .override_global(config::ACTIVE_TIMEOUT_NS, &active_ns, true)
             .override_global(config::SAMPLE_EVERY, &cfg.sample_every, true)
             .override_global(config::EMIT_FLOW_STARTS, &emit_starts, true);
-        let mut ebpf = loader.load(XDP_OBJECT).map_err(|e| {
-            if is_permission(&e) {
-                DataPathError::Permission
-            } else {
-                DataPathError::Load {
-                    cause: format!("{e:#}"),
-                }
-            }
-        })?;
+        let mut ebpf = loader.load(XDP_OBJECT).map_err(|e| load_error(&e))?;
         let prog = xdp_program(&mut ebpf, config::PROGRAM_XDP)?;
-        prog.load().map_err(|e| {
-            if is_permission(&e) {
-                DataPathError::Permission
-            } else {
-                DataPathError::Load {
-                    cause: format!("{e:#}"),
-                }
-            }
-        })?;
+        prog.load().map_err(|e| load_error(&e))?;
         Ok(Self {
             ebpf,
             attachments: Vec::new(),
@@ -332,9 +327,7 @@ impl DataPath {
     /// Loads another program of the object (the count-only baseline for benchmarks).
     pub fn load_program(&mut self, name: &'static str) -> Result<&mut Xdp, DataPathError> {
         let prog = xdp_program(&mut self.ebpf, name)?;
-        prog.load().map_err(|e| DataPathError::Load {
-            cause: format!("{e:#}"),
-        })?;
+        prog.load().map_err(|e| load_error(&e))?;
         Ok(prog)
     }
 }
