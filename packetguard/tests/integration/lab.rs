@@ -97,34 +97,23 @@ impl Lab {
             lab.exec(ns, &["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]);
             lab.exec(ns, &["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
         }
-        ip(&[
-            "link",
-            "add",
-            "c0",
-            "netns",
-            &lab.client,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "rc",
-            "netns",
-            &lab.router,
-        ]);
-        ip(&[
-            "link",
-            "add",
-            "s0",
-            "netns",
-            &lab.server,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "rs",
-            "netns",
-            &lab.router,
-        ]);
+        // Client and server each get a veth pair whose other end is in the router.
+        for (end, ns, peer) in [("c0", &lab.client, "rc"), ("s0", &lab.server, "rs")] {
+            ip(&[
+                "link",
+                "add",
+                end,
+                "netns",
+                ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                peer,
+                "netns",
+                &lab.router,
+            ]);
+        }
         let (c, r, s) = (&lab.client, &lab.router, &lab.server);
         for (ns, dev, v4, v6) in [
             (c, "c0", "192.0.2.2/24", "2001:db8:1::2/64"),
@@ -136,28 +125,13 @@ impl Lab {
             ip(&["-n", ns, "addr", "add", v6, "dev", dev, "nodad"]);
             ip(&["-n", ns, "link", "set", dev, "up"]);
         }
-        ip(&["-n", c, "route", "add", "default", "via", "192.0.2.1"]);
-        ip(&["-n", s, "route", "add", "default", "via", "198.51.100.1"]);
-        ip(&[
-            "-n",
-            c,
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            "2001:db8:1::1",
-        ]);
-        ip(&[
-            "-n",
-            s,
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            "2001:db8:2::1",
-        ]);
+        for (ns, v4_router, v6_router) in [
+            (c, "192.0.2.1", "2001:db8:1::1"),
+            (s, "198.51.100.1", "2001:db8:2::1"),
+        ] {
+            ip(&["-n", ns, "route", "add", "default", "via", v4_router]);
+            ip(&["-n", ns, "-6", "route", "add", "default", "via", v6_router]);
+        }
         lab.exec(r, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         lab.exec(r, &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
         // Resolve neighbours before any test traffic so ARP/ND stays out of the counts.

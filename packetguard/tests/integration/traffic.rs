@@ -1,6 +1,6 @@
 //! The real XDP program on veth interfaces, real tools sending bounded traffic, exact counts.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use crate::{
     capture::{num, pcap_frame_lengths, rows_between},
@@ -9,6 +9,20 @@ use crate::{
 };
 
 const PINGS: u64 = 5;
+
+/// An echo flow started by `src`: `PINGS` requests forward and `PINGS` replies back,
+/// every frame `frame_bytes` long.
+fn assert_echo_flow(f: &HashMap<String, String>, src: &str, frame_bytes: u64) {
+    assert_eq!(f["src_ip"], src, "the pinging side sent first");
+    assert_eq!(
+        (num(f, "fwd_packets"), num(f, "bwd_packets")),
+        (PINGS, PINGS)
+    );
+    assert_eq!(
+        (num(f, "fwd_bytes"), num(f, "bwd_bytes")),
+        (PINGS * frame_bytes, PINGS * frame_bytes)
+    );
+}
 
 #[test]
 fn pings_make_one_icmp_flow_with_n_packets_each_way_and_sigterm_detaches() {
@@ -31,16 +45,8 @@ fn pings_make_one_icmp_flow_with_n_packets_each_way_and_sigterm_detaches() {
     let flows = rows_between(&got.rows, CLIENT_V4, SERVER_V4, 1);
     assert_eq!(flows.len(), 1, "one ICMP flow: {:?}", got.rows);
     let f = flows[0];
-    assert_eq!(f["src_ip"], CLIENT_V4, "the pinging side sent first");
-    assert_eq!(
-        (num(f, "fwd_packets"), num(f, "bwd_packets")),
-        (PINGS, PINGS)
-    );
     // 56 data bytes + 8 ICMP + 20 IPv4 + 14 Ethernet.
-    assert_eq!(
-        (num(f, "fwd_bytes"), num(f, "bwd_bytes")),
-        (PINGS * 98, PINGS * 98)
-    );
+    assert_echo_flow(f, CLIENT_V4, 98);
     assert_eq!(num(f, "pkt_len_min"), 98);
     assert_eq!(num(f, "payload_packets"), 2 * PINGS);
     assert_detached(&lab);
@@ -69,17 +75,8 @@ fn ipv6_pings_make_one_icmpv6_flow_exported_on_idle_and_a_timed_run_detaches() {
     let got = agent.wait();
     let flows = rows_between(&got.rows, CLIENT_V6, SERVER_V6, 58);
     assert_eq!(flows.len(), 1, "one ICMPv6 flow: {:?}", got.rows);
-    let f = flows[0];
-    assert_eq!(f["src_ip"], CLIENT_V6);
-    assert_eq!(
-        (num(f, "fwd_packets"), num(f, "bwd_packets")),
-        (PINGS, PINGS)
-    );
     // 56 data bytes + 8 ICMPv6 + 40 IPv6 + 14 Ethernet.
-    assert_eq!(
-        (num(f, "fwd_bytes"), num(f, "bwd_bytes")),
-        (PINGS * 118, PINGS * 118)
-    );
+    assert_echo_flow(flows[0], CLIENT_V6, 118);
     assert_detached(&lab);
 }
 
