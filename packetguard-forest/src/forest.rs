@@ -180,10 +180,11 @@ pub fn validate_tree(nodes: &[Node], n_features: usize, max_depth: u32) -> Resul
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn leaf(v: f32) -> Node {
+    /// A leaf worth `v` (hand-built trees in tests).
+    pub(crate) fn leaf(v: f32) -> Node {
         Node {
             value: v,
             feature: 1,
@@ -192,7 +193,8 @@ mod tests {
         }
     }
 
-    fn split(t: f32, right: u16, size: u16) -> Node {
+    /// A split on feature 0 at `t`, its right child `right` nodes on.
+    pub(crate) fn split(t: f32, right: u16, size: u16) -> Node {
         Node {
             value: t,
             feature: 0,

@@ -302,25 +302,7 @@ fn goes_right(x: f32, threshold: f32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forest::Node;
-
-    fn leaf(v: f32) -> Node {
-        Node {
-            value: v,
-            feature: 1,
-            right: 0,
-            size: 1,
-        }
-    }
-
-    fn split(t: f32, right: u16, size: u16) -> Node {
-        Node {
-            value: t,
-            feature: 0,
-            right,
-            size,
-        }
-    }
+    use crate::forest::tests::{leaf, split};
 
     #[test]
     fn heap_layout_reaches_the_preorder_leaves() {
