@@ -25,18 +25,20 @@ impl HostKey {
     /// The destination of a packet whose source is endpoint `a` of `key` when `src_is_a`.
     #[inline(always)]
     pub fn destination(key: &FlowKey, src_is_a: bool) -> Self {
-        HostKey {
-            addr: if src_is_a { key.addr_b } else { key.addr_a },
-            ip_version: key.ip_version,
-            _pad: [0; 3],
-        }
+        Self::endpoint(key, !src_is_a)
     }
 
     /// The source of a packet whose source is endpoint `a` of `key` when `src_is_a`.
     #[inline(always)]
     pub fn source(key: &FlowKey, src_is_a: bool) -> Self {
+        Self::endpoint(key, src_is_a)
+    }
+
+    /// Endpoint `a` of `key` when `a`, else endpoint `b`.
+    #[inline(always)]
+    fn endpoint(key: &FlowKey, a: bool) -> Self {
         HostKey {
-            addr: if src_is_a { key.addr_a } else { key.addr_b },
+            addr: if a { key.addr_a } else { key.addr_b },
             ip_version: key.ip_version,
             _pad: [0; 3],
         }
