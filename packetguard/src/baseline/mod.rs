@@ -46,44 +46,28 @@ pub(crate) fn log_uniform(rng: &mut SmallRng, lo: f64, hi: f64) -> f64 {
     (rng.random_range(lo.ln()..=hi.ln())).exp()
 }
 
+/// One CSV line of numbers.
+fn write_row(w: &mut impl Write, row: &[f64]) -> std::io::Result<()> {
+    for (i, v) in row.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        write!(w, "{v}")?;
+    }
+    w.write_all(b"\n")
+}
+
 /// Writes the rows.
 pub fn run_generate(args: &GenerateArgs) -> Result<()> {
     let mut rng = SmallRng::seed_from_u64(args.seed);
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    let mut line = String::new();
-    let mut write_row = |w: &mut std::io::BufWriter<std::fs::File>, row: &[f64]| {
-        line.clear();
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
-                line.push(',');
-            }
-            line.push_str(&format!("{v}"));
-        }
-        line.push('\n');
-        w.write_all(line.as_bytes())
-    };
-    match args.kind {
-        ModelKind::Flow => {
-            writeln!(
-                w,
-                "{}",
-                packetguard_common::features::FLOW_FEATURES.join(",")
-            )?;
-            for _ in 0..args.rows {
-                write_row(&mut w, &flows::generate(&mut rng))?;
-            }
-        }
-        ModelKind::Host => {
-            writeln!(
-                w,
-                "{}",
-                packetguard_common::features::HOST_FEATURES.join(",")
-            )?;
-            for _ in 0..args.rows {
-                write_row(&mut w, &hosts::generate(&mut rng))?;
-            }
+    writeln!(w, "{}", args.kind.default_features().join(","))?;
+    for _ in 0..args.rows {
+        match args.kind {
+            ModelKind::Flow => write_row(&mut w, &flows::generate(&mut rng))?,
+            ModelKind::Host => write_row(&mut w, &hosts::generate(&mut rng))?,
         }
     }
     w.flush()
