@@ -183,10 +183,10 @@ impl Detectors {
 
     /// Scores (or, while learning, keeps) a flow record.
     fn flow_record(&mut self, rec: &packetguard_common::FlowRecord) -> Result<()> {
-        let (tag, row) = flow_row(rec);
         if let Some(l) = &mut self.learner {
-            l.flows.offer(&row);
+            l.flows.offer(&flow_row(rec).1);
         } else if let Some(p) = &mut self.flow {
+            let (tag, row) = flow_row(rec);
             p.queue(&mut self.out, tag, &row)?;
         }
         Ok(())
