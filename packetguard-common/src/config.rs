@@ -8,7 +8,7 @@ pub const SAMPLE_EVERY: &str = "SAMPLE_EVERY";
 /// `u32`: 1 to emit a [`crate::FlowStart`] for every new flow.
 pub const EMIT_FLOW_STARTS: &str = "EMIT_FLOW_STARTS";
 
-/// The flow map (LRU hash, `FlowKey` -> `FlowStats`).
+/// The flow map (LRU hash, `FlowKey` -> `FlowEntry`).
 pub const MAP_FLOWS: &str = "FLOWS";
 /// The host map (per-CPU LRU hash, `HostKey` -> `HostStats`).
 pub const MAP_HOSTS: &str = "HOSTS";

@@ -1,10 +1,12 @@
 //! Per-destination traffic totals kept by the kernel for the host detector.
 //!
-//! The XDP program adds every IP packet to the entry of its destination address in a per-CPU
-//! LRU hash map, so no two CPUs ever write the same counters. The agent reads the map once
-//! a second, sums the CPUs and takes the difference from its previous reading: that gives
-//! each host's packets, bytes and SYN-without-ACK packets in the window, however many
-//! sources (spoofed or not) the packets came from.
+//! The XDP program adds the IP packets of every flow to the entry of their destination
+//! address in a per-CPU LRU hash map, so no two CPUs ever write the same counters. It does
+//! so from the flow map, in credits of up to a tenth of a second per flow direction
+//! ([`crate::entry`] says when). The agent reads the map once a second, sums the CPUs and
+//! takes the difference from its previous reading: that gives each host's packets, bytes
+//! and SYN-without-ACK packets in the window, however many sources (spoofed or not) the
+//! packets came from.
 
 use crate::FlowKey;
 
@@ -45,6 +47,13 @@ impl HostKey {
     }
 }
 
+/// True when a packet with these TCP flags is a connection attempt (SYN set, ACK clear).
+#[inline(always)]
+pub fn syn_without_ack(is_tcp: bool, tcp_flags: u8) -> bool {
+    is_tcp
+        && tcp_flags & (crate::record::TCP_SYN | crate::record::TCP_ACK) == crate::record::TCP_SYN
+}
+
 /// One CPU's running totals for one destination. Never reset by the kernel: the agent works
 /// with differences between readings.
 #[repr(C)]
@@ -67,9 +76,16 @@ impl HostStats {
         self.packets += 1;
         self.bytes += len as u64;
         self.tcp_packets += is_tcp as u64;
-        let syn_only =
-            tcp_flags & (crate::record::TCP_SYN | crate::record::TCP_ACK) == crate::record::TCP_SYN;
-        self.syn_without_ack += (is_tcp != 0 && syn_only) as u64;
+        self.syn_without_ack += syn_without_ack(is_tcp != 0, tcp_flags) as u64;
+    }
+
+    /// Adds a credit (see [`crate::entry`]) to these totals.
+    #[inline(always)]
+    pub fn absorb(&mut self, d: &HostStats) {
+        self.packets += d.packets;
+        self.bytes += d.bytes;
+        self.tcp_packets += d.tcp_packets;
+        self.syn_without_ack += d.syn_without_ack;
     }
 
     /// The totals of one packet.

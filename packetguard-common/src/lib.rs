@@ -8,6 +8,8 @@
 //! - [`update`]: the pure arithmetic that folds one packet into a flow, used by the kernel
 //!   and by offline replay so the two cannot drift apart.
 //! - [`host`]: per-destination totals the kernel keeps for the host detector.
+//! - [`entry`]: the flow map's value, [`FlowEntry`]: a flow's statistics and how much of
+//!   them was credited to the host map.
 //! - [`counters`]: indices and names of the per-CPU counters.
 //! - [`features`]: feature names and their order, defined once for every source.
 //! - [`config`]: names of the load-time settings the agent writes into the program.
@@ -19,6 +21,7 @@
 
 pub mod config;
 pub mod counters;
+pub mod entry;
 pub mod features;
 pub mod host;
 pub mod key;
@@ -26,6 +29,7 @@ pub mod record;
 pub mod update;
 
 pub use counters::Counter;
+pub use entry::FlowEntry;
 pub use host::{HostKey, HostStats};
 pub use key::FlowKey;
 pub use record::{FlowRecord, FlowStart, FlowStats, PacketSample, RecordKind, RecordReason};

@@ -4,23 +4,27 @@
 //! per-direction packet and byte counters are therefore updated with atomic adds, and a
 //! record subtracts exactly what it reported, so no packet is counted twice or lost when a
 //! record is cut concurrently with an update. The other statistics (min/max, sums of squares)
-//! are plain stores; a rare race can skew them slightly, never the counts.
+//! and the host credit marks are plain stores; a rare race can skew them slightly (a host
+//! credit counted twice), never the flow's counts.
 
 use core::intrinsics::{atomic_xadd, AtomicOrdering};
 
 use aya_ebpf::bindings::BPF_NOEXIST;
 use packetguard_common::{
-    record::{STATE_ENDED, TCP_ACK, TCP_RST, TCP_SYN},
-    Counter, FlowKey, FlowRecord, FlowStart, FlowStats, PacketSample, RecordKind, RecordReason,
+    entry::{BACKWARD, FORWARD},
+    host::syn_without_ack,
+    key::IPPROTO_TCP,
+    record::{STATE_ENDED, TCP_RST, TCP_SYN, TCP_ACK},
+    Counter, FlowEntry, FlowKey, FlowRecord, FlowStart, PacketSample, RecordKind, RecordReason,
 };
 
 use crate::{
-    count, parse::Packet, setting_u32, setting_u64, ACTIVE_TIMEOUT_NS, EMIT_FLOW_STARTS, EVENTS,
-    FLOWS, SAMPLER, SAMPLE_EVERY,
+    count, host, parse::Packet, setting_u32, setting_u64, ACTIVE_TIMEOUT_NS, EMIT_FLOW_STARTS,
+    EVENTS, FLOWS, SAMPLER, SAMPLE_EVERY,
 };
 
 #[inline(always)]
-fn atomic_add(field: &mut u64, v: u64) {
+pub fn atomic_add(field: &mut u64, v: u64) {
     // The result is unused, so this compiles to a plain BPF atomic add (the BPF target has
     // no compare-and-swap, so `AtomicU64::fetch_add` is not available).
     unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(field as *mut u64, v) };
@@ -31,10 +35,10 @@ fn atomic_add(field: &mut u64, v: u64) {
 pub fn account(pkt: &Packet) {
     let meta = &pkt.meta;
     let src_is_a = pkt.src_is_a as u8;
-    let stats = match FLOWS.get_ptr_mut(&pkt.key) {
+    let entry = match FLOWS.get_ptr_mut(&pkt.key) {
         Some(p) => unsafe { &mut *p },
         None => {
-            let fresh = FlowStats::new_flow(meta.ts_ns, src_is_a);
+            let fresh = FlowEntry::new_flow(meta.ts_ns, src_is_a);
             // NOEXIST: if another CPU created the flow a moment ago, keep its entry.
             if FLOWS.insert(&pkt.key, &fresh, BPF_NOEXIST as u64).is_ok() {
                 count(Counter::FlowsCreated, 1);
@@ -53,16 +57,18 @@ pub fn account(pkt: &Packet) {
     // A connection that ended and now sees a fresh SYN on the same 5-tuple is a new flow:
     // report the old one's tail (if any) and start over.
     let fresh_syn = meta.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
-    if stats.state & STATE_ENDED != 0
-        && fresh_syn
-        && (stats.packets() == 0 || emit(&pkt.key, stats, RecordReason::FlowEnd))
-    {
-        *stats = FlowStats::new_flow(meta.ts_ns, src_is_a);
-        count(Counter::FlowsCreated, 1);
-        count(Counter::FlowsReused, 1);
-        flow_start(pkt);
+    if entry.stats.state & STATE_ENDED != 0 && fresh_syn {
+        credit_hosts(&pkt.key, entry, FORWARD, 0, meta.ts_ns);
+        credit_hosts(&pkt.key, entry, BACKWARD, 0, meta.ts_ns);
+        if entry.stats.packets() == 0 || emit(&pkt.key, entry, RecordReason::FlowEnd) {
+            *entry = FlowEntry::new_flow(meta.ts_ns, src_is_a);
+            count(Counter::FlowsCreated, 1);
+            count(Counter::FlowsReused, 1);
+            flow_start(pkt);
+        }
     }
 
+    let stats = &mut entry.stats;
     let forward = src_is_a == stats.fwd_is_a;
     stats.observe(meta, forward);
     if forward {
@@ -73,32 +79,53 @@ pub fn account(pkt: &Packet) {
         atomic_add(&mut stats.bwd_bytes, meta.len as u64);
     }
 
-    if stats.ends_now(meta) {
+    // A connection attempt reaches its host at once; other packets in credits.
+    let dir = if forward { FORWARD } else { BACKWARD };
+    let attempt = syn_without_ack(meta.is_tcp != 0, meta.tcp_flags);
+    if attempt || entry.credit_due(dir, meta.ts_ns) {
+        credit_hosts(&pkt.key, entry, dir, attempt as u64, meta.ts_ns);
+    }
+
+    if entry.stats.ends_now(meta) {
         let reason = if meta.tcp_flags & TCP_RST != 0 {
             RecordReason::Reset
         } else {
             RecordReason::FlowEnd
         };
+        credit_hosts(&pkt.key, entry, FORWARD, 0, meta.ts_ns);
+        credit_hosts(&pkt.key, entry, BACKWARD, 0, meta.ts_ns);
         // If the ring buffer is full the flow stays whole in the map; the next packet or
         // the agent's idle expiry exports it.
-        if emit(&pkt.key, stats, reason) {
-            stats.state |= STATE_ENDED;
+        if emit(&pkt.key, entry, reason) {
+            entry.stats.state |= STATE_ENDED;
             count(Counter::FlowsEnded, 1);
         }
     } else {
         let active = setting_u64(&ACTIVE_TIMEOUT_NS);
-        if active != 0 && meta.ts_ns.saturating_sub(stats.first_seen_ns) >= active {
-            emit(&pkt.key, stats, RecordReason::ActiveTimeout);
+        if active != 0 && meta.ts_ns.saturating_sub(entry.stats.first_seen_ns) >= active {
+            emit(&pkt.key, entry, RecordReason::ActiveTimeout);
         }
     }
 
     sample(pkt, forward);
 }
 
+/// Adds what direction `dir` of the flow counted since its last credit to its destination
+/// host, with `attempts` connection attempts (the packet being processed).
+#[inline(always)]
+fn credit_hosts(key: &FlowKey, entry: &mut FlowEntry, dir: usize, attempts: u64, ts_ns: u64) {
+    let mut d = entry.uncredited(dir, key.protocol == IPPROTO_TCP);
+    d.syn_without_ack = attempts;
+    if d.packets != 0 {
+        host::credit(key, entry.stats.fwd_is_a != 0, dir, &d);
+    }
+    entry.credited(dir, &d, ts_ns);
+}
+
 /// Sends the flow's current interval as a [`FlowRecord`] and starts the next interval.
 /// Returns false (and counts it) when the ring buffer is full; the flow is left untouched.
 #[inline(always)]
-fn emit(key: &FlowKey, stats: &mut FlowStats, reason: RecordReason) -> bool {
+fn emit(key: &FlowKey, flow: &mut FlowEntry, reason: RecordReason) -> bool {
     let Some(mut entry) = EVENTS.reserve::<FlowRecord>(0) else {
         count(Counter::RingbufFull, 1);
         return false;
@@ -109,7 +136,7 @@ fn emit(key: &FlowKey, stats: &mut FlowStats, reason: RecordReason) -> bool {
         (*rec).kind = RecordKind::Flow as u32;
         (*rec).reason = reason as u32;
         (*rec).key = *key;
-        (*rec).stats = *stats;
+        (*rec).stats = flow.stats;
         fp = (*rec).stats.fwd_packets;
         bp = (*rec).stats.bwd_packets;
         fb = (*rec).stats.fwd_bytes;
@@ -117,11 +144,13 @@ fn emit(key: &FlowKey, stats: &mut FlowStats, reason: RecordReason) -> bool {
     }
     entry.submit(0);
     // Subtract what was reported: increments that raced in after the copy stay counted.
+    let stats = &mut flow.stats;
     atomic_add(&mut stats.fwd_packets, fp.wrapping_neg());
     atomic_add(&mut stats.bwd_packets, bp.wrapping_neg());
     atomic_add(&mut stats.fwd_bytes, fb.wrapping_neg());
     atomic_add(&mut stats.bwd_bytes, bb.wrapping_neg());
     stats.begin_interval_stats();
+    flow.reported(fp, bp, fb, bb);
     count(Counter::RecordsEmitted, 1);
     true
 }

@@ -1,37 +1,39 @@
-//! Per-destination totals for the host detector (see `packetguard_common::host`).
+//! Per-destination totals for the host detector (see `packetguard_common::host`), credited
+//! from the flow map (see `packetguard_common::entry`).
 
 use aya_ebpf::bindings::BPF_NOEXIST;
-use packetguard_common::{Counter, HostKey, HostStats};
+use packetguard_common::{entry::FORWARD, Counter, FlowKey, HostKey, HostStats};
 
-use crate::{count, parse::Packet, HOSTS};
+use crate::{count, HOSTS};
 
-/// Adds `pkt` to its destination's per-CPU totals, creating the entry if needed.
+/// Adds `d`, what direction `dir` of the flow `key` counted, to this CPU's slot of the
+/// direction's destination host, creating the entry if needed.
 #[inline(always)]
-pub fn account(pkt: &Packet) {
-    let key = destination(pkt);
-    let meta = &pkt.meta;
-    if let Some(stats) = HOSTS.get_ptr_mut(&key) {
+pub fn credit(key: &FlowKey, fwd_is_a: bool, dir: usize, d: &HostStats) {
+    // The forward direction's sender is endpoint `a` when `fwd_is_a`; it goes to the other.
+    let to_a = (dir == FORWARD) != fwd_is_a;
+    let host = endpoint(key, to_a);
+    if let Some(stats) = HOSTS.get_ptr_mut(&host) {
         // Per-CPU value: only this CPU writes it, no atomics needed.
-        unsafe { (*stats).add(meta.len, meta.is_tcp, meta.tcp_flags) };
+        unsafe { (*stats).absorb(d) };
         return;
     }
-    let first = HostStats::first(meta.len, meta.is_tcp, meta.tcp_flags);
-    if HOSTS.insert(&key, &first, BPF_NOEXIST as u64).is_ok() {
+    if HOSTS.insert(&host, d, BPF_NOEXIST as u64).is_ok() {
         return;
     }
     // Another CPU created the entry in between; this CPU's slot of it starts at zero.
-    match HOSTS.get_ptr_mut(&key) {
-        Some(stats) => unsafe { (*stats).add(meta.len, meta.is_tcp, meta.tcp_flags) },
+    match HOSTS.get_ptr_mut(&host) {
+        Some(stats) => unsafe { (*stats).absorb(d) },
         None => count(Counter::HostInsertFailed, 1),
     }
 }
 
-/// [`HostKey::destination`] built as five words: a field-by-field build zeroes the three
-/// padding bytes with a call to the byte-wise `memset` subprogram on every packet.
+/// Endpoint `a` (when `a`) or `b` of `key` as a [`HostKey`], built as five words: a
+/// field-by-field build zeroes the three padding bytes with a call to the byte-wise
+/// `memset` subprogram.
 #[inline(always)]
-fn destination(pkt: &Packet) -> HostKey {
-    let k = &pkt.key;
-    let addr = if pkt.src_is_a { &k.addr_b } else { &k.addr_a };
+fn endpoint(k: &FlowKey, a: bool) -> HostKey {
+    let addr = if a { &k.addr_a } else { &k.addr_b };
     // Little-endian (bpfel): `ip_version` is the low byte of the fifth word, the padding the
     // three zero bytes above it.
     let words: [u32; 5] = [addr[0], addr[1], addr[2], addr[3], k.ip_version as u32];

@@ -5,7 +5,7 @@
 //! - `main.rs` (this file): maps, load-time settings, the `#[xdp]` entry points.
 //! - [`parse`]: bounds-checked parsing of Ethernet, VLAN, IPv4, IPv6, TCP, UDP, ICMP.
 //! - [`flow`]: the flow map update and what goes to the ring buffer.
-//! - [`host`]: per-destination totals for the host detector.
+//! - [`host`]: per-destination totals for the host detector, credited from the flow map.
 //!
 //! The entry point always returns `XDP_PASS`: PacketGuard observes, it never drops. Anything
 //! the parser cannot read is counted and passed.
@@ -39,7 +39,7 @@ use packetguard_common::{
         DEFAULT_RINGBUF_BYTES,
     },
     counters::COUNTER_SLOTS,
-    Counter, FlowKey, FlowStats, HostKey, HostStats,
+    Counter, FlowEntry, FlowKey, HostKey, HostStats,
 };
 
 /// Set by the agent at load time (`EbpfLoader::set_global`); read with `read_volatile` so the
@@ -53,7 +53,7 @@ static EMIT_FLOW_STARTS: u32 = 0;
 
 /// Per-flow state. The agent resizes it at load time.
 #[map]
-static FLOWS: LruHashMap<FlowKey, FlowStats> =
+static FLOWS: LruHashMap<FlowKey, FlowEntry> =
     LruHashMap::with_max_entries(DEFAULT_FLOW_ENTRIES, 0);
 
 /// Per-destination totals, per CPU. The agent resizes it at load time.
@@ -76,6 +76,10 @@ static SAMPLER: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 /// Counters of the count-only baseline program (benchmarks only).
 #[map]
 static BASELINE_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+/// Per-flow last-seen time and packet count of the per-flow floor program (benchmarks only).
+#[map]
+static FLOOR_FLOWS: LruHashMap<FlowKey, [u64; 2]> = LruHashMap::with_max_entries(4096, 0);
 
 #[inline(always)]
 fn setting_u64(v: &'static u64) -> u64 {
@@ -108,7 +112,6 @@ pub fn packetguard(ctx: XdpContext) -> u32 {
             // SAFETY: `Parsed::Flow` means the parser wrote every field.
             let pkt = unsafe { pkt.assume_init_mut() };
             pkt.meta.ts_ns = unsafe { bpf_ktime_get_ns() };
-            host::account(pkt);
             flow::account(pkt);
         }
         Ok(parse::Parsed::NonIp) => count(Counter::NonIp, 1),
@@ -126,6 +129,30 @@ pub fn packetguard_baseline(ctx: XdpContext) -> u32 {
     }
     if let Some(slot) = BASELINE_COUNTERS.get_ptr_mut(1) {
         unsafe { *slot += len };
+    }
+    xdp_action::XDP_PASS
+}
+
+/// The per-flow floor: the least any program that keeps per-flow state does. It parses like
+/// the full program, reads the clock and updates one flow-map entry (last seen, an atomic
+/// packet count), and keeps no features. The benchmark prints it between the count-only
+/// baseline and the full path, so the cost of the features themselves is visible.
+#[xdp]
+pub fn packetguard_floor(ctx: XdpContext) -> u32 {
+    let mut pkt = MaybeUninit::<parse::Packet>::uninit();
+    if let Ok(parse::Parsed::Flow) = parse::parse(&ctx, &mut pkt) {
+        // SAFETY: `Parsed::Flow` means the parser wrote every field.
+        let pkt = unsafe { pkt.assume_init_ref() };
+        let now = unsafe { bpf_ktime_get_ns() };
+        match FLOOR_FLOWS.get_ptr_mut(&pkt.key) {
+            Some(v) => unsafe {
+                (*v)[0] = now;
+                flow::atomic_add(&mut (*v)[1], 1);
+            },
+            None => {
+                let _ = FLOOR_FLOWS.insert(&pkt.key, &[now, 1], 0);
+            }
+        }
     }
     xdp_action::XDP_PASS
 }

@@ -12,7 +12,9 @@
 use std::time::Duration;
 
 use aya::maps::{HashMap, IterableMap, MapData};
-use packetguard_common::{FlowKey, FlowRecord, FlowStats, RecordKind, RecordReason};
+use packetguard_common::{
+    FlowEntry, FlowKey, FlowRecord, FlowStats, HostKey, HostStats, RecordKind, RecordReason,
+};
 
 use super::DataPathError;
 
@@ -24,6 +26,9 @@ pub struct Removed {
     /// What the flow counted since its last record; `None` when that is nothing (a flow
     /// that ended in the kernel and saw no packet since).
     pub record: Option<FlowRecord>,
+    /// What each direction counted and the kernel had not yet credited to its destination
+    /// host (see `packetguard_common::entry`).
+    pub uncredited: [(HostKey, HostStats); 2],
 }
 
 /// What one scan saw.
@@ -37,9 +42,9 @@ pub struct ScanStats {
 
 /// The kernel flow map.
 pub struct FlowTable {
-    map: HashMap<MapData, FlowKey, FlowStats>,
+    map: HashMap<MapData, FlowKey, FlowEntry>,
     keys: Vec<FlowKey>,
-    values: Vec<FlowStats>,
+    values: Vec<FlowEntry>,
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the clock `bpf_ktime_get_ns` reads.
@@ -62,7 +67,7 @@ fn record(key: FlowKey, stats: FlowStats, reason: RecordReason) -> Option<FlowRe
 }
 
 impl FlowTable {
-    pub fn new(map: HashMap<MapData, FlowKey, FlowStats>) -> Self {
+    pub fn new(map: HashMap<MapData, FlowKey, FlowEntry>) -> Self {
         Self {
             map,
             keys: Vec::new(),
@@ -80,7 +85,7 @@ impl FlowTable {
     ) -> Result<ScanStats, DataPathError> {
         let idle_ns = idle.as_nanos().min(u64::MAX as u128) as u64;
         self.scan(RecordReason::IdleTimeout, f, |s| {
-            now_ns.saturating_sub(s.last_seen_ns) >= idle_ns
+            now_ns.saturating_sub(s.stats.last_seen_ns) >= idle_ns
         })
     }
 
@@ -93,7 +98,7 @@ impl FlowTable {
         &mut self,
         reason: RecordReason,
         mut f: impl FnMut(Removed),
-        due: impl Fn(&FlowStats) -> bool,
+        due: impl Fn(&FlowEntry) -> bool,
     ) -> Result<ScanStats, DataPathError> {
         let mut stats = ScanStats::default();
         // The map is borrowed for deletes inside the walk; the descriptor stays valid
@@ -119,8 +124,9 @@ impl FlowTable {
                     stats.removed += 1;
                     f(Removed {
                         key: *key,
-                        flow_start_ns: flow.flow_start_ns,
-                        record: record(*key, flow, reason),
+                        flow_start_ns: flow.stats.flow_start_ns,
+                        record: record(*key, flow.stats, reason),
+                        uncredited: flow.uncredited_hosts(key),
                     });
                 }
                 Ok(())

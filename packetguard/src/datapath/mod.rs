@@ -22,7 +22,7 @@ use aya::{
     programs::{xdp::XdpLinkId, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
-use packetguard_common::{config, FlowKey, FlowStats, HostKey, HostStats};
+use packetguard_common::{config, FlowEntry, FlowKey, HostKey, HostStats};
 use tracing::{info, warn};
 
 /// The XDP object, built by `cargo xtask build-ebpf` (or this crate's build script).
@@ -278,7 +278,7 @@ impl DataPath {
     }
 
     /// Takes the flow map out of the object (once).
-    pub fn take_flows(&mut self) -> Result<HashMap<MapData, FlowKey, FlowStats>, DataPathError> {
+    pub fn take_flows(&mut self) -> Result<HashMap<MapData, FlowKey, FlowEntry>, DataPathError> {
         self.take_map(config::MAP_FLOWS)
     }
 

@@ -2,7 +2,10 @@
 //!
 //! Two sources feed a window:
 //! - the kernel's per-destination totals (packets, bytes, TCP packets, SYN-without-ACK
-//!   packets), read once per window; the window gets the difference from the last reading;
+//!   packets), read once per window; the window gets the difference from the last reading,
+//!   plus what flows the agent removed had counted without crediting it to the kernel's
+//!   totals (a flow direction credits at most a tenth of a second late, see
+//!   `packetguard_common::entry`);
 //! - flow-start events from the ring buffer, for new flows, distinct sources and distinct
 //!   destination ports. Only flows *toward* the host count: a TCP flow whose first packet
 //!   is a SYN without ACK, or any UDP or ICMP flow. A TCP flow first seen at its SYN-ACK
@@ -41,6 +44,8 @@ pub struct HostWindows {
     source_pairs: HashSet<(HostKey, HostKey)>,
     port_pairs: HashSet<(HostKey, u16)>,
     saturated: bool,
+    /// Credits of removed flows, per host, since the last window closed.
+    late: HashMap<HostKey, HostStats>,
     /// Kernel totals at the previous reading, and the one being taken.
     previous: HashMap<HostKey, HostStats>,
     current: HashMap<HostKey, HostStats>,
@@ -110,6 +115,13 @@ impl HostWindows {
         }
     }
 
+    /// Adds what a removed flow counted toward `host` without crediting the kernel's totals.
+    pub fn credit_late(&mut self, host: HostKey, d: &HostStats) {
+        if d.packets != 0 {
+            self.late.entry(host).or_default().absorb(d);
+        }
+    }
+
     /// Records one host's kernel totals (summed over CPUs) for the window being closed.
     pub fn reading(&mut self, host: HostKey, totals: HostStats) {
         self.current.insert(host, totals);
@@ -124,10 +136,13 @@ impl HostWindows {
     ) -> Closed {
         let mut hosts = 0;
         for (host, now) in &self.current {
-            let d = match self.previous.get(host) {
+            let mut d = match self.previous.get(host) {
                 Some(before) => now.since(before),
                 None => *now,
             };
+            if let Some(late) = self.late.remove(host) {
+                d.absorb(&late);
+            }
             let s = self.starts.remove(host).unwrap_or_default();
             if d.packets == 0 && s.new_flows == 0 {
                 continue;
@@ -138,8 +153,16 @@ impl HostWindows {
             );
             hosts += 1;
         }
-        // Flow starts for a host the kernel map no longer holds (evicted between the
-        // event and the reading): the window still saw them.
+        // Flow starts and late credits for a host the kernel map no longer holds (evicted
+        // between the event and the reading): the window still saw them.
+        for (host, d) in self.late.drain() {
+            let s = self.starts.remove(&host).unwrap_or_default();
+            row(
+                host,
+                &host_features(&d, s.new_flows, s.sources, s.ports, window),
+            );
+            hosts += 1;
+        }
         for (host, s) in self.starts.drain() {
             row(
                 host,
@@ -247,6 +270,33 @@ mod tests {
         assert!(close(&mut w, 1).is_empty());
         w.reading(victim(), t);
         assert_eq!(close(&mut w, 1)[0].1[0], 1.0);
+    }
+
+    #[test]
+    fn late_credits_of_removed_flows_join_the_window_once() {
+        let mut w = HostWindows::new();
+        let mut totals = HostStats::first(100, 1, TCP_SYN);
+        w.reading(victim(), totals);
+        assert_eq!(close(&mut w, 1).len(), 1);
+
+        // The kernel credited one more packet; a removed flow had two more uncredited.
+        totals.add(100, 1, TCP_ACK);
+        w.reading(victim(), totals);
+        let mut late = HostStats::first(60, 1, TCP_ACK);
+        late.add(60, 1, TCP_ACK);
+        w.credit_late(victim(), &late);
+        w.credit_late(victim(), &HostStats::default());
+        assert_eq!(
+            close(&mut w, 1),
+            vec![(victim(), [3.0, 220.0, 0.0, 0.0, 0.0, 0.0, 220.0 / 3.0])]
+        );
+
+        // Nothing new: no row. A late credit for a host the kernel map no longer holds
+        // still makes one.
+        w.reading(victim(), totals);
+        assert!(close(&mut w, 1).is_empty());
+        w.credit_late(victim(), &late);
+        assert_eq!(close(&mut w, 1)[0].1[..2], [2.0, 120.0]);
     }
 
     #[test]

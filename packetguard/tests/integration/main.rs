@@ -9,6 +9,7 @@ mod collect_agent;
 mod detector;
 mod flow_table;
 mod frames;
+mod host_credit;
 mod lab;
 mod learn;
 mod offline;

@@ -9,15 +9,15 @@ use packetguard::{
     datapath::{counters, xdp_program, DataPath, DataPathConfig},
     flows::Endpoints,
 };
-use packetguard_common::{config::PROGRAM_XDP, Counter, FlowKey, FlowStats, RecordKind};
+use packetguard_common::{config::PROGRAM_XDP, Counter, FlowEntry, FlowKey, FlowStats, RecordKind};
 
 use crate::frames::*;
 
 const XDP_PASS: u32 = 2;
 
-struct Harness {
-    dp: DataPath,
-    flows: HashMap<MapData, FlowKey, FlowStats>,
+pub struct Harness {
+    pub dp: DataPath,
+    flows: HashMap<MapData, FlowKey, FlowEntry>,
     counters: PerCpuArray<MapData, u64>,
 }
 
@@ -34,7 +34,7 @@ impl Harness {
     }
 
     /// Runs the program once (or `repeat` times) on `frame`; asserts it passed the frame.
-    fn run(&mut self, frame: &[u8], repeat: u32) {
+    pub fn run(&mut self, frame: &[u8], repeat: u32) {
         let prog = xdp_program(self.dp.ebpf_mut(), PROGRAM_XDP).unwrap();
         let opts = TestRunOptions {
             data_in: Some(frame),
@@ -55,6 +55,14 @@ impl Harness {
     }
 
     fn flows(&self) -> Vec<(FlowKey, FlowStats)> {
+        self.entries()
+            .into_iter()
+            .map(|(k, e)| (k, e.stats))
+            .collect()
+    }
+
+    /// The flow map's entries, with their host credit marks.
+    pub fn entries(&self) -> Vec<(FlowKey, FlowEntry)> {
         self.flows.iter().map(|r| r.unwrap()).collect()
     }
 
@@ -66,7 +74,7 @@ impl Harness {
     }
 }
 
-fn harness() -> Harness {
+pub fn harness() -> Harness {
     Harness::new(DataPathConfig::default())
 }
 

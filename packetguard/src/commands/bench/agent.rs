@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use packetguard_common::config::PROGRAM_XDP;
 
-use super::{fill_and_drain, tcp_frame_from, test_run_ns};
+use super::{fill_and_drain, tcp_frame_from, xdp::test_run_ns};
 use crate::{
     datapath::{flow_table::FlowTable, DataPath, DataPathConfig},
     detect::{

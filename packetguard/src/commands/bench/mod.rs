@@ -1,8 +1,8 @@
 //! `packetguard bench`: prints the data path's figures. Not a test: numbers vary by machine.
 //!
-//! - XDP cost per packet, through `BPF_PROG_TEST_RUN` with repeats, for the full program and
-//!   for a count-only baseline from the same object, with kernel BPF run-time statistics
-//!   (`run_time_ns / run_cnt`) beside the test-run timing.
+//! - [`xdp`]: XDP cost per packet, through `BPF_PROG_TEST_RUN` with repeats, for the full
+//!   program, a count-only baseline and the per-flow floor from the same object, with kernel
+//!   BPF run-time statistics (`run_time_ns / run_cnt`) beside the test-run timing.
 //! - Ring buffer drain rate: the kernel fills the buffer with real flow records (a 1 ns
 //!   active timeout makes every second packet emit one), then the agent's drain loop
 //!   decodes them on one core.
@@ -10,19 +10,17 @@
 //!   and scan times with a million live flows.
 
 mod agent;
+mod xdp;
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use aya::programs::{TestRun, TestRunOptions};
 use packetguard_common::config::PROGRAM_XDP;
 
 use crate::datapath::{
     drain::{Drain, Event},
-    xdp_program, DataPath, DataPathConfig,
+    DataPath, DataPathConfig,
 };
-
-const BASELINE: &str = "packetguard_baseline";
 
 /// Arguments of `packetguard bench`.
 #[derive(clap::Args, Debug)]
@@ -57,66 +55,11 @@ fn tcp_frame_from(src_host: u8, sport: u16) -> Vec<u8> {
     f
 }
 
-/// Mean ns per run reported by the kernel for `repeat` runs of `frame`.
-fn test_run_ns(dp: &mut DataPath, prog: &'static str, frame: &[u8], repeat: u32) -> Result<f64> {
-    let p = xdp_program(dp.ebpf_mut(), prog)?;
-    let opts = TestRunOptions {
-        data_in: Some(frame),
-        repeat,
-        ..Default::default()
-    };
-    let r = p.test_run(opts).context("BPF_PROG_TEST_RUN")?;
-    Ok(r.duration.as_nanos() as f64)
-}
-
-/// Kernel statistics of a program: mean ns per run.
-fn stats_ns(dp: &mut DataPath, prog: &'static str) -> Result<f64> {
-    let info = xdp_program(dp.ebpf_mut(), prog)?.info()?;
-    Ok(info.run_time().as_nanos() as f64 / info.run_count().max(1) as f64)
-}
-
 pub fn run(args: BenchArgs) -> Result<()> {
     // Keeps kernel run-time statistics on while this fd is open.
     let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
         .context("enabling BPF run-time statistics")?;
-    let mut dp = DataPath::load(&DataPathConfig::default())?;
-    dp.load_program(BASELINE)?;
-
-    let frame = tcp_frame(40000);
-    // Warm up both so the flow exists and caches are hot.
-    test_run_ns(&mut dp, PROGRAM_XDP, &frame, 10_000)?;
-    test_run_ns(&mut dp, BASELINE, &frame, 10_000)?;
-    let base = test_run_ns(&mut dp, BASELINE, &frame, args.repeat)?;
-    let full = test_run_ns(&mut dp, PROGRAM_XDP, &frame, args.repeat)?;
-    let frames: Vec<Vec<u8>> = (0..4096u16).map(|i| tcp_frame(10_000 + i)).collect();
-    let per_frame = (args.repeat / frames.len() as u32).max(1);
-    let mut many = 0.0;
-    for f in &frames {
-        many += test_run_ns(&mut dp, PROGRAM_XDP, f, per_frame)?;
-    }
-    many /= frames.len() as f64;
-    let stats_full = stats_ns(&mut dp, PROGRAM_XDP)?;
-    let stats_base = stats_ns(&mut dp, BASELINE)?;
-
-    println!(
-        "XDP cost per packet (BPF_PROG_TEST_RUN, {} repeats, 154-byte TCP frame)",
-        args.repeat
-    );
-    println!("  count-only baseline            {base:8.1} ns");
-    println!(
-        "  full feature path, one flow    {full:8.1} ns   {:.2}x baseline",
-        full / base
-    );
-    println!(
-        "  full feature path, 4096 flows  {many:8.1} ns   {:.2}x baseline",
-        many / base
-    );
-    println!(
-        "  kernel stats run_time_ns/run_cnt: full {stats_full:.1} ns, baseline {stats_base:.1} ns ({:.2}x)",
-        stats_full / stats_base
-    );
-    println!("  target: full path at most 2x the count-only program");
-    drop(dp);
+    xdp::print_costs(args.repeat)?;
 
     let rate = drain_rate(args.records)?;
     println!("Ring buffer drain (agent decode loop, one core)");
@@ -191,7 +134,7 @@ fn fill_and_drain(
     let per_round: u32 = 200_000;
     let (mut drained, mut busy) = (0u64, Duration::ZERO);
     while drained < total {
-        test_run_ns(&mut dp, PROGRAM_XDP, &frame, per_round * 2)?;
+        xdp::test_run_ns(&mut dp, PROGRAM_XDP, &frame, per_round * 2)?;
         let start = Instant::now();
         let n = drain.drain_now(|ev| {
             if let Event::Flow(r) = ev {

@@ -192,8 +192,14 @@ impl Detectors {
         Ok(())
     }
 
-    /// Handles what the agent exported when it removed a flow from the kernel.
+    /// Handles what the agent exported when it removed a flow from the kernel: its last
+    /// record, and what it counted but had not credited to its hosts.
     fn removed(&mut self, removed: &Removed) -> Result<()> {
+        if self.wants_windows() {
+            for (host, d) in &removed.uncredited {
+                self.windows.credit_late(*host, d);
+            }
+        }
         match &removed.record {
             Some(rec) => self.flow_record(rec),
             None => Ok(()),

@@ -1,0 +1,128 @@
+//! The host map as the XDP program credits it from the flow map, through
+//! `BPF_PROG_TEST_RUN`: connection attempts count at once, a flow's end credits both
+//! directions, and what a busy flow has not credited yet is in its flow entry, so the two
+//! together always hold every packet.
+
+use aya::maps::{MapData, PerCpuHashMap};
+use packetguard_common::{HostKey, HostStats};
+
+use crate::{
+    frames::*,
+    parser::{harness, Harness},
+};
+
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
+
+fn host(addr: [u8; 4]) -> HostKey {
+    HostKey {
+        addr: [u32::from_ne_bytes(addr), 0, 0, 0],
+        ip_version: 4,
+        _pad: [0; 3],
+    }
+}
+
+/// A host's totals summed over CPUs; zero when it has no entry.
+fn totals(hosts: &PerCpuHashMap<MapData, HostKey, HostStats>, h: HostKey) -> HostStats {
+    hosts.get(&h, 0).map_or(HostStats::default(), |per_cpu| {
+        per_cpu.iter().fold(HostStats::default(), |a, s| a.plus(s))
+    })
+}
+
+/// A TCP frame from `src` to `dst` with `payload` bytes.
+fn tcp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: u8, payload: usize) -> Vec<u8> {
+    Frame::eth(&[], ETH_IPV4)
+        .ipv4(6, src, dst, &[], 0, 20 + payload)
+        .tcp(sport, dport, flags, payload)
+        .0
+}
+
+fn run_all(h: &mut Harness, frames: &[Vec<u8>]) -> u64 {
+    frames.iter().for_each(|f| h.run(f, 1));
+    frames.iter().map(|f| f.len() as u64).sum()
+}
+
+#[test]
+fn a_reset_connection_credits_both_hosts_exactly() {
+    let mut h = harness();
+    let hosts = h.dp.take_hosts().unwrap();
+    let to_server = [
+        tcp(V4_A, V4_B, 40000, 80, SYN, 0),
+        tcp(V4_A, V4_B, 40000, 80, ACK, 100),
+        tcp(V4_A, V4_B, 40000, 80, ACK, 200),
+    ];
+    let to_client = [
+        tcp(V4_B, V4_A, 80, 40000, SYN | ACK, 0),
+        tcp(V4_B, V4_A, 80, 40000, ACK, 1000),
+    ];
+    let server_bytes = run_all(&mut h, &to_server[..1]);
+    let client_bytes = run_all(&mut h, &to_client);
+    let server_bytes = server_bytes + run_all(&mut h, &to_server[1..]);
+    let rst = tcp(V4_A, V4_B, 40000, 80, RST | ACK, 0);
+    h.run(&rst, 1);
+
+    assert_eq!(
+        totals(&hosts, host(V4_B)),
+        HostStats {
+            packets: 4,
+            bytes: server_bytes + rst.len() as u64,
+            tcp_packets: 4,
+            syn_without_ack: 1,
+        },
+        "the server: SYN, two ACKs, RST"
+    );
+    assert_eq!(
+        totals(&hosts, host(V4_A)),
+        HostStats {
+            packets: 2,
+            bytes: client_bytes,
+            tcp_packets: 2,
+            syn_without_ack: 0,
+        },
+        "the client: SYN-ACK, ACK (a SYN-ACK is no connection attempt)"
+    );
+}
+
+#[test]
+fn every_syn_of_a_flood_reaches_the_host_at_once() {
+    let mut h = harness();
+    let hosts = h.dp.take_hosts().unwrap();
+    let syns: Vec<Vec<u8>> = (0..200u16)
+        .map(|i| tcp(V4_A, V4_B, 20000 + i, 80, SYN, 0))
+        .collect();
+    let bytes = run_all(&mut h, &syns);
+    // One more SYN on a flow that exists: a retransmission is a connection attempt too.
+    h.run(&syns[0], 1);
+    let t = totals(&hosts, host(V4_B));
+    assert_eq!(
+        (t.packets, t.syn_without_ack, t.bytes),
+        (201, 201, bytes + syns[0].len() as u64)
+    );
+}
+
+#[test]
+fn a_busy_flow_holds_in_its_entry_what_the_host_map_does_not_have_yet() {
+    let mut h = harness();
+    let hosts = h.dp.take_hosts().unwrap();
+    let f = Frame::eth(&[], ETH_IPV4)
+        .ipv4(17, V4_A, V4_B, &[], 0, 8 + 64)
+        .udp(5353, 53, 64)
+        .0;
+    let n = 5000;
+    h.run(&f, n);
+    let credited = totals(&hosts, host(V4_B));
+    assert!(credited.packets >= 1, "the first packet credits at once");
+    let entries = h.entries();
+    assert_eq!(entries.len(), 1);
+    let (key, entry) = entries[0];
+    let [(to, fwd), (_, bwd)] = entry.uncredited_hosts(&key);
+    assert_eq!(to, host(V4_B));
+    assert_eq!(bwd, HostStats::default());
+    assert_eq!(
+        (credited.packets + fwd.packets, credited.bytes + fwd.bytes),
+        (n as u64, n as u64 * f.len() as u64),
+        "credited plus uncredited is every packet"
+    );
+    assert_eq!((credited.tcp_packets, fwd.tcp_packets), (0, 0));
+}
