@@ -14,7 +14,7 @@ use packetguard_common::{
     entry::{BACKWARD, FORWARD},
     host::syn_without_ack,
     key::IPPROTO_TCP,
-    record::{STATE_ENDED, TCP_RST, TCP_SYN, TCP_ACK},
+    record::{STATE_ENDED, TCP_RST},
     Counter, FlowEntry, FlowKey, FlowRecord, FlowStart, PacketSample, RecordKind, RecordReason,
 };
 
@@ -56,8 +56,8 @@ pub fn account(pkt: &Packet) {
 
     // A connection that ended and now sees a fresh SYN on the same 5-tuple is a new flow:
     // report the old one's tail (if any) and start over.
-    let fresh_syn = meta.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
-    if entry.stats.state & STATE_ENDED != 0 && fresh_syn {
+    let attempt = syn_without_ack(meta.is_tcp != 0, meta.tcp_flags);
+    if entry.stats.state & STATE_ENDED != 0 && attempt {
         credit_hosts(&pkt.key, entry, FORWARD, 0, meta.ts_ns);
         credit_hosts(&pkt.key, entry, BACKWARD, 0, meta.ts_ns);
         if entry.stats.packets() == 0 || emit(&pkt.key, entry, RecordReason::FlowEnd) {
@@ -81,7 +81,6 @@ pub fn account(pkt: &Packet) {
 
     // A connection attempt reaches its host at once; other packets in credits.
     let dir = if forward { FORWARD } else { BACKWARD };
-    let attempt = syn_without_ack(meta.is_tcp != 0, meta.tcp_flags);
     if attempt || entry.credit_due(dir, meta.ts_ns) {
         credit_hosts(&pkt.key, entry, dir, attempt as u64, meta.ts_ns);
     }
