@@ -103,11 +103,17 @@ impl FlowEntry {
         c.bytes[BACKWARD] = c.bytes[BACKWARD].wrapping_sub(bwd_bytes);
     }
 
+    /// True when direction `dir` goes to endpoint `a` of the key: the forward direction's
+    /// sender is endpoint `a` when `fwd_is_a`, and each direction goes to the other end.
+    #[inline(always)]
+    pub fn destination_is_a(&self, dir: usize) -> bool {
+        (dir == FORWARD) != (self.stats.fwd_is_a != 0)
+    }
+
     /// The destination host of direction `dir` of the flow `key`.
     #[inline(always)]
     pub fn destination(&self, key: &FlowKey, dir: usize) -> HostKey {
-        let fwd_is_a = self.stats.fwd_is_a != 0;
-        HostKey::destination(key, if dir == FORWARD { fwd_is_a } else { !fwd_is_a })
+        HostKey::endpoint(key, self.destination_is_a(dir))
     }
 
     /// What each direction of the flow `key` counted and has not credited, with the host it

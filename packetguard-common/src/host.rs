@@ -38,7 +38,7 @@ impl HostKey {
 
     /// Endpoint `a` of `key` when `a`, else endpoint `b`.
     #[inline(always)]
-    fn endpoint(key: &FlowKey, a: bool) -> Self {
+    pub fn endpoint(key: &FlowKey, a: bool) -> Self {
         HostKey {
             addr: if a { key.addr_a } else { key.addr_b },
             ip_version: key.ip_version,
@@ -79,15 +79,6 @@ impl HostStats {
         self.syn_without_ack += syn_without_ack(is_tcp != 0, tcp_flags) as u64;
     }
 
-    /// Adds a credit (see [`crate::entry`]) to these totals.
-    #[inline(always)]
-    pub fn absorb(&mut self, d: &HostStats) {
-        self.packets += d.packets;
-        self.bytes += d.bytes;
-        self.tcp_packets += d.tcp_packets;
-        self.syn_without_ack += d.syn_without_ack;
-    }
-
     /// The totals of one packet.
     #[inline(always)]
     pub fn first(len: u32, is_tcp: u8, tcp_flags: u8) -> Self {
@@ -96,7 +87,8 @@ impl HostStats {
         s
     }
 
-    /// Sum of two readings (two CPUs).
+    /// Sum of two totals: two CPUs' readings, or a total and a credit (see [`crate::entry`]).
+    #[inline(always)]
     pub fn plus(&self, o: &HostStats) -> HostStats {
         HostStats {
             packets: self.packets.wrapping_add(o.packets),

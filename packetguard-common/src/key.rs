@@ -47,11 +47,7 @@ impl FlowKey {
         dst_port: u16,
     ) -> (Self, bool) {
         let order = Self::compare_addrs(&src, &dst);
-        let (addr_a, addr_b) = if order == Ordering::Greater {
-            (dst, src)
-        } else {
-            (src, dst)
-        };
+        let (addr_a, addr_b) = Self::canonical_addrs(order, src, dst);
         let (port_a, port_b, src_is_a) = Self::canonical_ports(order, src_port, dst_port);
         let key = FlowKey {
             addr_a,
@@ -82,6 +78,18 @@ impl FlowKey {
             return a[2].cmp(&b[2]);
         }
         a[3].cmp(&b[3])
+    }
+
+    /// `(addr_a, addr_b)` for a packet from `src` to `dst` whose addresses compare as
+    /// `order` (from [`Self::compare_addrs`]): the smaller first, the source when equal.
+    /// Generic so the XDP program can order an IPv4 address as one word.
+    #[inline(always)]
+    pub fn canonical_addrs<T>(order: Ordering, src: T, dst: T) -> (T, T) {
+        if order == Ordering::Greater {
+            (dst, src)
+        } else {
+            (src, dst)
+        }
     }
 
     /// Second half of [`Self::canonical`], once the addresses are in place (`addr_a` the

@@ -58,8 +58,7 @@ pub fn account(pkt: &Packet) {
     // report the old one's tail (if any) and start over.
     let attempt = syn_without_ack(meta.is_tcp != 0, meta.tcp_flags);
     if entry.stats.state & STATE_ENDED != 0 && attempt {
-        credit_hosts(&pkt.key, entry, FORWARD, 0, meta.ts_ns);
-        credit_hosts(&pkt.key, entry, BACKWARD, 0, meta.ts_ns);
+        credit_both(&pkt.key, entry, meta.ts_ns);
         if entry.stats.packets() == 0 || emit(&pkt.key, entry, RecordReason::FlowEnd) {
             *entry = FlowEntry::new_flow(meta.ts_ns, src_is_a);
             count(Counter::FlowsCreated, 1);
@@ -82,7 +81,7 @@ pub fn account(pkt: &Packet) {
     // A connection attempt reaches its host at once; other packets in credits.
     let dir = if forward { FORWARD } else { BACKWARD };
     if attempt || entry.credit_due(dir, meta.ts_ns) {
-        credit_hosts(&pkt.key, entry, dir, attempt as u64, meta.ts_ns);
+        credit(&pkt.key, entry, dir, attempt as u64, meta.ts_ns);
     }
 
     if entry.stats.ends_now(meta) {
@@ -91,8 +90,7 @@ pub fn account(pkt: &Packet) {
         } else {
             RecordReason::FlowEnd
         };
-        credit_hosts(&pkt.key, entry, FORWARD, 0, meta.ts_ns);
-        credit_hosts(&pkt.key, entry, BACKWARD, 0, meta.ts_ns);
+        credit_both(&pkt.key, entry, meta.ts_ns);
         // If the ring buffer is full the flow stays whole in the map; the next packet or
         // the agent's idle expiry exports it.
         if emit(&pkt.key, entry, reason) {
@@ -112,13 +110,21 @@ pub fn account(pkt: &Packet) {
 /// Adds what direction `dir` of the flow counted since its last credit to its destination
 /// host, with `attempts` connection attempts (the packet being processed).
 #[inline(always)]
-fn credit_hosts(key: &FlowKey, entry: &mut FlowEntry, dir: usize, attempts: u64, ts_ns: u64) {
+fn credit(key: &FlowKey, entry: &mut FlowEntry, dir: usize, attempts: u64, ts_ns: u64) {
     let mut d = entry.uncredited(dir, key.protocol == IPPROTO_TCP);
     d.syn_without_ack = attempts;
     if d.packets != 0 {
-        host::credit(key, entry.stats.fwd_is_a != 0, dir, &d);
+        host::credit(key, entry.destination_is_a(dir), &d);
     }
     entry.credited(dir, &d, ts_ns);
+}
+
+/// Credits both directions of a flow that ends or starts over, so nothing it counted
+/// waits for the agent.
+#[inline(always)]
+fn credit_both(key: &FlowKey, entry: &mut FlowEntry, ts_ns: u64) {
+    credit(key, entry, FORWARD, 0, ts_ns);
+    credit(key, entry, BACKWARD, 0, ts_ns);
 }
 
 /// Sends the flow's current interval as a [`FlowRecord`] and starts the next interval.

@@ -2,20 +2,18 @@
 //! from the flow map (see `packetguard_common::entry`).
 
 use aya_ebpf::bindings::BPF_NOEXIST;
-use packetguard_common::{entry::FORWARD, Counter, FlowKey, HostKey, HostStats};
+use packetguard_common::{Counter, FlowKey, HostKey, HostStats};
 
 use crate::{count, HOSTS};
 
-/// Adds `d`, what direction `dir` of the flow `key` counted, to this CPU's slot of the
-/// direction's destination host, creating the entry if needed.
+/// Adds `d` to this CPU's slot of endpoint `a` (when `to_a`) or `b` of the flow `key`,
+/// creating the entry if needed.
 #[inline(always)]
-pub fn credit(key: &FlowKey, fwd_is_a: bool, dir: usize, d: &HostStats) {
-    // The forward direction's sender is endpoint `a` when `fwd_is_a`; it goes to the other.
-    let to_a = (dir == FORWARD) != fwd_is_a;
+pub fn credit(key: &FlowKey, to_a: bool, d: &HostStats) {
     let host = endpoint(key, to_a);
     if let Some(stats) = HOSTS.get_ptr_mut(&host) {
         // Per-CPU value: only this CPU writes it, no atomics needed.
-        unsafe { (*stats).absorb(d) };
+        unsafe { *stats = (*stats).plus(d) };
         return;
     }
     if HOSTS.insert(&host, d, BPF_NOEXIST as u64).is_ok() {
@@ -23,14 +21,13 @@ pub fn credit(key: &FlowKey, fwd_is_a: bool, dir: usize, d: &HostStats) {
     }
     // Another CPU created the entry in between; this CPU's slot of it starts at zero.
     match HOSTS.get_ptr_mut(&host) {
-        Some(stats) => unsafe { (*stats).absorb(d) },
+        Some(stats) => unsafe { *stats = (*stats).plus(d) },
         None => count(Counter::HostInsertFailed, 1),
     }
 }
 
-/// Endpoint `a` (when `a`) or `b` of `key` as a [`HostKey`], built as five words: a
-/// field-by-field build zeroes the three padding bytes with a call to the byte-wise
-/// `memset` subprogram.
+/// [`HostKey::endpoint`] built as five words: a field-by-field build zeroes the three
+/// padding bytes with a call to the byte-wise `memset` subprogram.
 #[inline(always)]
 fn endpoint(k: &FlowKey, a: bool) -> HostKey {
     let addr = if a { &k.addr_a } else { &k.addr_b };

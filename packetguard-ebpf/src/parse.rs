@@ -211,11 +211,7 @@ fn ipv4(start: usize, end: usize, off: usize, key: *mut FlowKey) -> Result<L3, (
     let src = ld32::<12>(ip);
     let dst = ld32::<16>(ip);
     let order = src.cmp(&dst);
-    let (a, b) = if order == Ordering::Greater {
-        (dst, src)
-    } else {
-        (src, dst)
-    };
+    let (a, b) = FlowKey::canonical_addrs(order, src, dst);
     unsafe {
         addr_of_mut!((*key).addr_a).write([a, 0, 0, 0]);
         addr_of_mut!((*key).addr_b).write([b, 0, 0, 0]);
@@ -255,11 +251,7 @@ fn ipv6(start: usize, end: usize, off: usize, key: *mut FlowKey) -> Result<L3, (
         ld32::<36>(ip),
     ];
     let order = FlowKey::compare_addrs(&src, &dst);
-    let (a, b) = if order == Ordering::Greater {
-        (dst, src)
-    } else {
-        (src, dst)
-    };
+    let (a, b) = FlowKey::canonical_addrs(order, src, dst);
     unsafe {
         addr_of_mut!((*key).addr_a).write(a);
         addr_of_mut!((*key).addr_b).write(b);

@@ -118,7 +118,8 @@ impl HostWindows {
     /// Adds what a removed flow counted toward `host` without crediting the kernel's totals.
     pub fn credit_late(&mut self, host: HostKey, d: &HostStats) {
         if d.packets != 0 {
-            self.late.entry(host).or_default().absorb(d);
+            let late = self.late.entry(host).or_default();
+            *late = late.plus(d);
         }
     }
 
@@ -141,7 +142,7 @@ impl HostWindows {
                 None => *now,
             };
             if let Some(late) = self.late.remove(host) {
-                d.absorb(&late);
+                d = d.plus(&late);
             }
             let s = self.starts.remove(host).unwrap_or_default();
             if d.packets == 0 && s.new_flows == 0 {
