@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use packetguard_common::{
     features::N_HOST_FEATURES,
+    host::syn_without_ack,
     key::{IPPROTO_TCP, IPPROTO_UDP},
-    record::{TCP_ACK, TCP_SYN},
     FlowStart, HostKey, HostStats,
 };
 
@@ -37,15 +37,21 @@ struct StartCounts {
     ports: u64,
 }
 
+/// What one host received in the current window, from all sources.
+#[derive(Clone, Copy, Debug, Default)]
+struct Received {
+    /// Kernel totals since the last reading, plus late credits of removed flows.
+    traffic: HostStats,
+    starts: StartCounts,
+}
+
 /// Accumulates the current window and keeps the last kernel reading per host.
 #[derive(Default)]
 pub struct HostWindows {
-    starts: HashMap<HostKey, StartCounts>,
+    window: HashMap<HostKey, Received>,
     source_pairs: HashSet<(HostKey, HostKey)>,
     port_pairs: HashSet<(HostKey, u16)>,
     saturated: bool,
-    /// Credits of removed flows, per host, since the last window closed.
-    late: HashMap<HostKey, HostStats>,
     /// Kernel totals at the previous reading, and the one being taken.
     previous: HashMap<HostKey, HostStats>,
     current: HashMap<HostKey, HostStats>,
@@ -92,10 +98,7 @@ impl HostWindows {
     pub fn observe_start(&mut self, ev: &FlowStart) {
         let src_is_a = ev.fwd_is_a != 0;
         let k = &ev.key;
-        let toward_host = match k.protocol {
-            IPPROTO_TCP => ev.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN,
-            _ => true,
-        };
+        let toward_host = k.protocol != IPPROTO_TCP || syn_without_ack(true, ev.tcp_flags);
         if !toward_host {
             return;
         }
@@ -103,7 +106,7 @@ impl HostWindows {
         let src = HostKey::source(k, src_is_a);
         let dst_port = if src_is_a { k.port_b } else { k.port_a };
         let has_ports = matches!(k.protocol, IPPROTO_TCP | IPPROTO_UDP);
-        let counts = self.starts.entry(dst).or_default();
+        let counts = &mut self.window.entry(dst).or_default().starts;
         counts.new_flows += 1;
         let room = self.source_pairs.len() + self.port_pairs.len() < MAX_PAIRS;
         self.saturated |= !room;
@@ -118,14 +121,24 @@ impl HostWindows {
     /// Adds what a removed flow counted toward `host` without crediting the kernel's totals.
     pub fn credit_late(&mut self, host: HostKey, d: &HostStats) {
         if d.packets != 0 {
-            let late = self.late.entry(host).or_default();
-            *late = late.plus(d);
+            self.add_traffic(host, d);
         }
     }
 
-    /// Records one host's kernel totals (summed over CPUs) for the window being closed.
+    /// Records one host's kernel totals (summed over CPUs) for the window being closed: the
+    /// window gets the difference from the previous reading. Call once per host and window.
     pub fn reading(&mut self, host: HostKey, totals: HostStats) {
+        let d = match self.previous.get(&host) {
+            Some(before) => totals.since(before),
+            None => totals,
+        };
+        self.add_traffic(host, &d);
         self.current.insert(host, totals);
+    }
+
+    fn add_traffic(&mut self, host: HostKey, d: &HostStats) {
+        let r = self.window.entry(host).or_default();
+        r.traffic = r.traffic.plus(d);
     }
 
     /// Closes the window that lasted `window`: calls `row` for every host that received
@@ -136,44 +149,16 @@ impl HostWindows {
         mut row: impl FnMut(HostKey, &[f64; N_HOST_FEATURES]),
     ) -> Closed {
         let mut hosts = 0;
-        for (host, now) in &self.current {
-            let mut d = match self.previous.get(host) {
-                Some(before) => now.since(before),
-                None => *now,
-            };
-            if let Some(late) = self.late.remove(host) {
-                d = d.plus(&late);
-            }
-            let s = self.starts.remove(host).unwrap_or_default();
+        // A host the kernel map no longer holds (evicted between an event and the reading)
+        // still gets a row for its flow starts and late credits: the window saw them.
+        for (host, r) in self.window.drain() {
+            let (d, s) = (r.traffic, r.starts);
             if d.packets == 0 && s.new_flows == 0 {
                 continue;
             }
             row(
-                *host,
-                &host_features(&d, s.new_flows, s.sources, s.ports, window),
-            );
-            hosts += 1;
-        }
-        // Flow starts and late credits for a host the kernel map no longer holds (evicted
-        // between the event and the reading): the window still saw them.
-        for (host, d) in self.late.drain() {
-            let s = self.starts.remove(&host).unwrap_or_default();
-            row(
                 host,
                 &host_features(&d, s.new_flows, s.sources, s.ports, window),
-            );
-            hosts += 1;
-        }
-        for (host, s) in self.starts.drain() {
-            row(
-                host,
-                &host_features(
-                    &HostStats::default(),
-                    s.new_flows,
-                    s.sources,
-                    s.ports,
-                    window,
-                ),
             );
             hosts += 1;
         }
@@ -190,7 +175,10 @@ impl HostWindows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use packetguard_common::{record::RecordKind, FlowKey};
+    use packetguard_common::{
+        record::{RecordKind, TCP_ACK, TCP_SYN},
+        FlowKey,
+    };
 
     const VICTIM: [u32; 4] = [0x0a00_0001, 0, 0, 0];
 
