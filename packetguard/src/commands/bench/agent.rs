@@ -26,8 +26,7 @@ fn flow_detector() -> Result<FlowDetector> {
 /// Pushes a record through the flow detector, scoring full batches.
 fn score_record(det: &mut FlowDetector, rec: &packetguard_common::FlowRecord, scored: &mut u64) {
     if det.is_full() {
-        *scored += det.score_pending() as u64;
-        det.clear();
+        flush(det, scored);
     }
     let (tag, row) = flow_row(rec);
     det.push(tag, &row);

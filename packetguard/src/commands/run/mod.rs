@@ -40,7 +40,7 @@ use crate::{
         window::HostWindows,
     },
     events::{EventTarget, EventWriter, RateLimit},
-    flows::Endpoints,
+    flows::{features::flow_features, Endpoints},
     metrics::{self, DrainBatch, KernelTotals, Metrics},
 };
 
@@ -184,7 +184,7 @@ impl Detectors {
     /// Scores (or, while learning, keeps) a flow record.
     fn flow_record(&mut self, rec: &packetguard_common::FlowRecord) -> Result<()> {
         if let Some(l) = &mut self.learner {
-            l.flows.offer(&flow_row(rec).1);
+            l.flows.offer(&flow_features(&rec.stats));
         } else if let Some(p) = &mut self.flow {
             let (tag, row) = flow_row(rec);
             p.queue(&mut self.out, tag, &row)?;
