@@ -107,6 +107,7 @@ impl FlowTable {
         let map = &mut self.map;
         super::batch::for_each_chunk(
             fd,
+            1,
             &mut self.keys,
             &mut self.values,
             |keys, values| -> Result<(), std::io::Error> {

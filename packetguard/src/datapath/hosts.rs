@@ -1,31 +1,69 @@
 //! Reading the kernel's per-destination totals (the host map) into the host windows.
 
-use aya::maps::{MapData, PerCpuHashMap};
+use aya::maps::{IterableMap, MapData, PerCpuHashMap};
 use packetguard_common::{config, HostKey, HostStats};
 
 use super::DataPathError;
-use crate::detect::window::HostWindows;
 
-/// The host map as the agent holds it.
+/// The host map as the agent takes it from the object.
 pub type HostMap = PerCpuHashMap<MapData, HostKey, HostStats>;
 
-/// Sums every host's per-CPU totals and hands them to `windows`. Returns the hosts read.
-///
-/// One lookup per host (aya 0.14 has no batch lookup for per-CPU hashes); the map holds at
-/// most `host_entries` keys, so a reading is bounded. A key the LRU evicts while we walk
-/// the map is skipped by the iterator.
-pub fn read_into(map: &HostMap, windows: &mut HostWindows) -> Result<usize, DataPathError> {
-    let mut n = 0;
-    for item in map.iter() {
-        let (key, per_cpu) = item.map_err(|e| DataPathError::Map {
+// A per-CPU batch lookup pads each CPU's value to 8 bytes; `HostStats` needs none.
+const _: () = assert!(std::mem::size_of::<HostStats>().is_multiple_of(8));
+
+/// The host map with the buffers its once-a-second reading reuses.
+pub struct HostTable {
+    map: HostMap,
+    cpus: usize,
+    keys: Vec<HostKey>,
+    values: Vec<HostStats>,
+}
+
+impl HostTable {
+    pub fn new(map: HostMap) -> Result<Self, DataPathError> {
+        let cpus = aya::util::nr_cpus().map_err(|(path, e)| DataPathError::Map {
             map: config::MAP_HOSTS,
-            cause: e.to_string(),
+            cause: format!("reading the possible CPUs from {path}: {e}"),
         })?;
-        let total = per_cpu
-            .iter()
-            .fold(HostStats::default(), |acc, s| acc.plus(s));
-        windows.reading(key, total);
-        n += 1;
+        Ok(Self {
+            map,
+            cpus,
+            keys: Vec::new(),
+            values: Vec::new(),
+        })
     }
-    Ok(n)
+
+    /// Calls `f` with every host's totals summed over CPUs; returns the hosts read.
+    ///
+    /// The map is walked a few thousand hosts per syscall (`BPF_MAP_LOOKUP_BATCH`); it holds
+    /// at most `host_entries` keys, so a reading is bounded. A host the LRU evicts during
+    /// the walk may be missed, and counts whole when it comes back.
+    pub fn for_each_total(
+        &mut self,
+        mut f: impl FnMut(HostKey, HostStats),
+    ) -> Result<usize, DataPathError> {
+        let cpus = self.cpus;
+        let mut n = 0;
+        super::batch::for_each_chunk(
+            super::batch::map_fd(self.map.map()),
+            cpus,
+            &mut self.keys,
+            &mut self.values,
+            |keys, values| -> Result<(), std::io::Error> {
+                for (key, per_cpu) in keys.iter().zip(values.chunks_exact(cpus)) {
+                    let total = per_cpu
+                        .iter()
+                        .fold(HostStats::default(), |acc, s| acc.plus(s));
+                    f(*key, total);
+                    n += 1;
+                }
+                Ok(())
+            },
+        )
+        .map_err(|e| DataPathError::Map {
+            map: config::MAP_HOSTS,
+            cause: format!("batch lookup: {e}"),
+        })?;
+        Ok(n)
+    }
 }

@@ -31,7 +31,8 @@ use crate::{
         counters,
         drain::{Drain, DrainStats, Event},
         flow_table::{monotonic_ns, FlowTable, Removed},
-        hosts, interface_index, interface_or_default, AttachMode, DataPath, DataPathConfig,
+        hosts::HostTable,
+        interface_index, interface_or_default, AttachMode, DataPath, DataPathConfig,
     },
     detect::{
         flow::{self, flow_row},
@@ -221,11 +222,12 @@ impl Detectors {
 
     /// Reads the kernel's host totals and closes the current window: one row per host
     /// that saw traffic, scored (or kept while learning).
-    fn close_window(&mut self, host_map: &hosts::HostMap) -> Result<()> {
+    fn close_window(&mut self, host_table: &mut HostTable) -> Result<()> {
         if !self.wants_windows() {
             return Ok(());
         }
-        hosts::read_into(host_map, &mut self.windows)?;
+        let windows = &mut self.windows;
+        host_table.for_each_total(|host, totals| windows.reading(host, totals))?;
         let now = Instant::now();
         let window = now - self.window_opened;
         self.window_opened = now;
@@ -353,7 +355,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     let mut drain = Drain::new(dp.take_events()?)?;
     let mut table = FlowTable::new(dp.take_flows()?);
     let counter_map = dp.take_counters()?;
-    let host_map = dp.take_hosts()?;
+    let mut host_table = HostTable::new(dp.take_hosts()?)?;
 
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(metrics::serve(listener, metrics.clone(), async {
@@ -398,7 +400,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
                     return Err(e);
                 }
                 observe_batch(&metrics, &before, &drain.stats, start);
-                det.close_window(&host_map)?;
+                det.close_window(&mut host_table)?;
                 let k = counters::read(&counter_map)?;
                 metrics.set_kernel_totals(&KernelTotals::from_slots(&k.0));
                 metrics.set_flow_table_entries((st.entries - st.removed) as u64);
@@ -421,7 +423,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     if let Some(e) = err {
         return Err(e);
     }
-    det.close_window(&host_map)?;
+    det.close_window(&mut host_table)?;
     det.score()?;
     if det.learner.is_some() {
         eprintln!("stopped before learning finished: no model was written");
