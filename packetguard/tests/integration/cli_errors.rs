@@ -2,7 +2,7 @@
 //! attached.
 
 use crate::{
-    collect_agent::{one_line_error, packetguard, BIN},
+    collect_agent::{assert_detached_in, one_line_error, packetguard, BIN},
     lab::Lab,
 };
 
@@ -56,7 +56,7 @@ fn missing_privileges_say_what_is_needed() {
         err.contains("permission denied") && err.contains("CAP_BPF"),
         "{err}"
     );
-    assert!(!lab.router_link("rc").contains("xdp"));
+    assert_detached_in(&lab, &lab.router, "rc");
 }
 
 #[test]
@@ -81,8 +81,7 @@ fn an_interface_that_refuses_native_xdp_fails_cleanly_and_auto_falls_back() {
         err.contains("refused XDP in native mode") && err.contains("--xdp-mode skb"),
         "{err}"
     );
-    let lo = lab.router_link("lo");
-    assert!(!lo.contains("xdp"), "nothing left attached: {lo}");
+    assert_detached_in(&lab, &lab.router, "lo");
 
     let out = lab.output(
         &lab.router,
@@ -103,6 +102,5 @@ fn an_interface_that_refuses_native_xdp_fails_cleanly_and_auto_falls_back() {
         stderr.contains("attached to lo in generic (skb) mode"),
         "{stderr}"
     );
-    let lo = lab.router_link("lo");
-    assert!(!lo.contains("xdp"), "detached at exit: {lo}");
+    assert_detached_in(&lab, &lab.router, "lo");
 }

@@ -86,14 +86,12 @@ impl Collector {
 /// Asserts nothing is attached to the router's interfaces any more.
 pub fn assert_detached(lab: &Lab) {
     for dev in ["rc", "rs"] {
-        let link = lab.router_link(dev);
-        assert!(!link.contains("xdp"), "XDP still attached to {dev}: {link}");
+        assert_detached_in(lab, &lab.router, dev);
     }
 }
 
 /// Asserts nothing is attached to interface `dev` of namespace `ns` any more.
 pub fn assert_detached_in(lab: &Lab, ns: &str, dev: &str) {
-    let link =
-        String::from_utf8_lossy(&lab.exec(ns, &["ip", "link", "show", dev]).stdout).into_owned();
+    let link = lab.link(ns, dev);
     assert!(!link.contains("xdp"), "XDP still attached to {dev}: {link}");
 }

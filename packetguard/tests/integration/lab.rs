@@ -199,10 +199,9 @@ impl Lab {
         }
     }
 
-    /// `ip link show` of a router interface.
-    pub fn router_link(&self, dev: &str) -> String {
-        String::from_utf8_lossy(&self.exec(&self.router, &["ip", "link", "show", dev]).stdout)
-            .into_owned()
+    /// `ip link show` of interface `dev` in namespace `ns`.
+    pub fn link(&self, ns: &str, dev: &str) -> String {
+        String::from_utf8_lossy(&self.exec(ns, &["ip", "link", "show", dev]).stdout).into_owned()
     }
 }
 
