@@ -23,10 +23,14 @@ fn idle_scans_and_the_final_export_see_every_flow_of_a_large_table_once() {
     })
     .expect("the XDP program loads (needs root)");
     for sport in 0..FLOWS {
-        let frame = Frame::eth(&[], ETH_IPV4)
-            .ipv4(6, [192, 0, 2, 2], [198, 51, 100, 2], &[], 0, 20 + 10)
-            .tcp(20_000 + sport, 80, TCP_ACK, 10)
-            .0;
+        let frame = tcp_v4(
+            [192, 0, 2, 2],
+            [198, 51, 100, 2],
+            20_000 + sport,
+            80,
+            TCP_ACK,
+            10,
+        );
         let prog = xdp_program(dp.ebpf_mut(), PROGRAM_XDP).unwrap();
         // Two runs of one rather than one run with `repeat: 2`: a repeated XDP test run
         // makes the kernel swap its XDP dispatcher, which waits for an RCU grace period.

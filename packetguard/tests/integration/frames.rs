@@ -101,6 +101,21 @@ impl Frame {
     }
 }
 
+/// An IPv4 TCP frame from `src` to `dst` with `payload` bytes.
+pub fn tcp_v4(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    payload: usize,
+) -> Vec<u8> {
+    Frame::eth(&[], ETH_IPV4)
+        .ipv4(6, src, dst, &[], 0, 20 + payload)
+        .tcp(sport, dport, flags, payload)
+        .0
+}
+
 pub const V4_A: [u8; 4] = [192, 0, 2, 10];
 pub const V4_B: [u8; 4] = [198, 51, 100, 20];
 pub const V6_A: [u8; 16] = [

@@ -4,16 +4,15 @@
 //! together always hold every packet.
 
 use aya::maps::{MapData, PerCpuHashMap};
-use packetguard_common::{HostKey, HostStats};
+use packetguard_common::{
+    record::{TCP_ACK, TCP_RST, TCP_SYN},
+    HostKey, HostStats,
+};
 
 use crate::{
     frames::*,
     parser::{harness, Harness},
 };
-
-const SYN: u8 = 0x02;
-const RST: u8 = 0x04;
-const ACK: u8 = 0x10;
 
 fn host(addr: [u8; 4]) -> HostKey {
     HostKey {
@@ -30,14 +29,6 @@ fn totals(hosts: &PerCpuHashMap<MapData, HostKey, HostStats>, h: HostKey) -> Hos
     })
 }
 
-/// A TCP frame from `src` to `dst` with `payload` bytes.
-fn tcp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: u8, payload: usize) -> Vec<u8> {
-    Frame::eth(&[], ETH_IPV4)
-        .ipv4(6, src, dst, &[], 0, 20 + payload)
-        .tcp(sport, dport, flags, payload)
-        .0
-}
-
 fn run_all(h: &mut Harness, frames: &[Vec<u8>]) -> u64 {
     frames.iter().for_each(|f| h.run(f, 1));
     frames.iter().map(|f| f.len() as u64).sum()
@@ -48,18 +39,18 @@ fn a_reset_connection_credits_both_hosts_exactly() {
     let mut h = harness();
     let hosts = h.dp.take_hosts().unwrap();
     let to_server = [
-        tcp(V4_A, V4_B, 40000, 80, SYN, 0),
-        tcp(V4_A, V4_B, 40000, 80, ACK, 100),
-        tcp(V4_A, V4_B, 40000, 80, ACK, 200),
+        tcp_v4(V4_A, V4_B, 40000, 80, TCP_SYN, 0),
+        tcp_v4(V4_A, V4_B, 40000, 80, TCP_ACK, 100),
+        tcp_v4(V4_A, V4_B, 40000, 80, TCP_ACK, 200),
     ];
     let to_client = [
-        tcp(V4_B, V4_A, 80, 40000, SYN | ACK, 0),
-        tcp(V4_B, V4_A, 80, 40000, ACK, 1000),
+        tcp_v4(V4_B, V4_A, 80, 40000, TCP_SYN | TCP_ACK, 0),
+        tcp_v4(V4_B, V4_A, 80, 40000, TCP_ACK, 1000),
     ];
     let server_bytes = run_all(&mut h, &to_server[..1]);
     let client_bytes = run_all(&mut h, &to_client);
     let server_bytes = server_bytes + run_all(&mut h, &to_server[1..]);
-    let rst = tcp(V4_A, V4_B, 40000, 80, RST | ACK, 0);
+    let rst = tcp_v4(V4_A, V4_B, 40000, 80, TCP_RST | TCP_ACK, 0);
     h.run(&rst, 1);
 
     assert_eq!(
@@ -89,7 +80,7 @@ fn every_syn_of_a_flood_reaches_the_host_at_once() {
     let mut h = harness();
     let hosts = h.dp.take_hosts().unwrap();
     let syns: Vec<Vec<u8>> = (0..200u16)
-        .map(|i| tcp(V4_A, V4_B, 20000 + i, 80, SYN, 0))
+        .map(|i| tcp_v4(V4_A, V4_B, 20000 + i, 80, TCP_SYN, 0))
         .collect();
     let bytes = run_all(&mut h, &syns);
     // One more SYN on a flow that exists: a retransmission is a connection attempt too.
