@@ -22,6 +22,7 @@ fn idle_scans_and_the_final_export_see_every_flow_of_a_large_table_once() {
         ..DataPathConfig::default()
     })
     .expect("the XDP program loads (needs root)");
+    let prog = xdp_program(dp.ebpf_mut(), PROGRAM_XDP).unwrap();
     for sport in 0..FLOWS {
         let frame = tcp_v4(
             [192, 0, 2, 2],
@@ -31,7 +32,6 @@ fn idle_scans_and_the_final_export_see_every_flow_of_a_large_table_once() {
             TCP_ACK,
             10,
         );
-        let prog = xdp_program(dp.ebpf_mut(), PROGRAM_XDP).unwrap();
         // Two runs of one rather than one run with `repeat: 2`: a repeated XDP test run
         // makes the kernel swap its XDP dispatcher, which waits for an RCU grace period.
         for _ in 0..2 {
