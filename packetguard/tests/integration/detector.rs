@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::{
     collect_agent::{assert_detached, assert_ok, one_line_error, packetguard, Collector, BIN},
     lab::{Lab, SERVER_V4},
+    prometheus_scrape::wait_for,
 };
 
 /// Collects a small baseline in `lab` and trains a flow model on it.
@@ -185,21 +186,15 @@ fn run_rejects_bad_models_busy_ports_and_unknown_interfaces_with_nothing_attache
             "127.0.0.1",
         ],
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !lab
-        .output(
+    wait_for("the port holder to listen", Duration::from_secs(10), || {
+        lab.output(
             &lab.router,
             &["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:9617/"],
         )
         .status
         .success()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "port holder never listened"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        .then_some(())
+    });
     let err = run_error(&lab, &["--model", m, "--metrics-addr", "127.0.0.1:9617"]);
     assert!(
         err.contains("in use") && err.contains("--metrics-addr"),
