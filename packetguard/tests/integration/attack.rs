@@ -17,6 +17,7 @@ use packetguard::events::RateLimit;
 use serde_json::Value;
 
 use crate::{
+    capture::read_events,
     collect_agent::{assert_detached_in, BIN},
     lab::{Lab, SERVER_V4},
     prometheus_scrape::{
@@ -68,16 +69,6 @@ fn wait_listening(lab: &Lab, port: &str) {
         );
         (!out.stdout.is_empty()).then_some(())
     });
-}
-
-/// The complete lines of the events file (a line still being written is left for later).
-fn read_events(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-    complete
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
 }
 
 fn event_time(e: &Value) -> SystemTime {

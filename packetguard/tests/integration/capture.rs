@@ -1,7 +1,9 @@
-//! Reading what the tests captured and what the agent wrote: pcap frame lengths and the
-//! flow CSV.
+//! Reading what the tests captured and what the agent wrote: pcap frame lengths, the
+//! flow CSV and the events file.
 
 use std::{collections::HashMap, path::Path};
+
+use serde_json::Value;
 
 /// Frame lengths (`orig_len`) of every packet in a classic pcap file.
 pub fn pcap_frame_lengths(path: &Path) -> Vec<u32> {
@@ -51,6 +53,16 @@ pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
                 .zip(l.split(',').map(String::from))
                 .collect()
         })
+        .collect()
+}
+
+/// The complete lines of the events file (a line still being written is left for later).
+pub fn read_events(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    complete
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
 }
 

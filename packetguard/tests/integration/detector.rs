@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::{
+    capture::read_events,
     collect_agent::{assert_detached, assert_ok, one_line_error, packetguard, Collector, BIN},
     lab::{Lab, SERVER_V4},
     prometheus_scrape::wait_for,
@@ -113,11 +114,7 @@ fn run_scores_live_flows_serves_metrics_writes_events_and_detaches() {
     let anomalies = metric(&text, "packetguard_anomalies_total{detector=\"flow\"}").unwrap();
 
     // The baseline held only pings: SYN-only flows to a closed port are new to the model.
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&events)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each event line is JSON"))
-        .collect();
+    let lines = read_events(&events);
     let syn_events: Vec<_> = lines.iter().filter(|e| e["dst_port"] == 9).collect();
     assert!(
         anomalies >= 1 && !syn_events.is_empty(),
