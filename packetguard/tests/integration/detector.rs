@@ -13,6 +13,7 @@ use crate::{
 /// Collects a small baseline in `lab` and trains a flow model on it.
 fn train_model(lab: &Lab) -> std::path::PathBuf {
     let agent = Collector::start(lab, &[]);
+    let flows = agent.out.clone();
     // Each ping run is its own ICMP flow: a baseline of eight flows of different lengths.
     for count in 2..10 {
         lab.exec(
@@ -22,7 +23,6 @@ fn train_model(lab: &Lab) -> std::path::PathBuf {
     }
     agent.stop(libc::SIGTERM);
     let model = lab.dir.join("flow.pgm");
-    let flows = lab.dir.join("flows.csv");
     assert_ok(&packetguard(&[
         "train",
         "--input",

@@ -11,10 +11,10 @@ use crate::{
 fn collected_flows_train_a_model_that_scores_every_row() {
     let lab = Lab::new();
     let agent = Collector::start(&lab, &[]);
+    let flows = agent.out.clone();
     lab.exec(&lab.client, &["ping", "-c", "3", "-i", "0.1", SERVER_V4]);
     lab.syn_burst(20, 5_000);
     let got = agent.stop(libc::SIGTERM);
-    let flows = lab.dir.join("flows.csv");
     let model = lab.dir.join("flow.pgm");
     let scored = lab.dir.join("scored.csv");
     let (flows_s, model_s, scored_s) = (
