@@ -48,7 +48,7 @@ fn collected_flows_train_a_model_that_scores_every_row() {
 
     let out = packetguard(&["model", "inspect", model_s]);
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
+    assert_ok(&out);
     assert!(
         report.contains(&format!("rows          {}", rows.len())),
         "{report}"
