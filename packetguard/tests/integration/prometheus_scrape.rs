@@ -399,11 +399,10 @@ fn prometheus_scrapes_exact_values_and_every_shipped_query_evaluates() {
     let prom = Prometheus::start(&dir.0, agent.addr);
     let long = Duration::from_secs(30);
 
-    let up = wait_for("Prometheus to scrape the agent (up == 1)", long, || {
+    wait_for("Prometheus to scrape the agent (up == 1)", long, || {
         let answer = prom.query(r#"up{job="packetguard"}"#).ok()?;
         single_value(&answer).filter(|v| v == "1")
     });
-    assert_eq!(up, "1", "{}", prom.log_tail());
 
     let answer = prom
         .query(r#"packetguard_anomalies_total{detector="flow"}"#)
