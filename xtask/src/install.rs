@@ -61,26 +61,6 @@ fn step(msg: impl std::fmt::Display) {
     eprintln!("install: {msg}");
 }
 
-/// Builds the XDP object and the release agent; returns the agent's path.
-fn build_release(workspace: &Path) -> Result<PathBuf> {
-    step("building the XDP object");
-    crate::build_ebpf(workspace)?;
-    step("building the release agent (cargo build --release -p packetguard)");
-    crate::toolchain::run(crate::cargo(workspace).args([
-        "build",
-        "--release",
-        "-p",
-        "packetguard",
-    ]))
-    .context("building the release agent")?;
-    // Where cargo puts it: $CARGO_TARGET_DIR (relative to the workspace when relative),
-    // else target/.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|d| workspace.join(d))
-        .unwrap_or_else(|| workspace.join("target"));
-    Ok(target.join("release").join("packetguard"))
-}
-
 /// Runs the whole install; `workspace` is the source tree.
 pub fn run(workspace: &Path, opts: Args) -> Result<()> {
     let real = is_system_root(&opts.root)?;
@@ -116,7 +96,7 @@ pub fn run(workspace: &Path, opts: Args) -> Result<()> {
     let binary = match &opts.binary {
         Some(b) => b.clone(),
         None => {
-            let built = build_release(workspace)?;
+            let built = crate::build_release(workspace, |m| step(m))?;
             check_executable(&built).context("the release build")?;
             built
         }

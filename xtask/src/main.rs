@@ -70,6 +70,22 @@ fn build_ebpf(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Builds the XDP object and the release agent; returns the agent's path. `progress` is
+/// told what is about to be built.
+fn build_release(root: &Path, progress: impl Fn(&str)) -> Result<PathBuf> {
+    progress("building the XDP object");
+    build_ebpf(root)?;
+    progress("building the release agent (cargo build --release -p packetguard)");
+    toolchain::run(cargo(root).args(["build", "--release", "-p", "packetguard"]))
+        .context("building the release agent")?;
+    // Where cargo puts it: $CARGO_TARGET_DIR (relative to the workspace when relative),
+    // else target/.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|d| root.join(d))
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("release").join("packetguard"))
+}
+
 fn cargo(root: &Path) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root)

@@ -27,16 +27,7 @@ const HOST_FEATURES: &str =
 const HOST_SAMPLE_SIZE: &str = "1024";
 
 pub fn run(root: &Path) -> Result<()> {
-    super::build_ebpf(root)?;
-    super::toolchain::run(super::cargo(root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "packetguard",
-    ]))
-    .context("building packetguard")?;
-    let bin = root.join("target/release/packetguard");
+    let bin = super::build_release(root, |_| ())?;
     let work = root.join("target/models");
     std::fs::create_dir_all(&work)?;
     for (kind, features) in [("flow", None), ("host", Some(HOST_FEATURES))] {
