@@ -89,12 +89,12 @@ pub fn run(workspace: &Path, opts: Args) -> Result<()> {
          install the Debian package `systemd` (apt-get install systemd)",
     )?;
     let sources = sources(workspace)?;
-    if let Some(binary) = &opts.binary {
-        check_executable(binary).context("--binary")?;
-    }
 
     let binary = match &opts.binary {
-        Some(b) => b.clone(),
+        Some(b) => {
+            check_executable(b).context("--binary")?;
+            b.clone()
+        }
         None => {
             let built = crate::build_release(workspace, |m| step(m))?;
             check_executable(&built).context("the release build")?;
