@@ -102,9 +102,6 @@ pub fn run(workspace: &Path, opts: Args) -> Result<()> {
         }
     };
 
-    if !opts.root.exists() {
-        make_dirs(&opts.root)?;
-    }
     let root = &opts.root;
     let bin_dst = root.join(BIN_PATH);
     let unit_dst = root.join(UNIT_PATH);
