@@ -133,18 +133,15 @@ pub fn run(workspace: &Path, opts: Args) -> Result<()> {
     }
     install_file(&sources.doc, &root.join(DOC_PATH), 0o644)?;
 
-    if real {
-        verify_unit(&analyze, &unit_dst, None)?;
-    } else {
-        // The unit's ExecStart= names /usr/local/bin/packetguard, which `verify` requires to
-        // exist and be executable. Under --root that is a path on the host, which may be
-        // missing or an unrelated older agent, so verifying the installed file as it is
-        // would check the wrong binary (or fail for a reason the install has nothing to
-        // do with). Verify a temporary copy whose ExecStart= points at the binary just
-        // installed under the root instead: every other line is checked exactly as
-        // installed. deploy/check.sh does the same with a stand-in executable.
-        verify_unit(&analyze, &unit_dst, Some(&bin_dst))?;
-    }
+    // Installed to /, the unit is verified as installed. Otherwise: the unit's ExecStart=
+    // names /usr/local/bin/packetguard, which `verify` requires to exist and be executable.
+    // Under --root that is a path on the host, which may be missing or an unrelated older
+    // agent, so verifying the installed file as it is would check the wrong binary (or fail
+    // for a reason the install has nothing to do with). Verify a temporary copy whose
+    // ExecStart= points at the binary just installed under the root instead: every other
+    // line is checked exactly as installed. deploy/check.sh does the same with a stand-in
+    // executable.
+    verify_unit(&analyze, &unit_dst, (!real).then_some(bin_dst.as_path()))?;
 
     if !real {
         step(format_args!(
