@@ -9,10 +9,13 @@ mod score;
 mod train;
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::Context;
+
+use crate::csv::CsvReader;
+use crate::Schema;
 
 pub use inspect::{inspect_report, run_inspect, InspectArgs};
 pub use score::{run_score, score_csv, ScoreArgs, ScoreSummary};
@@ -57,30 +60,32 @@ fn open_input(path: &Path) -> anyhow::Result<BufReader<Box<dyn Read>>> {
     Ok(BufReader::with_capacity(1 << 16, Box::new(file)))
 }
 
-/// For each wanted column, its index in `header`; errors name every missing column.
-fn column_positions(
-    header: &[String],
-    wanted: &[String],
+/// Reads the header row of `reader` and returns its field count and, for each feature of
+/// `schema`, the position of its column (header fields are trimmed); errors name an empty
+/// file or every missing column.
+fn read_header(
+    reader: &mut CsvReader<impl BufRead>,
+    schema: &Schema,
     input: &Path,
-) -> anyhow::Result<Vec<usize>> {
-    let mut positions = Vec::with_capacity(wanted.len());
-    let mut missing = Vec::new();
-    for w in wanted {
-        match header.iter().position(|h| h.trim() == w) {
-            Some(i) => positions.push(i),
-            None => missing.push(w.as_str()),
-        }
+) -> anyhow::Result<(usize, Vec<usize>)> {
+    let input = input.display();
+    if !reader
+        .next_record()
+        .with_context(|| format!("reading {input}"))?
+    {
+        anyhow::bail!("{input}: empty file, expected a header row");
     }
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "{}: missing required column{} {} (header has: {})",
-            input.display(),
+    let header = reader.fields();
+    let trimmed: Vec<&str> = header.iter().map(|h| h.trim()).collect();
+    let positions = schema.positions_in(&trimmed).map_err(|missing| {
+        anyhow::anyhow!(
+            "{input}: missing required column{} {} (header has: {})",
             if missing.len() == 1 { "" } else { "s" },
             missing.join(", "),
             header.join(",")
-        );
-    }
-    Ok(positions)
+        )
+    })?;
+    Ok((header.len(), positions))
 }
 
 /// Parses the wanted columns of one record into `out`; `Err` says why the row is unusable.

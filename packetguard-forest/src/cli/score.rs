@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use ndarray::ArrayView2;
 
-use super::{column_positions, open_input, parse_row, BadRows, PROGRESS_EVERY};
+use super::{open_input, parse_row, read_header, BadRows, PROGRESS_EVERY};
 use crate::csv::CsvReader;
 use crate::Model;
 
@@ -58,19 +58,11 @@ pub fn score_csv(
     output: &mut impl Write,
     name: &Path,
 ) -> anyhow::Result<ScoreSummary> {
-    let path = name;
-    let name = name.display();
     let mut reader = CsvReader::new(input);
-    if !reader
-        .next_record()
-        .with_context(|| format!("reading {name}"))?
-    {
-        anyhow::bail!("{name}: empty file, expected a header row");
-    }
-    let header = reader.fields().to_vec();
-    let names: Vec<String> = model.schema().names().map(str::to_string).collect();
-    let positions = column_positions(&header, &names, path)?;
+    let (header_len, positions) = read_header(&mut reader, model.schema(), name)?;
     writeln!(output, "{},score,verdict", reader.line())?;
+    let name = name.display();
+    let names: Vec<String> = model.schema().names().map(str::to_string).collect();
 
     let d = names.len();
     let mut summary = ScoreSummary::default();
@@ -84,7 +76,7 @@ pub fn score_csv(
             .next_record()
             .with_context(|| format!("reading {name}"))?;
         if more {
-            let ok = match parse_row(reader.fields(), header.len(), &positions, &names, &mut row) {
+            let ok = match parse_row(reader.fields(), header_len, &positions, &names, &mut row) {
                 Ok(()) => {
                     values.extend_from_slice(&row);
                     true

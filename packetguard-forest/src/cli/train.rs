@@ -7,7 +7,7 @@ use anyhow::Context;
 use ndarray::Array2;
 use packetguard_common::features::{FLOW_FEATURES, HOST_FEATURES};
 
-use super::{column_positions, open_input, parse_row, BadRows, PROGRESS_EVERY};
+use super::{open_input, parse_row, read_header, BadRows, PROGRESS_EVERY};
 use crate::csv::CsvReader;
 use crate::{Contamination, ForestParams, Model, Schema, Transform};
 
@@ -108,15 +108,8 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<TrainSummary> {
         .map_err(|e| anyhow::anyhow!("--features: {e}"))?;
 
     let mut reader = CsvReader::new(open_input(&args.input)?);
+    let (header_len, positions) = read_header(&mut reader, &schema, &args.input)?;
     let input = args.input.display();
-    if !reader
-        .next_record()
-        .with_context(|| format!("reading {input}"))?
-    {
-        anyhow::bail!("{input}: empty file, expected a header row");
-    }
-    let header = reader.fields().to_vec();
-    let positions = column_positions(&header, &names, &args.input)?;
 
     let d = names.len();
     let mut values: Vec<f64> = Vec::new();
@@ -127,7 +120,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<TrainSummary> {
         .next_record()
         .with_context(|| format!("reading {input}"))?
     {
-        match parse_row(reader.fields(), header.len(), &positions, &names, &mut row) {
+        match parse_row(reader.fields(), header_len, &positions, &names, &mut row) {
             Ok(()) => {
                 values.extend_from_slice(&row);
                 rows += 1;
