@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use crate::{height_limit, Model, FORMAT_VERSION};
+use crate::{Model, FORMAT_VERSION};
 
 /// Arguments of `model inspect`.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,11 +43,7 @@ pub fn inspect_report(model: &Model, path: &Path) -> String {
     line("trees", i.trees.to_string());
     line(
         "sample size",
-        format!(
-            "{} (height limit {})",
-            i.sample_size,
-            height_limit(i.sample_size as usize)
-        ),
+        format!("{} (height limit {})", i.sample_size, model.height_limit()),
     );
     line("seed", i.seed.to_string());
     line("contamination", i.contamination.to_string());
