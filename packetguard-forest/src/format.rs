@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use crate::build::height_limit;
 use crate::error::ForestError;
 use crate::forest::{validate_tree, Forest, Node};
-use crate::model::{scale, Contamination, Model, TrainingInfo, MAX_SAMPLE_SIZE, MAX_TREES};
+use crate::model::{
+    scale, Contamination, Model, TrainingInfo, MAX_SAMPLE_SIZE, MAX_TREES, SAMPLE_SIZES,
+    TREE_COUNTS,
+};
 use crate::schema::{Feature, Schema, Transform, MAX_FEATURES, MAX_NAME_LEN};
 use crate::walk::Compiled;
 
@@ -335,11 +338,11 @@ fn decode_body(c: &mut Cursor) -> Result<Model, String> {
     let schema = Schema::new(features);
     schema.validate()?;
     let trees = c.u32("tree count")? as usize;
-    if !(1..=MAX_TREES).contains(&trees) {
+    if !TREE_COUNTS.contains(&trees) {
         return Err(format!("tree count {trees} (1 to {MAX_TREES} allowed)"));
     }
     let psi = c.u32("sample size")? as usize;
-    if !(2..=MAX_SAMPLE_SIZE).contains(&psi) {
+    if !SAMPLE_SIZES.contains(&psi) {
         return Err(format!(
             "sample size {psi} (2 to {MAX_SAMPLE_SIZE} allowed)"
         ));
@@ -349,7 +352,7 @@ fn decode_body(c: &mut Cursor) -> Result<Model, String> {
     let frac = c.f64("contamination")?;
     let contamination = match tag {
         0 => Contamination::Auto,
-        1 if frac > 0.0 && frac <= 0.5 => Contamination::Fraction(frac),
+        1 if Contamination::is_valid_fraction(frac) => Contamination::Fraction(frac),
         _ => return Err(format!("contamination kind {tag} with value {frac}")),
     };
     let threshold = c.f64("threshold")?;

@@ -1,6 +1,7 @@
 //! A trained model: schema, training metadata, threshold and trees; and training itself.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,6 +21,12 @@ pub const MAX_TREES: usize = 100_000;
 /// address.
 pub const MAX_SAMPLE_SIZE: usize = 32_768;
 
+/// Tree counts training accepts and loading reads.
+pub(crate) const TREE_COUNTS: RangeInclusive<usize> = 1..=MAX_TREES;
+
+/// Sub-sample sizes training accepts and loading reads.
+pub(crate) const SAMPLE_SIZES: RangeInclusive<usize> = 2..=MAX_SAMPLE_SIZE;
+
 /// Score threshold of `contamination = auto`, as scikit-learn: a point whose expected path
 /// length is exactly `c(psi)` scores 0.5.
 pub const AUTO_THRESHOLD: f64 = 0.5;
@@ -34,6 +41,13 @@ pub enum Contamination {
     /// `1 - fraction` quantile of the training rows' scores (linear interpolation, as
     /// numpy's default percentile, which scikit-learn uses).
     Fraction(f64),
+}
+
+impl Contamination {
+    /// Whether `c` is a valid contamination fraction: in (0, 0.5], so not NaN.
+    pub(crate) fn is_valid_fraction(c: f64) -> bool {
+        c > 0.0 && c <= 0.5
+    }
 }
 
 impl fmt::Display for Contamination {
@@ -54,7 +68,7 @@ impl FromStr for Contamination {
         let c: f64 = s
             .parse()
             .map_err(|_| format!("contamination {s:?} is neither auto nor a number"))?;
-        if c > 0.0 && c <= 0.5 {
+        if Contamination::is_valid_fraction(c) {
             Ok(Contamination::Fraction(c))
         } else {
             Err(format!("contamination {c} is outside (0, 0.5]"))
@@ -155,13 +169,13 @@ impl Model {
     ) -> Result<Model, ForestError> {
         let invalid = |name, reason: String| ForestError::InvalidParameter { name, reason };
         schema.validate().map_err(|r| invalid("schema", r))?;
-        if !(1..=MAX_TREES).contains(&params.trees) {
+        if !TREE_COUNTS.contains(&params.trees) {
             return Err(invalid(
                 "trees",
                 format!("{} is outside 1..={MAX_TREES}", params.trees),
             ));
         }
-        if !(2..=MAX_SAMPLE_SIZE).contains(&params.sample_size) {
+        if !SAMPLE_SIZES.contains(&params.sample_size) {
             return Err(invalid(
                 "sample_size",
                 format!("{} is outside 2..={MAX_SAMPLE_SIZE}", params.sample_size),
@@ -174,7 +188,7 @@ impl Model {
             ));
         }
         if let Contamination::Fraction(c) = params.contamination {
-            if !(c > 0.0 && c <= 0.5) {
+            if !Contamination::is_valid_fraction(c) {
                 return Err(invalid("contamination", format!("{c} is outside (0, 0.5]")));
             }
         }
