@@ -398,7 +398,7 @@ mod tests {
         let data = ndarray::array![[0.0, 5.0], [1.0, 5.0]];
         let f = grow_forest(data.view(), &[Transform::None; 2], 3, 2, 9).unwrap();
         for t in &f.trees {
-            let nodes = &f.nodes[t.start as usize..(t.start + t.len) as usize];
+            let nodes = f.tree(t);
             // Feature 1 is constant, so every tree splits on feature 0.
             assert_eq!(nodes.len(), 3);
             assert_eq!(nodes[0].feature, 0);

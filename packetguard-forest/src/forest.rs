@@ -58,11 +58,17 @@ impl Forest {
         });
     }
 
+    /// The nodes of tree `t`, one of `self.trees`.
+    pub fn tree(&self, t: &TreeSpan) -> &[Node] {
+        let start = t.start as usize;
+        &self.nodes[start..start + t.len as usize]
+    }
+
     /// Calls `visit(feature, depth, node size, size of the child taken)` for every split on
     /// one row's path in every tree.
     pub fn for_each_split(&self, row: &[f32], mut visit: impl FnMut(usize, u32, u16, u16)) {
         for t in &self.trees {
-            let nodes = &self.nodes[t.start as usize..(t.start + t.len) as usize];
+            let nodes = self.tree(t);
             let (mut p, mut depth) = (0usize, 0u32);
             loop {
                 let node = nodes[p];
@@ -85,7 +91,7 @@ impl Forest {
     pub fn leaf_depths(&self) -> (f64, u32) {
         let (mut total, mut leaves, mut max) = (0u64, 0u64, 0u32);
         for t in &self.trees {
-            let nodes = &self.nodes[t.start as usize..(t.start + t.len) as usize];
+            let nodes = self.tree(t);
             let mut stack = vec![(0usize, 0u32)];
             while let Some((p, d)) = stack.pop() {
                 let node = nodes[p];

@@ -130,7 +130,7 @@ impl Compiled {
         // Heap slots (and depths) of right children still to come in preorder.
         let mut pending = Vec::with_capacity(depth as usize + 1);
         for (i, t) in forest.trees.iter().enumerate() {
-            let nodes = &forest.nodes[t.start as usize..(t.start + t.len) as usize];
+            let nodes = forest.tree(t);
             let group = &mut lines[i / GROUP * group_lines..][..group_lines];
             let lane = i % GROUP;
             // Preorder: a split's left child comes next, its right child after the left
