@@ -38,8 +38,9 @@ const LEAF_FEATURE: u16 = u16::MAX;
 impl Model {
     /// The file bytes and their CRC32 (also the last four bytes).
     pub(crate) fn encode(&self) -> (Vec<u8>, u32) {
-        let mut b = Vec::with_capacity(self.file_len());
-        self.emit(&mut |bytes| b.extend_from_slice(bytes));
+        let mut b = self.header();
+        b.reserve_exact(self.body_len());
+        self.emit_nodes(&mut |bytes| b.extend_from_slice(bytes));
         let crc = crc32fast::hash(&b);
         b.extend_from_slice(&crc.to_le_bytes());
         (b, crc)
@@ -49,22 +50,18 @@ impl Model {
     /// checksum, for the model id.
     pub(crate) fn file_checksum(&self) -> u32 {
         let mut h = crc32fast::Hasher::new();
-        self.emit(&mut |bytes| h.update(bytes));
+        h.update(&self.header());
+        self.emit_nodes(&mut |bytes| h.update(bytes));
         h.finalize()
     }
 
-    /// Length of the file, checksum included.
-    fn file_len(&self) -> usize {
-        self.header().len() + self.forest.nodes.len() * NODE_BYTES + 4
+    /// Bytes after the header: the node records and the checksum.
+    fn body_len(&self) -> usize {
+        self.forest.nodes.len() * NODE_BYTES + 4
     }
 
-    /// Feeds the file bytes before the checksum to `out`, in pieces.
-    fn emit(&self, out: &mut impl FnMut(&[u8])) {
-        let mut b = self.header();
-        let total = (b.len() + self.forest.nodes.len() * NODE_BYTES + 4) as u64;
-        b[12..20].copy_from_slice(&total.to_le_bytes());
-        out(&b);
-        // Node records go out in blocks of a few KiB.
+    /// Feeds the node records to `out`, in blocks of a few KiB.
+    fn emit_nodes(&self, out: &mut impl FnMut(&[u8])) {
         let mut block = [0u8; 400 * NODE_BYTES];
         for nodes in self.forest.nodes.chunks(400) {
             for (n, record) in nodes.iter().zip(block.chunks_exact_mut(NODE_BYTES)) {
@@ -78,12 +75,12 @@ impl Model {
         }
     }
 
-    /// Everything before the node records, with the file length left 0.
+    /// Everything before the node records.
     fn header(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(256 + self.forest.trees.len() * 4);
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        b.extend_from_slice(&0u64.to_le_bytes()); // file length, set by `emit`
+        b.extend_from_slice(&0u64.to_le_bytes()); // file length, set below
         put_str(&mut b, &self.info.kind);
         b.extend_from_slice(&(self.schema.len() as u16).to_le_bytes());
         for f in self.schema.features() {
@@ -106,6 +103,8 @@ impl Model {
         for t in &self.forest.trees {
             b.extend_from_slice(&t.len.to_le_bytes());
         }
+        let total = (b.len() + self.body_len()) as u64;
+        b[12..20].copy_from_slice(&total.to_le_bytes());
         b
     }
 
