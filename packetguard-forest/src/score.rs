@@ -46,10 +46,17 @@ impl Model {
             "row has {} values, model has {d} features",
             row.len()
         );
+        self.transform_into(row, buf);
+        &buf[..d]
+    }
+
+    /// Writes the schema's transforms of `row` (raw values in schema order) into `buf`: the
+    /// one loop single-row and batch scoring share, so both see the same values.
+    #[inline]
+    fn transform_into<'a>(&self, row: impl IntoIterator<Item = &'a f64>, buf: &mut [f32]) {
         for ((dst, &x), f) in buf.iter_mut().zip(row).zip(self.schema.features()) {
             *dst = f.transform.apply(x);
         }
-        &buf[..d]
     }
 
     /// Scores every row of `rows` (raw values in schema order) into `out`. Rows go through
@@ -75,14 +82,9 @@ impl Model {
             rows.nrows(),
             out.len()
         );
-        let features = self.schema.features();
         self.compiled.walk_batch(
             rows.nrows(),
-            |i, buf| {
-                for ((dst, &x), f) in buf.iter_mut().zip(rows.row(i)).zip(features) {
-                    *dst = f.transform.apply(x);
-                }
-            },
+            |i, buf| self.transform_into(rows.row(i), buf),
             |i, sum| out[i] = self.to_score(sum),
         );
     }
