@@ -64,68 +64,91 @@ pub fn score_csv(
     let name = name.display();
     let names: Vec<String> = model.schema().names().map(str::to_string).collect();
 
-    let d = names.len();
     let mut summary = ScoreSummary::default();
-    let mut lines: Vec<String> = Vec::with_capacity(CHUNK);
-    let mut valid: Vec<bool> = Vec::with_capacity(CHUNK);
-    let mut values: Vec<f64> = Vec::with_capacity(CHUNK * d);
-    let mut row = vec![0.0; d];
-    let mut scores = vec![0.0; CHUNK];
-    loop {
-        let more = reader
-            .next_record()
-            .with_context(|| format!("reading {name}"))?;
-        if more {
-            let ok = match parse_row(reader.fields(), header_len, &positions, &names, &mut row) {
-                Ok(()) => {
-                    values.extend_from_slice(&row);
-                    true
-                }
-                Err(reason) => {
-                    if summary.invalid.count == 0 {
-                        eprintln!(
-                            "{name}: line {}: cannot score row: {reason}",
-                            reader.line_no()
-                        );
-                    }
-                    summary.invalid.record(reader.line_no(), reason);
-                    false
-                }
-            };
-            lines.push(reader.line().to_string());
-            valid.push(ok);
-            summary.rows += 1;
-            if summary.rows.is_multiple_of(PROGRESS_EVERY) {
-                eprintln!("{name}: scored {} rows", summary.rows);
+    let mut chunk = Chunk::new(names.len());
+    let mut row = vec![0.0; names.len()];
+    while reader
+        .next_record()
+        .with_context(|| format!("reading {name}"))?
+    {
+        let ok = match parse_row(reader.fields(), header_len, &positions, &names, &mut row) {
+            Ok(()) => {
+                chunk.values.extend_from_slice(&row);
+                true
             }
-        }
-        if lines.len() == CHUNK || (!more && !lines.is_empty()) {
-            let n_valid = values.len() / d;
-            let view = ArrayView2::from_shape((n_valid, d), &values).expect("n_valid * d values");
-            model.score_batch(view, &mut scores[..n_valid]);
-            let mut next = scores[..n_valid].iter();
-            for (line, ok) in lines.iter().zip(&valid) {
-                if *ok {
-                    let s = *next.next().expect("one score per valid row");
-                    let verdict = model.verdict(s);
-                    if verdict == crate::Verdict::Anomaly {
-                        summary.anomalies += 1;
-                    }
-                    writeln!(output, "{line},{s:.6},{}", verdict.as_str())?;
-                } else {
-                    writeln!(output, "{line},,invalid")?;
+            Err(reason) => {
+                if summary.invalid.count == 0 {
+                    eprintln!(
+                        "{name}: line {}: cannot score row: {reason}",
+                        reader.line_no()
+                    );
                 }
+                summary.invalid.record(reader.line_no(), reason);
+                false
             }
-            lines.clear();
-            valid.clear();
-            values.clear();
+        };
+        chunk.lines.push(reader.line().to_string());
+        chunk.valid.push(ok);
+        summary.rows += 1;
+        if summary.rows.is_multiple_of(PROGRESS_EVERY) {
+            eprintln!("{name}: scored {} rows", summary.rows);
         }
-        if !more {
-            break;
+        if chunk.lines.len() == CHUNK {
+            summary.anomalies += chunk.write(model, output)?;
         }
     }
+    summary.anomalies += chunk.write(model, output)?;
     output.flush()?;
     Ok(summary)
+}
+
+/// Rows read but not yet written: their lines, whether each parsed, and the values of
+/// those that did.
+struct Chunk {
+    lines: Vec<String>,
+    valid: Vec<bool>,
+    values: Vec<f64>,
+    scores: Vec<f64>,
+}
+
+impl Chunk {
+    /// An empty chunk for rows of `d` features.
+    fn new(d: usize) -> Chunk {
+        Chunk {
+            lines: Vec::with_capacity(CHUNK),
+            valid: Vec::with_capacity(CHUNK),
+            values: Vec::with_capacity(CHUNK * d),
+            scores: vec![0.0; CHUNK],
+        }
+    }
+
+    /// Scores the valid rows, writes every row with its score and verdict (or an empty
+    /// score and `invalid`) and empties the chunk; returns the anomalies written.
+    fn write(&mut self, model: &Model, output: &mut impl Write) -> io::Result<usize> {
+        let d = model.n_features();
+        let n_valid = self.values.len() / d;
+        let view = ArrayView2::from_shape((n_valid, d), &self.values).expect("n_valid * d values");
+        let scores = &mut self.scores[..n_valid];
+        model.score_batch(view, scores);
+        let mut next = scores.iter();
+        let mut anomalies = 0;
+        for (line, ok) in self.lines.iter().zip(&self.valid) {
+            if *ok {
+                let s = *next.next().expect("one score per valid row");
+                let verdict = model.verdict(s);
+                if verdict == crate::Verdict::Anomaly {
+                    anomalies += 1;
+                }
+                writeln!(output, "{line},{s:.6},{}", verdict.as_str())?;
+            } else {
+                writeln!(output, "{line},,invalid")?;
+            }
+        }
+        self.lines.clear();
+        self.valid.clear();
+        self.values.clear();
+        Ok(anomalies)
+    }
 }
 
 /// `score` for the command line: writes the CSV, prints the summary to stderr.
