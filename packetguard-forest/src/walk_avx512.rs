@@ -53,15 +53,10 @@ pub unsafe fn walk_block(
         let acc = _mm512_add_epi64(acc, _mm512_and_si512(leaves, low_half));
         _mm512_add_epi64(acc, _mm512_srli_epi64::<32>(leaves))
     };
-    // Only the accumulators of the rows given are zeroed and reduced: `walk_one` and the
+    // Only the accumulators of the rows given are walked and reduced: `walk_one` and the
     // last block of a batch pass fewer than `BLOCK` rows.
-    let mut acc = [std::mem::MaybeUninit::<__m512i>::uninit(); BLOCK];
+    let mut acc = [_mm512_setzero_si512(); BLOCK];
     let acc = &mut acc[..rows.len()];
-    for a in acc.iter_mut() {
-        a.write(_mm512_setzero_si512());
-    }
-    // SAFETY: every element was just written, and `MaybeUninit<T>` has the layout of `T`.
-    let acc = unsafe { &mut *(std::ptr::from_mut(acc) as *mut [__m512i]) };
     for (g, group) in lines.chunks_exact(group_lines).enumerate() {
         let base = group.as_ptr().cast::<i64>();
         // A last group of at most eight trees skips the gathers of lanes 8 to 15: a gather
