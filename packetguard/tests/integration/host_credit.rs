@@ -1,9 +1,10 @@
 //! The host map as the XDP program credits it from the flow map, through
 //! `BPF_PROG_TEST_RUN`: connection attempts count at once, a flow's end credits both
 //! directions, and what a busy flow has not credited yet is in its flow entry, so the two
-//! together always hold every packet.
+//! together always hold every packet. The host map is read the way the agent reads it,
+//! in per-CPU batches.
 
-use aya::maps::{MapData, PerCpuHashMap};
+use packetguard::datapath::hosts::HostTable;
 use packetguard_common::{
     record::{TCP_ACK, TCP_RST, TCP_SYN},
     HostKey, HostStats,
@@ -22,11 +23,17 @@ fn host(addr: [u8; 4]) -> HostKey {
     }
 }
 
-/// A host's totals summed over CPUs; zero when it has no entry.
-fn totals(hosts: &PerCpuHashMap<MapData, HostKey, HostStats>, h: HostKey) -> HostStats {
-    hosts.get(&h, 0).map_or(HostStats::default(), |per_cpu| {
-        per_cpu.iter().fold(HostStats::default(), |a, s| a.plus(s))
-    })
+/// A host's totals summed over CPUs, as the agent reads them; zero when it has no entry.
+fn totals(hosts: &mut HostTable, h: HostKey) -> HostStats {
+    let mut found = None;
+    hosts
+        .for_each_total(|key, t| {
+            if key == h {
+                assert!(found.replace(t).is_none(), "{h:?} read twice");
+            }
+        })
+        .unwrap();
+    found.unwrap_or_default()
 }
 
 fn run_all(h: &mut Harness, frames: &[Vec<u8>]) -> u64 {
@@ -37,7 +44,7 @@ fn run_all(h: &mut Harness, frames: &[Vec<u8>]) -> u64 {
 #[test]
 fn a_reset_connection_credits_both_hosts_exactly() {
     let mut h = harness();
-    let hosts = h.dp.take_hosts().unwrap();
+    let mut hosts = HostTable::new(h.dp.take_hosts().unwrap()).unwrap();
     let to_server = [
         tcp_v4(V4_A, V4_B, 40000, 80, TCP_SYN, 0),
         tcp_v4(V4_A, V4_B, 40000, 80, TCP_ACK, 100),
@@ -54,7 +61,7 @@ fn a_reset_connection_credits_both_hosts_exactly() {
     h.run(&rst, 1);
 
     assert_eq!(
-        totals(&hosts, host(V4_B)),
+        totals(&mut hosts, host(V4_B)),
         HostStats {
             packets: 4,
             bytes: server_bytes + rst.len() as u64,
@@ -64,7 +71,7 @@ fn a_reset_connection_credits_both_hosts_exactly() {
         "the server: SYN, two ACKs, RST"
     );
     assert_eq!(
-        totals(&hosts, host(V4_A)),
+        totals(&mut hosts, host(V4_A)),
         HostStats {
             packets: 2,
             bytes: client_bytes,
@@ -78,14 +85,14 @@ fn a_reset_connection_credits_both_hosts_exactly() {
 #[test]
 fn every_syn_of_a_flood_reaches_the_host_at_once() {
     let mut h = harness();
-    let hosts = h.dp.take_hosts().unwrap();
+    let mut hosts = HostTable::new(h.dp.take_hosts().unwrap()).unwrap();
     let syns: Vec<Vec<u8>> = (0..200u16)
         .map(|i| tcp_v4(V4_A, V4_B, 20000 + i, 80, TCP_SYN, 0))
         .collect();
     let bytes = run_all(&mut h, &syns);
     // One more SYN on a flow that exists: a retransmission is a connection attempt too.
     h.run(&syns[0], 1);
-    let t = totals(&hosts, host(V4_B));
+    let t = totals(&mut hosts, host(V4_B));
     assert_eq!(
         (t.packets, t.syn_without_ack, t.bytes),
         (201, 201, bytes + syns[0].len() as u64)
@@ -95,14 +102,14 @@ fn every_syn_of_a_flood_reaches_the_host_at_once() {
 #[test]
 fn a_busy_flow_holds_in_its_entry_what_the_host_map_does_not_have_yet() {
     let mut h = harness();
-    let hosts = h.dp.take_hosts().unwrap();
+    let mut hosts = HostTable::new(h.dp.take_hosts().unwrap()).unwrap();
     let f = Frame::eth(&[], ETH_IPV4)
         .ipv4(17, V4_A, V4_B, &[], 0, 8 + 64)
         .udp(5353, 53, 64)
         .0;
     let n = 5000;
     h.run(&f, n);
-    let credited = totals(&hosts, host(V4_B));
+    let credited = totals(&mut hosts, host(V4_B));
     assert!(credited.packets >= 1, "the first packet credits at once");
     let entries = h.entries();
     assert_eq!(entries.len(), 1);
