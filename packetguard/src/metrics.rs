@@ -160,7 +160,8 @@ pub struct Metrics {
     suppressed: [IntCounter; 2],
 }
 
-/// Builds metrics and registers them, remembering the first error.
+/// Builds metrics and registers them; the first failure is returned at once, naming the
+/// metric.
 struct Builder {
     registry: Registry,
 }
@@ -179,6 +180,15 @@ impl Builder {
 
     fn counter(&self, name: &'static str, help: &str) -> Result<IntCounter, MetricsError> {
         self.add(name, IntCounter::new(name, help))
+    }
+
+    fn counter_vec(
+        &self,
+        name: &'static str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntCounterVec, MetricsError> {
+        self.add(name, IntCounterVec::new(Opts::new(name, help), labels))
     }
 }
 
@@ -236,28 +246,18 @@ impl Metrics {
                 "Host map inserts the kernel refused; those packets are missing from their host's window.",
             )?,
             emitted: {
-                let vec = b.add(
+                let vec = b.counter_vec(
                     "packetguard_ringbuf_emitted_total",
-                    IntCounterVec::new(
-                        Opts::new(
-                            "packetguard_ringbuf_emitted_total",
-                            "Records the XDP program wrote to the ring buffer, by kind.",
-                        ),
-                        &["kind"],
-                    ),
+                    "Records the XDP program wrote to the ring buffer, by kind.",
+                    &["kind"],
                 )?;
                 RECORD_KINDS.map(|k| vec.with_label_values(&[k]))
             },
         };
-        let anomalies = b.add(
+        let anomalies = b.counter_vec(
             "packetguard_anomalies_total",
-            IntCounterVec::new(
-                Opts::new(
-                    "packetguard_anomalies_total",
-                    "Verdicts at or above the detector's threshold, by detector.",
-                ),
-                &["detector"],
-            ),
+            "Verdicts at or above the detector's threshold, by detector.",
+            &["detector"],
         )?;
         let scores = b.add(
             "packetguard_anomaly_score",
@@ -270,25 +270,15 @@ impl Metrics {
                 &["detector"],
             ),
         )?;
-        let drained = b.add(
+        let drained = b.counter_vec(
             "packetguard_ringbuf_records_total",
-            IntCounterVec::new(
-                Opts::new(
-                    "packetguard_ringbuf_records_total",
-                    "Records the agent read from the ring buffer, by kind.",
-                ),
-                &["kind"],
-            ),
+            "Records the agent read from the ring buffer, by kind.",
+            &["kind"],
         )?;
-        let suppressed = b.add(
+        let suppressed = b.counter_vec(
             "packetguard_events_suppressed_total",
-            IntCounterVec::new(
-                Opts::new(
-                    "packetguard_events_suppressed_total",
-                    "Anomaly events held back by the per-host rate limit, by detector.",
-                ),
-                &["detector"],
-            ),
+            "Anomaly events held back by the per-host rate limit, by detector.",
+            &["detector"],
         )?;
         let model_info = b.add(
             "packetguard_model_info",
