@@ -15,7 +15,6 @@ mod server;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use packetguard_common::counters::COUNTER_SLOTS;
 use packetguard_common::Counter;
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
@@ -23,6 +22,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use crate::datapath::counters::KernelCounters;
 pub use crate::events::Detector;
 pub use server::{bind, router, serve, DEFAULT_METRICS_ADDR};
 
@@ -63,46 +63,6 @@ const DRAIN_RECORDS_BUCKETS: [f64; 13] = [
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0,
 ];
 
-/// The XDP program's counters summed over CPUs: absolute totals since it was loaded.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelTotals {
-    pub packets: u64,
-    pub bytes: u64,
-    pub non_ip: u64,
-    pub parse_errors: u64,
-    pub flows_created: u64,
-    pub ringbuf_full: u64,
-    pub records_emitted: u64,
-    pub samples_emitted: u64,
-    pub flows_ended: u64,
-    pub fragments: u64,
-    pub flow_insert_failed: u64,
-    pub flow_starts_emitted: u64,
-    pub host_insert_failed: u64,
-}
-
-impl KernelTotals {
-    /// From the per-CPU array's slots, summed, indexed by [`Counter`].
-    pub fn from_slots(slots: &[u64; COUNTER_SLOTS as usize]) -> Self {
-        let get = |c: Counter| slots[c as usize];
-        KernelTotals {
-            packets: get(Counter::Packets),
-            bytes: get(Counter::Bytes),
-            non_ip: get(Counter::NonIp),
-            parse_errors: get(Counter::ParseErrors),
-            flows_created: get(Counter::FlowsCreated),
-            ringbuf_full: get(Counter::RingbufFull),
-            records_emitted: get(Counter::RecordsEmitted),
-            samples_emitted: get(Counter::SamplesEmitted),
-            flows_ended: get(Counter::FlowsEnded),
-            fragments: get(Counter::Fragments),
-            flow_insert_failed: get(Counter::FlowInsertFailed),
-            flow_starts_emitted: get(Counter::FlowStartsEmitted),
-            host_insert_failed: get(Counter::HostInsertFailed),
-        }
-    }
-}
-
 /// What one pass of the ring buffer drain loop read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DrainBatch {
@@ -118,21 +78,67 @@ pub struct DrainBatch {
     pub elapsed: Duration,
 }
 
-/// Handles for the counters fed from the kernel's totals.
-struct KernelSeries {
-    packets: IntCounter,
-    bytes: IntCounter,
-    non_ip: IntCounter,
-    parse_errors: IntCounter,
-    flows_created: IntCounter,
-    ringbuf_lost: IntCounter,
-    flows_ended: IntCounter,
-    fragments: IntCounter,
-    flow_insert_failed: IntCounter,
-    host_insert_failed: IntCounter,
-    /// Indexed by `RecordKind`: flow, sample, flow_start.
-    emitted: [IntCounter; 3],
-}
+/// The kernel counters exported as one plain counter each: slot, metric name, help.
+const KERNEL_SERIES: [(Counter, &str, &str); 10] = [
+    (
+        Counter::Packets,
+        "packetguard_packets_total",
+        "Frames the XDP program saw on the interface, every protocol.",
+    ),
+    (
+        Counter::Bytes,
+        "packetguard_bytes_total",
+        "Bytes of the frames the XDP program saw, link-layer headers included.",
+    ),
+    (
+        Counter::NonIp,
+        "packetguard_non_ip_frames_total",
+        "Frames that are neither IPv4 nor IPv6 (ARP, LLDP, ...); passed unscored.",
+    ),
+    (
+        Counter::ParseErrors,
+        "packetguard_parse_errors_total",
+        "Frames cut short or malformed where the parser needed a header; passed.",
+    ),
+    (
+        Counter::FlowsCreated,
+        "packetguard_kernel_flows_created_total",
+        "Flow entries the XDP program created in its flow map.",
+    ),
+    (
+        Counter::RingbufFull,
+        "packetguard_ringbuf_lost_total",
+        "Ring buffer reservations that failed because the buffer was full.",
+    ),
+    (
+        Counter::FlowsEnded,
+        "packetguard_kernel_flows_ended_total",
+        "Flows the XDP program ended on FIN or RST.",
+    ),
+    (
+        Counter::Fragments,
+        "packetguard_ip_fragments_total",
+        "Non-first IP fragments, counted toward their flow without ports.",
+    ),
+    (
+        Counter::FlowInsertFailed,
+        "packetguard_flow_insert_failures_total",
+        "Flow map inserts the kernel refused; those packets update no flow.",
+    ),
+    (
+        Counter::HostInsertFailed,
+        "packetguard_host_insert_failures_total",
+        "Host map inserts the kernel refused; those packets are missing from their host's window.",
+    ),
+];
+
+/// The kernel counter behind each `kind` of `packetguard_ringbuf_emitted_total`, in
+/// [`RECORD_KINDS`] order.
+const EMITTED: [Counter; 3] = [
+    Counter::RecordsEmitted,
+    Counter::SamplesEmitted,
+    Counter::FlowStartsEmitted,
+];
 
 /// Label values of the `kind` label, in the order of the per-kind arrays.
 const RECORD_KINDS: [&str; 3] = ["flow", "sample", "flow_start"];
@@ -140,9 +146,10 @@ const RECORD_KINDS: [&str; 3] = ["flow", "sample", "flow_start"];
 /// The agent's metrics. Share it as `Arc<Metrics>`; every method takes `&self`.
 pub struct Metrics {
     registry: Registry,
-    kernel: KernelSeries,
+    /// The counters fed from the kernel's totals, each with the slot it follows.
+    kernel: Vec<(Counter, IntCounter)>,
     /// The last kernel totals applied, to turn absolute totals into increments.
-    last_kernel: Mutex<KernelTotals>,
+    last_kernel: Mutex<KernelCounters>,
     flows_scored: IntCounter,
     host_windows: IntCounter,
     anomalies: [IntCounter; 2],
@@ -204,56 +211,21 @@ impl Metrics {
         let b = Builder {
             registry: Registry::new(),
         };
-        let kernel = KernelSeries {
-            packets: b.counter(
-                "packetguard_packets_total",
-                "Frames the XDP program saw on the interface, every protocol.",
-            )?,
-            bytes: b.counter(
-                "packetguard_bytes_total",
-                "Bytes of the frames the XDP program saw, link-layer headers included.",
-            )?,
-            non_ip: b.counter(
-                "packetguard_non_ip_frames_total",
-                "Frames that are neither IPv4 nor IPv6 (ARP, LLDP, ...); passed unscored.",
-            )?,
-            parse_errors: b.counter(
-                "packetguard_parse_errors_total",
-                "Frames cut short or malformed where the parser needed a header; passed.",
-            )?,
-            flows_created: b.counter(
-                "packetguard_kernel_flows_created_total",
-                "Flow entries the XDP program created in its flow map.",
-            )?,
-            ringbuf_lost: b.counter(
-                "packetguard_ringbuf_lost_total",
-                "Ring buffer reservations that failed because the buffer was full.",
-            )?,
-            flows_ended: b.counter(
-                "packetguard_kernel_flows_ended_total",
-                "Flows the XDP program ended on FIN or RST.",
-            )?,
-            fragments: b.counter(
-                "packetguard_ip_fragments_total",
-                "Non-first IP fragments, counted toward their flow without ports.",
-            )?,
-            flow_insert_failed: b.counter(
-                "packetguard_flow_insert_failures_total",
-                "Flow map inserts the kernel refused; those packets update no flow.",
-            )?,
-            host_insert_failed: b.counter(
-                "packetguard_host_insert_failures_total",
-                "Host map inserts the kernel refused; those packets are missing from their host's window.",
-            )?,
-            emitted: {
-                let vec = b.counter_vec(
-                    "packetguard_ringbuf_emitted_total",
-                    "Records the XDP program wrote to the ring buffer, by kind.",
-                    &["kind"],
-                )?;
-                RECORD_KINDS.map(|k| vec.with_label_values(&[k]))
-            },
-        };
+        let mut kernel = KERNEL_SERIES
+            .iter()
+            .map(|&(slot, name, help)| Ok((slot, b.counter(name, help)?)))
+            .collect::<Result<Vec<_>, MetricsError>>()?;
+        let emitted = b.counter_vec(
+            "packetguard_ringbuf_emitted_total",
+            "Records the XDP program wrote to the ring buffer, by kind.",
+            &["kind"],
+        )?;
+        kernel.extend(
+            EMITTED
+                .into_iter()
+                .zip(RECORD_KINDS)
+                .map(|(slot, k)| (slot, emitted.with_label_values(&[k]))),
+        );
         let anomalies = b.counter_vec(
             "packetguard_anomalies_total",
             "Verdicts at or above the detector's threshold, by detector.",
@@ -303,7 +275,7 @@ impl Metrics {
 
         Ok(Metrics {
             kernel,
-            last_kernel: Mutex::new(KernelTotals::default()),
+            last_kernel: Mutex::new(KernelCounters::default()),
             flows_scored: b.counter(
                 "packetguard_flows_total",
                 "Flow records the flow detector scored.",
@@ -373,40 +345,13 @@ impl Metrics {
     /// previous call. A total below the previous one means the program was reloaded and
     /// its counters restarted at zero; the counter then rises by the new total, so it
     /// stays monotone and counts every packet of both lifetimes.
-    pub fn set_kernel_totals(&self, now: &KernelTotals) {
+    pub fn set_kernel_totals(&self, now: &KernelCounters) {
         let mut last = match self.last_kernel.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let k = &self.kernel;
-        let pairs: [(&IntCounter, u64, u64); 13] = [
-            (&k.packets, now.packets, last.packets),
-            (&k.bytes, now.bytes, last.bytes),
-            (&k.non_ip, now.non_ip, last.non_ip),
-            (&k.parse_errors, now.parse_errors, last.parse_errors),
-            (&k.flows_created, now.flows_created, last.flows_created),
-            (&k.ringbuf_lost, now.ringbuf_full, last.ringbuf_full),
-            (&k.flows_ended, now.flows_ended, last.flows_ended),
-            (&k.fragments, now.fragments, last.fragments),
-            (
-                &k.flow_insert_failed,
-                now.flow_insert_failed,
-                last.flow_insert_failed,
-            ),
-            (
-                &k.host_insert_failed,
-                now.host_insert_failed,
-                last.host_insert_failed,
-            ),
-            (&k.emitted[0], now.records_emitted, last.records_emitted),
-            (&k.emitted[1], now.samples_emitted, last.samples_emitted),
-            (
-                &k.emitted[2],
-                now.flow_starts_emitted,
-                last.flow_starts_emitted,
-            ),
-        ];
-        for (counter, new, old) in pairs {
+        for (slot, counter) in &self.kernel {
+            let (new, old) = (now.get(*slot), last.get(*slot));
             counter.inc_by(if new >= old { new - old } else { new });
         }
         *last = *now;

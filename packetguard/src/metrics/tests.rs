@@ -3,7 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use packetguard_common::counters::COUNTER_SLOTS;
+
 use super::*;
+
+/// Kernel totals with the given counters set, every other one zero.
+fn totals(values: &[(Counter, u64)]) -> KernelCounters {
+    let mut k = KernelCounters::default();
+    for &(c, v) in values {
+        k.0[c as usize] = v;
+    }
+    k
+}
 
 /// The value of the one sample line that starts with `series ` (name plus labels).
 fn sample(text: &str, series: &str) -> Option<String> {
@@ -35,15 +46,14 @@ fn anomalies_counter_shows_exact_value_per_detector() {
 #[test]
 fn kernel_totals_become_exact_monotone_counters() {
     let m = Metrics::new().unwrap();
-    let mut t = KernelTotals {
-        packets: 1000,
-        bytes: 64_000,
-        ringbuf_full: 2,
-        ..Default::default()
-    };
+    let mut t = totals(&[
+        (Counter::Packets, 1000),
+        (Counter::Bytes, 64_000),
+        (Counter::RingbufFull, 2),
+    ]);
     m.set_kernel_totals(&t);
-    t.packets = 1500;
-    t.bytes = 96_000;
+    t.0[Counter::Packets as usize] = 1500;
+    t.0[Counter::Bytes as usize] = 96_000;
     m.set_kernel_totals(&t);
     m.set_kernel_totals(&t);
     let text = m.render().unwrap();
@@ -61,10 +71,7 @@ fn kernel_totals_become_exact_monotone_counters() {
     );
 
     // The program was reloaded: its counters restarted at zero.
-    m.set_kernel_totals(&KernelTotals {
-        packets: 10,
-        ..Default::default()
-    });
+    m.set_kernel_totals(&totals(&[(Counter::Packets, 10)]));
     let text = m.render().unwrap();
     assert_eq!(
         sample(&text, "packetguard_packets_total").as_deref(),
@@ -79,13 +86,13 @@ fn kernel_totals_read_from_counter_slots() {
     slots[Counter::RingbufFull as usize] = 3;
     slots[Counter::FlowStartsEmitted as usize] = 5;
     slots[Counter::HostInsertFailed as usize] = 2;
-    let t = KernelTotals::from_slots(&slots);
+    let t = KernelCounters(slots);
     assert_eq!(
         (
-            t.packets,
-            t.ringbuf_full,
-            t.flow_starts_emitted,
-            t.host_insert_failed
+            t.get(Counter::Packets),
+            t.get(Counter::RingbufFull),
+            t.get(Counter::FlowStartsEmitted),
+            t.get(Counter::HostInsertFailed)
         ),
         (7, 3, 5, 2)
     );

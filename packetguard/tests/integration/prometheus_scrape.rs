@@ -14,7 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use packetguard::metrics::{self, Detector, DrainBatch, KernelTotals, Metrics};
+use packetguard::datapath::counters::KernelCounters;
+use packetguard::metrics::{self, Detector, DrainBatch, Metrics};
+use packetguard_common::Counter;
 use serde_json::Value;
 
 pub const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -111,17 +113,20 @@ impl Drop for Agent {
 
 /// Records a small but real set of values through the public API.
 fn record_values(m: &Metrics) {
-    m.set_kernel_totals(&KernelTotals {
-        packets: 12_345,
-        bytes: 9_876_543,
-        non_ip: 12,
-        parse_errors: 3,
-        flows_created: 40,
-        records_emitted: 38,
-        samples_emitted: 190,
-        flow_starts_emitted: 40,
-        ..Default::default()
-    });
+    let mut k = KernelCounters::default();
+    for (c, v) in [
+        (Counter::Packets, 12_345),
+        (Counter::Bytes, 9_876_543),
+        (Counter::NonIp, 12),
+        (Counter::ParseErrors, 3),
+        (Counter::FlowsCreated, 40),
+        (Counter::RecordsEmitted, 38),
+        (Counter::SamplesEmitted, 190),
+        (Counter::FlowStartsEmitted, 40),
+    ] {
+        k.0[c as usize] = v;
+    }
+    m.set_kernel_totals(&k);
     m.record_scores(Detector::Flow, &[0.41, 0.47, 0.52, 0.58, 0.66, 0.73]);
     m.record_scores(Detector::Host, &[0.44, 0.49]);
     for _ in 0..FLOW_ANOMALIES {

@@ -42,7 +42,7 @@ use crate::{
     },
     events::{EventTarget, EventWriter, RateLimit},
     flows::{features::flow_features, Endpoints},
-    metrics::{self, DrainBatch, KernelTotals, Metrics},
+    metrics::{self, DrainBatch, Metrics},
 };
 
 /// Arguments of `packetguard run`. Flags override the `--config` file.
@@ -402,7 +402,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
                 observe_batch(&metrics, &before, &drain.stats, start);
                 det.close_window(&mut host_table)?;
                 let k = counters::read(&counter_map)?;
-                metrics.set_kernel_totals(&KernelTotals::from_slots(&k.0));
+                metrics.set_kernel_totals(&k);
                 metrics.set_flow_table_entries((st.entries - st.removed) as u64);
                 det.score()?;
                 if det.learner.as_ref().is_some_and(|l| Instant::now() >= l.until) {
@@ -429,7 +429,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
         eprintln!("stopped before learning finished: no model was written");
     }
     let k = counters::read(&counter_map)?;
-    metrics.set_kernel_totals(&KernelTotals::from_slots(&k.0));
+    metrics.set_kernel_totals(&k);
     det.out.events.finish(SystemTime::now())?;
     let _ = stop_server.send(());
     let _ = server.await;
