@@ -360,17 +360,19 @@ impl Metrics {
     /// Records one scored flow or host window: counts it and adds its score to the
     /// score histogram.
     pub fn record_score(&self, detector: Detector, score: f64) {
-        match detector {
-            Detector::Flow => self.flows_scored.inc(),
-            Detector::Host => self.host_windows.inc(),
-        }
-        self.scores[detector.index()].observe(score);
+        self.record_scores(detector, &[score]);
     }
 
     /// [`Metrics::record_score`] for a whole scored batch.
     pub fn record_scores(&self, detector: Detector, scores: &[f64]) {
+        let scored = match detector {
+            Detector::Flow => &self.flows_scored,
+            Detector::Host => &self.host_windows,
+        };
+        scored.inc_by(scores.len() as u64);
+        let histogram = &self.scores[detector.index()];
         for &score in scores {
-            self.record_score(detector, score);
+            histogram.observe(score);
         }
     }
 
