@@ -4,14 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use super::{Detector, RateLimit};
-
-/// What the limiter decided for one event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Decision {
-    Write { folded: u64 },
-    Suppress,
-}
+use super::{Detector, Outcome, RateLimit};
 
 /// A host's held-back count that must be written as a summary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +15,8 @@ pub(super) struct Pending {
 }
 
 pub(super) struct Admission {
-    pub(super) decision: Decision,
+    /// Whether to write the event, and the held-back count it carries.
+    pub(super) outcome: Outcome,
     /// A host evicted to make room that still held a count.
     pub(super) evicted: Option<Pending>,
 }
@@ -70,16 +64,16 @@ impl Limiter {
             w.start = now;
             w.written = 0;
         }
-        let decision = if w.written < self.limit.burst {
+        let outcome = if w.written < self.limit.burst {
             w.written += 1;
-            Decision::Write {
+            Outcome::Written {
                 folded: std::mem::take(&mut w.suppressed),
             }
         } else {
             w.suppressed += 1;
-            Decision::Suppress
+            Outcome::Suppressed
         };
-        Admission { decision, evicted }
+        Admission { outcome, evicted }
     }
 
     /// Frees at least one slot. Expired windows with nothing held back carry no

@@ -217,19 +217,16 @@ impl<W: Write> EventWriter<W> {
     /// `now` is a monotonic clock reading (the rate-limit clock); `ev.time` is only what
     /// gets printed.
     pub fn emit(&mut self, ev: &AnomalyEvent<'_>, now: Instant) -> Result<Outcome, EventsError> {
-        let decision = self.limiter.admit(ev.detector, ev.subject.host(), now);
-        if let Some(evicted) = decision.evicted {
+        let admission = self.limiter.admit(ev.detector, ev.subject.host(), now);
+        if let Some(evicted) = admission.evicted {
             self.write_summary(evicted, ev.time)?;
         }
-        match decision.decision {
-            Decision::Suppress => Ok(Outcome::Suppressed),
-            Decision::Write { folded } => {
-                self.line.clear();
-                write_event(&mut self.line, ev, folded).map_err(json_error)?;
-                self.write_line()?;
-                Ok(Outcome::Written { folded })
-            }
+        if let Outcome::Written { folded } = admission.outcome {
+            self.line.clear();
+            write_event(&mut self.line, ev, folded).map_err(json_error)?;
+            self.write_line()?;
         }
+        Ok(admission.outcome)
     }
 
     /// Writes summaries for hosts whose window has reopened but which still hold a
@@ -289,6 +286,6 @@ mod json;
 mod limiter;
 
 use json::{json_error, write_event, write_summary};
-use limiter::{Decision, Limiter, Pending};
+use limiter::{Limiter, Pending};
 #[cfg(test)]
 mod tests;
