@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Detector, Outcome, RateLimit};
 
@@ -29,6 +29,13 @@ pub(super) struct Window {
     pub(super) suppressed: u64,
 }
 
+impl Window {
+    /// Whether `interval` has passed since the window opened.
+    fn expired(&self, now: Instant, interval: Duration) -> bool {
+        now.saturating_duration_since(self.start) >= interval
+    }
+}
+
 /// Fixed-window limiter keyed by (detector, destination host).
 pub(super) struct Limiter {
     pub(super) limit: RateLimit,
@@ -40,10 +47,6 @@ impl Limiter {
         // Allocate the whole table up front: a flood then costs no allocation.
         let hosts = HashMap::with_capacity(limit.max_hosts.min(1 << 16));
         Limiter { limit, hosts }
-    }
-
-    pub(super) fn expired(&self, w: &Window, now: Instant) -> bool {
-        now.saturating_duration_since(w.start) >= self.limit.interval
     }
 
     pub(super) fn admit(&mut self, detector: Detector, host: IpAddr, now: Instant) -> Admission {
@@ -60,7 +63,7 @@ impl Limiter {
             suppressed: 0,
         });
         w.last_seen = now;
-        if now.saturating_duration_since(w.start) >= interval {
+        if w.expired(now, interval) {
             w.start = now;
             w.written = 0;
         }
@@ -82,7 +85,7 @@ impl Limiter {
     pub(super) fn make_room(&mut self, now: Instant) -> Option<Pending> {
         let interval = self.limit.interval;
         self.hosts
-            .retain(|_, w| w.suppressed > 0 || now.saturating_duration_since(w.start) < interval);
+            .retain(|_, w| w.suppressed > 0 || !w.expired(now, interval));
         if self.hosts.len() < self.limit.max_hosts {
             return None;
         }
@@ -101,7 +104,7 @@ impl Limiter {
         let expired: Vec<_> = self
             .hosts
             .iter()
-            .filter(|(_, w)| self.expired(w, now))
+            .filter(|(_, w)| w.expired(now, self.limit.interval))
             .map(|(k, _)| *k)
             .collect();
         for key in expired {
