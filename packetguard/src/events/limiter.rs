@@ -52,7 +52,7 @@ impl Limiter {
     pub(super) fn admit(&mut self, detector: Detector, host: IpAddr, now: Instant) -> Admission {
         let key = (detector, host);
         let mut evicted = None;
-        if !self.hosts.contains_key(&key) && self.hosts.len() >= self.limit.max_hosts {
+        if self.hosts.len() >= self.limit.max_hosts && !self.hosts.contains_key(&key) {
             evicted = self.make_room(now);
         }
         let interval = self.limit.interval;
@@ -90,51 +90,41 @@ impl Limiter {
             return None;
         }
         let key = *self.hosts.iter().min_by_key(|(_, w)| w.last_seen)?.0;
-        let w = self.hosts.remove(&key)?;
-        (w.suppressed > 0).then_some(Pending {
-            detector: key.0,
-            host: key.1,
-            suppressed: w.suppressed,
-        })
+        pending(key, &self.hosts.remove(&key)?)
     }
 
     /// Removes every expired window, returning the held-back counts among them.
     pub(super) fn take_idle(&mut self, now: Instant) -> Vec<Pending> {
-        let mut out = Vec::new();
-        let expired: Vec<_> = self
-            .hosts
-            .iter()
-            .filter(|(_, w)| w.expired(now, self.limit.interval))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in expired {
-            if let Some(w) = self.hosts.remove(&key) {
-                if w.suppressed > 0 {
-                    out.push(Pending {
-                        detector: key.0,
-                        host: key.1,
-                        suppressed: w.suppressed,
-                    });
-                }
-            }
-        }
-        out.sort_by_key(|p| (p.detector, p.host));
-        out
+        let interval = self.limit.interval;
+        self.take_where(|w| w.expired(now, interval))
     }
 
     /// Empties the table, returning every held-back count, in a stable order.
     pub(super) fn take_all(&mut self) -> Vec<Pending> {
-        let mut out: Vec<_> = self
-            .hosts
-            .drain()
-            .filter(|(_, w)| w.suppressed > 0)
-            .map(|((detector, host), w)| Pending {
-                detector,
-                host,
-                suppressed: w.suppressed,
-            })
-            .collect();
+        self.take_where(|_| true)
+    }
+
+    /// Removes the windows `take` selects, returning the held-back counts among them
+    /// sorted by detector and host.
+    fn take_where(&mut self, mut take: impl FnMut(&Window) -> bool) -> Vec<Pending> {
+        let mut out = Vec::new();
+        self.hosts.retain(|&key, w| {
+            if !take(w) {
+                return true;
+            }
+            out.extend(pending(key, w));
+            false
+        });
         out.sort_by_key(|p| (p.detector, p.host));
         out
     }
+}
+
+/// The held-back count of a window leaving the table, if it holds one.
+fn pending((detector, host): (Detector, IpAddr), w: &Window) -> Option<Pending> {
+    (w.suppressed > 0).then_some(Pending {
+        detector,
+        host,
+        suppressed: w.suppressed,
+    })
 }
