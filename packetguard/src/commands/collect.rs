@@ -113,7 +113,7 @@ impl<W: Write> RowSink<W> {
     /// Writes the rows still open and flushes; returns the number of rows written.
     fn finish(mut self) -> std::io::Result<u64> {
         self.merger.finish(|row| self.out.write(row));
-        if let Some(e) = self.out.error.take() {
+        if let Some(e) = self.take_error() {
             return Err(e);
         }
         self.out.csv.flush()?;
