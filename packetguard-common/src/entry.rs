@@ -81,6 +81,7 @@ impl FlowEntry {
             bytes: bytes.wrapping_sub(self.credit.bytes[dir]),
             tcp_packets: if is_tcp { packets } else { 0 },
             syn_without_ack: 0,
+            answered: 0,
         }
     }
 

@@ -62,6 +62,23 @@ pub const HOST_FEATURES: [&str; 7] = [
 /// Number of host features.
 pub const N_HOST_FEATURES: usize = HOST_FEATURES.len();
 
+/// Per-source features over one-second windows, scored by the source model: what one
+/// address sent (packets, bytes, connection attempts) and how those attempts fared.
+/// `failed_attempt_ratio` is the share of the flows it opened in the window that got no
+/// answer other than a reset (RST back, ICMP unreachable, or silence).
+pub const SOURCE_FEATURES: [&str; 7] = [
+    "packets_per_s",
+    "bytes_per_s",
+    "new_flows_per_s",
+    "distinct_destinations",
+    "distinct_dst_ports",
+    "syn_without_ack_ratio",
+    "failed_attempt_ratio",
+];
+
+/// Number of source features.
+pub const N_SOURCE_FEATURES: usize = SOURCE_FEATURES.len();
+
 /// Position of a flow feature by name.
 pub fn flow_feature_index(name: &str) -> Option<usize> {
     FLOW_FEATURES.iter().position(|f| *f == name)

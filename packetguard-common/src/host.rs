@@ -1,12 +1,13 @@
-//! Per-destination traffic totals kept by the kernel for the host detector.
+//! Per-address traffic totals kept by the kernel for the destination and source detectors.
 //!
-//! The XDP program adds the IP packets of every flow to the entry of their destination
-//! address in a per-CPU LRU hash map, so no two CPUs ever write the same counters. It does
-//! so from the flow map, in credits of up to a tenth of a second per flow direction
-//! ([`crate::entry`] says when). The agent reads the map once a second, sums the CPUs and
-//! takes the difference from its previous reading: that gives each host's packets, bytes
-//! and SYN-without-ACK packets in the window, however many sources (spoofed or not) the
-//! packets came from.
+//! The kernel programs add the IP packets of every flow to two per-CPU LRU hash maps, so no
+//! two CPUs ever write the same counters: the entry of their destination address (the
+//! destination map, `HOSTS`) and the entry of their source address (the source map,
+//! `SOURCES`). They do so from the flow map, in credits of up to a tenth of a second per
+//! flow direction ([`crate::entry`] says when). The agent reads both maps once a second,
+//! sums the CPUs and takes the difference from its previous reading: that gives each
+//! address's packets, bytes and SYN-without-ACK packets received (or sent) in the window,
+//! however many peers (spoofed or not) the packets came from or went to.
 
 use crate::FlowKey;
 
@@ -54,8 +55,9 @@ pub fn syn_without_ack(is_tcp: bool, tcp_flags: u8) -> bool {
         && tcp_flags & (crate::record::TCP_SYN | crate::record::TCP_ACK) == crate::record::TCP_SYN
 }
 
-/// One CPU's running totals for one destination. Never reset by the kernel: the agent works
-/// with differences between readings.
+/// One CPU's running totals for one address, as destination (packets received) or as
+/// source (packets sent). Never reset by the kernel: the agent works with differences
+/// between readings.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct HostStats {
@@ -65,9 +67,13 @@ pub struct HostStats {
     pub tcp_packets: u64,
     /// TCP packets with SYN set and ACK clear: connection attempts.
     pub syn_without_ack: u64,
+    /// Source map only: flows this address opened whose first reply was not a TCP reset
+    /// (a SYN-ACK, a UDP answer, an echo reply). Connection attempts minus these are the
+    /// attempts that failed: reset, refused with ICMP, or unanswered.
+    pub answered: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<HostStats>() == 32);
+const _: () = assert!(core::mem::size_of::<HostStats>() == 40);
 
 impl HostStats {
     /// Adds one packet of `len` frame bytes with the given TCP flags (`is_tcp` 0 or 1).
@@ -95,6 +101,7 @@ impl HostStats {
             bytes: self.bytes.wrapping_add(o.bytes),
             tcp_packets: self.tcp_packets.wrapping_add(o.tcp_packets),
             syn_without_ack: self.syn_without_ack.wrapping_add(o.syn_without_ack),
+            answered: self.answered.wrapping_add(o.answered),
         }
     }
 
@@ -109,6 +116,7 @@ impl HostStats {
             bytes: self.bytes.saturating_sub(earlier.bytes),
             tcp_packets: self.tcp_packets.saturating_sub(earlier.tcp_packets),
             syn_without_ack: self.syn_without_ack.saturating_sub(earlier.syn_without_ack),
+            answered: self.answered.saturating_sub(earlier.answered),
         }
     }
 }
@@ -140,7 +148,8 @@ mod tests {
                 packets: 3,
                 bytes: 220,
                 tcp_packets: 2,
-                syn_without_ack: 1
+                syn_without_ack: 1,
+                answered: 0,
             }
         );
     }

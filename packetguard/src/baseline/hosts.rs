@@ -136,6 +136,7 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
         bytes: (w.packets * w.mean_size).round() as u64,
         tcp_packets: tcp_packets as u64,
         syn_without_ack: w.syns as u64,
+        answered: 0,
     };
     let window = std::time::Duration::from_millis(rng.random_range(950..=1050));
     host_features(

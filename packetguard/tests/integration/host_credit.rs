@@ -67,6 +67,7 @@ fn a_reset_connection_credits_both_hosts_exactly() {
             bytes: server_bytes + rst.len() as u64,
             tcp_packets: 4,
             syn_without_ack: 1,
+            answered: 0,
         },
         "the server: SYN, two ACKs, RST"
     );
@@ -77,6 +78,7 @@ fn a_reset_connection_credits_both_hosts_exactly() {
             bytes: client_bytes,
             tcp_packets: 2,
             syn_without_ack: 0,
+            answered: 0,
         },
         "the client: SYN-ACK, ACK (a SYN-ACK is no connection attempt)"
     );
