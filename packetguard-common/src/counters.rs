@@ -1,4 +1,4 @@
-//! The XDP program's per-CPU counters: one slot each in a `PerCpuArray<u64>`.
+//! The kernel programs' per-CPU counters (XDP and TC share them): one slot each in a `PerCpuArray<u64>`.
 
 /// Index of each counter in the per-CPU counter array.
 #[repr(u32)]
@@ -34,10 +34,17 @@ pub enum Counter {
     FlowsReused = 12,
     /// Host map inserts the kernel refused (the packet is missing from its host's window).
     HostInsertFailed = 13,
+    /// Of `Packets`, the frames the egress (TC) program saw: what the host sent.
+    EgressPackets = 14,
+    /// Of `Bytes`, the frame bytes the egress program saw.
+    EgressBytes = 15,
+    /// Source map inserts the kernel refused (the packet is missing from its source's
+    /// window).
+    SourceInsertFailed = 16,
 }
 
 /// Number of counter slots; the size of the per-CPU array.
-pub const COUNTER_SLOTS: u32 = 14;
+pub const COUNTER_SLOTS: u32 = 17;
 
 /// Every counter with its metric-friendly name, in slot order.
 pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
@@ -55,4 +62,7 @@ pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
     (Counter::FlowStartsEmitted, "flow_starts_emitted"),
     (Counter::FlowsReused, "flows_reused"),
     (Counter::HostInsertFailed, "host_insert_failed"),
+    (Counter::EgressPackets, "egress_packets"),
+    (Counter::EgressBytes, "egress_bytes"),
+    (Counter::SourceInsertFailed, "source_insert_failed"),
 ];

@@ -55,6 +55,17 @@ pub fn syn_without_ack(is_tcp: bool, tcp_flags: u8) -> bool {
         && tcp_flags & (crate::record::TCP_SYN | crate::record::TCP_ACK) == crate::record::TCP_SYN
 }
 
+/// True when the first reply of a flow with these TCP flags (ignored for other protocols)
+/// answers the opener's attempt: a SYN-ACK for TCP (a reset or a bare ACK is no answer;
+/// a bare ACK is the reply of a flow first seen mid-stream, which was no attempt), any
+/// packet for UDP and ICMP.
+#[inline(always)]
+pub fn is_answer(protocol: u8, tcp_flags: u8) -> bool {
+    use crate::record::{TCP_ACK, TCP_RST, TCP_SYN};
+    protocol != crate::key::IPPROTO_TCP
+        || tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN | TCP_ACK
+}
+
 /// One CPU's running totals for one address, as destination (packets received) or as
 /// source (packets sent). Never reset by the kernel: the agent works with differences
 /// between readings.

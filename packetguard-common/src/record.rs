@@ -83,6 +83,9 @@ pub const STATE_FIN_BWD: u8 = 2;
 pub const STATE_ENDED: u8 = 4;
 pub const STATE_WIN_FWD: u8 = 8;
 pub const STATE_WIN_BWD: u8 = 16;
+/// The flow saw its first backward packet (the reply its opener's attempt got, if any);
+/// set once, so the opener's source entry is told about one reply per flow.
+pub const STATE_REPLIED: u8 = 32;
 
 /// Per-flow state: the value of the kernel's flow map and the body of a [`FlowRecord`].
 ///

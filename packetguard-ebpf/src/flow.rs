@@ -12,15 +12,19 @@ use core::intrinsics::{atomic_xadd, AtomicOrdering};
 use aya_ebpf::bindings::BPF_NOEXIST;
 use packetguard_common::{
     entry::{BACKWARD, FORWARD},
-    host::syn_without_ack,
+    host::{is_answer, syn_without_ack},
     key::IPPROTO_TCP,
-    record::{STATE_ENDED, TCP_RST},
-    Counter, FlowEntry, FlowKey, FlowRecord, FlowStart, PacketSample, RecordKind, RecordReason,
+    record::{STATE_ENDED, STATE_REPLIED, TCP_RST},
+    Counter, FlowEntry, FlowKey, FlowRecord, FlowStart, HostStats, PacketSample, RecordKind,
+    RecordReason,
 };
 
 use crate::{
-    count, host, parse::Packet, setting_u32, setting_u64, ACTIVE_TIMEOUT_NS, EMIT_FLOW_STARTS,
-    EVENTS, FLOWS, SAMPLER, SAMPLE_EVERY,
+    count,
+    host::{self, Role},
+    parse::Packet,
+    setting_u32, setting_u64, ACTIVE_TIMEOUT_NS, EMIT_FLOW_STARTS, EVENTS, FLOWS, SAMPLER,
+    SAMPLE_EVERY,
 };
 
 #[inline(always)]
@@ -69,6 +73,17 @@ pub fn account(pkt: &Packet) {
 
     let stats = &mut entry.stats;
     let forward = src_is_a == stats.fwd_is_a;
+    if !forward && stats.state & STATE_REPLIED == 0 {
+        // The first reply: tells the flow's opener (a source) whether its attempt worked.
+        stats.state |= STATE_REPLIED;
+        if is_answer(pkt.key.protocol, meta.tcp_flags) {
+            let answered = HostStats {
+                answered: 1,
+                ..HostStats::default()
+            };
+            host::credit(Role::Source, &pkt.key, stats.fwd_is_a != 0, &answered);
+        }
+    }
     stats.observe(meta, forward);
     if forward {
         atomic_add(&mut stats.fwd_packets, 1);
@@ -108,13 +123,17 @@ pub fn account(pkt: &Packet) {
 }
 
 /// Adds what direction `dir` of the flow counted since its last credit to its destination
-/// host, with `attempts` connection attempts (the packet being processed).
+/// (as received) and to its source (as sent), with `attempts` connection attempts (the
+/// packet being processed).
 #[inline(always)]
 fn credit(key: &FlowKey, entry: &mut FlowEntry, dir: usize, attempts: u64, ts_ns: u64) {
     let mut d = entry.uncredited(dir, key.protocol == IPPROTO_TCP);
     d.syn_without_ack = attempts;
     if d.packets != 0 {
-        host::credit(key, entry.destination_is_a(dir), &d);
+        // The same packets, received by one end and sent by the other.
+        let to_a = entry.destination_is_a(dir);
+        host::credit(Role::Destination, key, to_a, &d);
+        host::credit(Role::Source, key, !to_a, &d);
     }
     entry.credited(dir, &d, ts_ns);
 }

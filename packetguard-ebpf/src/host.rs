@@ -1,28 +1,41 @@
-//! Per-destination totals for the host detector (see `packetguard_common::host`), credited
-//! from the flow map (see `packetguard_common::entry`).
+//! Per-address totals for the destination and source detectors (see
+//! `packetguard_common::host`), credited from the flow map (see `packetguard_common::entry`).
 
-use aya_ebpf::bindings::BPF_NOEXIST;
+use aya_ebpf::{bindings::BPF_NOEXIST, maps::LruPerCpuHashMap};
 use packetguard_common::{Counter, FlowKey, HostKey, HostStats};
 
-use crate::{count, HOSTS};
+use crate::{count, HOSTS, SOURCES};
 
-/// Adds `d` to this CPU's slot of endpoint `a` (when `to_a`) or `b` of the flow `key`,
-/// creating the entry if needed.
+/// Which per-address map a credit goes to.
+#[derive(Clone, Copy)]
+pub enum Role {
+    /// The address received the packets (`HOSTS`).
+    Destination,
+    /// The address sent them (`SOURCES`).
+    Source,
+}
+
+/// Adds `d` to this CPU's slot of endpoint `a` (when `to_a`) or `b` of the flow `key` in
+/// the map of `role`, creating the entry if needed.
 #[inline(always)]
-pub fn credit(key: &FlowKey, to_a: bool, d: &HostStats) {
+pub fn credit(role: Role, key: &FlowKey, to_a: bool, d: &HostStats) {
+    let (map, failed): (&LruPerCpuHashMap<HostKey, HostStats>, Counter) = match role {
+        Role::Destination => (&HOSTS, Counter::HostInsertFailed),
+        Role::Source => (&SOURCES, Counter::SourceInsertFailed),
+    };
     let host = endpoint(key, to_a);
-    if let Some(stats) = HOSTS.get_ptr_mut(&host) {
+    if let Some(stats) = map.get_ptr_mut(&host) {
         // Per-CPU value: only this CPU writes it, no atomics needed.
         unsafe { *stats = (*stats).plus(d) };
         return;
     }
-    if HOSTS.insert(&host, d, BPF_NOEXIST as u64).is_ok() {
+    if map.insert(&host, d, BPF_NOEXIST as u64).is_ok() {
         return;
     }
     // Another CPU created the entry in between; this CPU's slot of it starts at zero.
-    match HOSTS.get_ptr_mut(&host) {
+    match map.get_ptr_mut(&host) {
         Some(stats) => unsafe { *stats = (*stats).plus(d) },
-        None => count(Counter::HostInsertFailed, 1),
+        None => count(failed, 1),
     }
 }
 

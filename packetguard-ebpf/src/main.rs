@@ -1,16 +1,22 @@
-//! PacketGuard's XDP program.
+//! PacketGuard's kernel programs: XDP on ingress, a TC classifier on egress.
 //!
 //! # Layout
 //!
-//! - `main.rs` (this file): maps, load-time settings, the `#[xdp]` entry points.
+//! - `main.rs` (this file): maps, load-time settings, the `#[xdp]` and `#[classifier]`
+//!   entry points, and [`observe`], the one per-packet path both share.
 //! - [`parse`]: bounds-checked parsing of Ethernet, VLAN, IPv4, IPv6, TCP, UDP, ICMP.
 //! - [`flow`]: the flow map update and what goes to the ring buffer.
-//! - [`host`]: per-destination totals for the host detector, credited from the flow map.
+//! - [`host`]: per-address totals (as destination and as source) for the window
+//!   detectors, credited from the flow map.
 //!
-//! The entry point always returns `XDP_PASS`: PacketGuard observes, it never drops. Anything
-//! the parser cannot read is counted and passed.
+//! Both programs feed the same flow map, counters and ring buffer through the same parser,
+//! so a conversation seen on ingress and egress is one flow, each packet counted once by
+//! the hook it passed. They always let the packet go (`XDP_PASS`, `TC_ACT_UNSPEC`):
+//! PacketGuard observes, it never drops. Anything the parser cannot read is counted and
+//! passed.
 //!
-//! Minimum kernel: 5.8 (BPF ring buffer); built for BPF ISA v3 (5.1).
+//! Minimum kernel: 5.8 (BPF ring buffer); built for BPF ISA v3 (5.1). The agent attaches
+//! the egress program through a TCX link on 6.6 and later, through a clsact qdisc before.
 #![no_std]
 #![no_main]
 #![feature(core_intrinsics)]
@@ -27,16 +33,16 @@ mod parse;
 use core::mem::MaybeUninit;
 
 use aya_ebpf::{
-    bindings::xdp_action,
+    bindings::{xdp_action, TC_ACT_UNSPEC},
     helpers::bpf_ktime_get_ns,
-    macros::{map, xdp},
+    macros::{classifier, map, xdp},
     maps::{LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
-    programs::XdpContext,
+    programs::{TcContext, XdpContext},
 };
 use packetguard_common::{
     config::{
         DEFAULT_ACTIVE_TIMEOUT_NS, DEFAULT_FLOW_ENTRIES, DEFAULT_HOST_ENTRIES,
-        DEFAULT_RINGBUF_BYTES,
+        DEFAULT_RINGBUF_BYTES, DEFAULT_SOURCE_ENTRIES,
     },
     counters::COUNTER_SLOTS,
     Counter, FlowEntry, FlowKey, HostKey, HostStats,
@@ -56,10 +62,16 @@ static EMIT_FLOW_STARTS: u32 = 0;
 static FLOWS: LruHashMap<FlowKey, FlowEntry> =
     LruHashMap::with_max_entries(DEFAULT_FLOW_ENTRIES, 0);
 
-/// Per-destination totals, per CPU. The agent resizes it at load time.
+/// Per-destination totals (what each address received), per CPU. The agent resizes it at
+/// load time.
 #[map]
 static HOSTS: LruPerCpuHashMap<HostKey, HostStats> =
     LruPerCpuHashMap::with_max_entries(DEFAULT_HOST_ENTRIES, 0);
+
+/// Per-source totals (what each address sent), per CPU. The agent resizes it at load time.
+#[map]
+static SOURCES: LruPerCpuHashMap<HostKey, HostStats> =
+    LruPerCpuHashMap::with_max_entries(DEFAULT_SOURCE_ENTRIES, 0);
 
 /// Flow records, packet samples and flow starts, drained by the agent.
 #[map]
@@ -99,15 +111,15 @@ fn count(counter: Counter, v: u64) {
     }
 }
 
-/// The PacketGuard XDP program.
-#[xdp]
-pub fn packetguard(ctx: XdpContext) -> u32 {
-    let len = (ctx.data_end() - ctx.data()) as u64;
+/// The per-packet path of both programs: count the frame, parse it, fold it into its flow.
+/// `start..end` is the linear part of the frame the parser may read, `len` its full length.
+#[inline(always)]
+fn observe(start: usize, end: usize, len: u32) {
     count(Counter::Packets, 1);
-    count(Counter::Bytes, len);
+    count(Counter::Bytes, len as u64);
     // Built in place by the parser: the key is written once and passed by reference.
     let mut pkt = MaybeUninit::<parse::Packet>::uninit();
-    match parse::parse(&ctx, &mut pkt) {
+    match parse::parse(start, end, len, &mut pkt) {
         Ok(parse::Parsed::Flow) => {
             // SAFETY: `Parsed::Flow` means the parser wrote every field.
             let pkt = unsafe { pkt.assume_init_mut() };
@@ -117,7 +129,47 @@ pub fn packetguard(ctx: XdpContext) -> u32 {
         Ok(parse::Parsed::NonIp) => count(Counter::NonIp, 1),
         Err(()) => count(Counter::ParseErrors, 1),
     }
+}
+
+/// The PacketGuard XDP program: every frame arriving on the interface.
+#[xdp]
+pub fn packetguard(ctx: XdpContext) -> u32 {
+    let (start, end) = (ctx.data(), ctx.data_end());
+    observe(start, end, (end - start) as u32);
     xdp_action::XDP_PASS
+}
+
+/// Bytes of headers the parser may need (Ethernet, two VLAN tags, IPv6 with extension
+/// headers or IPv4 with options, TCP with options) that must be in the linear part of an
+/// outgoing packet.
+const EGRESS_HEADER_BYTES: u32 = 192;
+
+/// The PacketGuard TC program: every packet the host sends on the interface.
+///
+/// A packet the stack hands over with part of its headers outside the linear buffer is
+/// pulled in first (`bpf_skb_pull_data`), so the parser sees the same headers XDP would. A
+/// GSO packet (one large TCP segment the NIC or veth splits later) counts as one packet of
+/// its full length, as `tcpdump` on the same interface shows it.
+///
+/// Returns `TC_ACT_UNSPEC` (`TCX_NEXT` on a TCX link): the packet continues to whatever
+/// runs after this program, as if it were not attached.
+#[classifier]
+pub fn packetguard_egress(ctx: TcContext) -> i32 {
+    let len = ctx.len();
+    let linear = (ctx.data_end() - ctx.data()) as u32;
+    let wanted = if len < EGRESS_HEADER_BYTES {
+        len
+    } else {
+        EGRESS_HEADER_BYTES
+    };
+    if linear < wanted {
+        // Failure leaves the packet as it was; the parser then counts what it cannot read.
+        let _ = ctx.pull_data(wanted);
+    }
+    count(Counter::EgressPackets, 1);
+    count(Counter::EgressBytes, len as u64);
+    observe(ctx.data(), ctx.data_end(), len);
+    TC_ACT_UNSPEC
 }
 
 /// A count-only XDP program: the baseline the benchmark compares the full path against.
@@ -140,7 +192,8 @@ pub fn packetguard_baseline(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn packetguard_floor(ctx: XdpContext) -> u32 {
     let mut pkt = MaybeUninit::<parse::Packet>::uninit();
-    if let Ok(parse::Parsed::Flow) = parse::parse(&ctx, &mut pkt) {
+    let (start, end) = (ctx.data(), ctx.data_end());
+    if let Ok(parse::Parsed::Flow) = parse::parse(start, end, (end - start) as u32, &mut pkt) {
         // SAFETY: `Parsed::Flow` means the parser wrote every field.
         let pkt = unsafe { pkt.assume_init_ref() };
         let now = unsafe { bpf_ktime_get_ns() };

@@ -1,4 +1,9 @@
-//! Bounds-checked packet parsing.
+//! Bounds-checked packet parsing, shared by the XDP (ingress) and TC (egress) programs.
+//!
+//! Both program types reach the packet the same way, as a linear byte range from `data` to
+//! `data_end`, so [`parse`] takes those two addresses (plus the frame length, which on TC
+//! can exceed the linear part) and knows nothing of the program type: one parser, one set
+//! of rules for what counts as a parse error, whichever hook saw the packet.
 //!
 //! Each header is checked whole against `data_end` (with [`at`]) before its fields are read,
 //! so the verifier accepts the program and a truncated frame becomes an `Err(())` (counted
@@ -6,7 +11,6 @@
 
 use core::{cmp::Ordering, mem::MaybeUninit, ptr::addr_of_mut};
 
-use aya_ebpf::programs::XdpContext;
 use packetguard_common::{
     key::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP},
     Counter, FlowKey, PacketMeta,
@@ -101,17 +105,22 @@ fn at(start: usize, end: usize, off: usize, len: usize) -> Result<usize, ()> {
     Ok(p)
 }
 
-/// Parses one frame into `pkt`. On `Ok(Parsed::Flow)` every field of `pkt` is written and
-/// `meta.ts_ns` is 0: the caller stamps it after parsing, so no parsed value has to survive
-/// the helper call. Nothing is zeroed first: the fields are written once each.
+/// Parses the frame whose headers lie between `start` and `end` (the program's `data` and
+/// `data_end`) into `pkt`; `len` is the whole frame's length in bytes, what the packet
+/// counts. On `Ok(Parsed::Flow)` every field of `pkt` is written and `meta.ts_ns` is 0: the
+/// caller stamps it after parsing, so no parsed value has to survive the helper call.
+/// Nothing is zeroed first: the fields are written once each.
 #[inline(always)]
-pub fn parse(ctx: &XdpContext, pkt: &mut MaybeUninit<Packet>) -> Result<Parsed, ()> {
+pub fn parse(
+    start: usize,
+    end: usize,
+    len: u32,
+    pkt: &mut MaybeUninit<Packet>,
+) -> Result<Parsed, ()> {
     let pkt = pkt.as_mut_ptr();
     // SAFETY (all writes below): raw pointer writes of plain integer fields into the
     // caller's stack slot; nothing is read before it is written.
     let key = unsafe { addr_of_mut!((*pkt).key) };
-    let start = ctx.data();
-    let end = ctx.data_end();
     let mut offset = ETH_HLEN;
     let mut ethertype = be16::<12>(at(start, end, 0, ETH_HLEN)?);
     for _ in 0..MAX_VLAN {
@@ -147,7 +156,7 @@ pub fn parse(ctx: &XdpContext, pkt: &mut MaybeUninit<Packet>) -> Result<Parsed, 
         addr_of_mut!((*key)._pad).write([0; 2]);
         addr_of_mut!((*pkt).src_is_a).write(src_is_a);
         addr_of_mut!((*pkt).meta).write(meta(
-            (end - start) as u32,
+            len,
             l4.payload_len,
             l4.window,
             l4.tcp_flags,

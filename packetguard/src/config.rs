@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-pub use crate::datapath::AttachMode;
+pub use crate::datapath::{AttachMode, Direction, TcMode};
 
 /// Settings of `packetguard run`, as read from the config file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -27,6 +27,10 @@ pub struct RunConfig {
     /// Where anomaly events go: `-` for stdout, otherwise a file to append to.
     pub events: Option<String>,
     pub xdp_mode: Option<AttachMode>,
+    /// Which packets to see: both directions, ingress only or egress only.
+    pub direction: Option<Direction>,
+    /// How the egress program is attached: a TCX link or a clsact qdisc.
+    pub tc_mode: Option<TcMode>,
     /// Capacity of the kernel flow map.
     pub flow_entries: Option<u32>,
     /// A flow with no packet for this long is exported and removed.

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use packetguard::commands;
 
 #[derive(Parser)]
-#[command(name = "packetguard", version, about = "XDP network anomaly detector")]
+#[command(
+    name = "packetguard",
+    version,
+    about = "eBPF (XDP and TC) network anomaly detector"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,6 +23,8 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Attach to interfaces and write one CSV row per flow (the collection mode).
     Collect(commands::collect::CollectArgs),
+    /// Show which BPF programs are attached to an interface (XDP, TCX, tc filters).
+    Status(commands::status::StatusArgs),
     /// Print data path benchmark figures (XDP cost per packet, ring buffer drain rate).
     Bench(commands::bench::BenchArgs),
     /// Train an Isolation Forest model from a flow (or host) CSV.
@@ -50,6 +56,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Collect(args) => commands::collect::run(args),
+        Command::Status(args) => commands::status::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => packetguard_forest::cli::run_train(&args),
         Command::Score(args) => packetguard_forest::cli::run_score(&args),

@@ -17,7 +17,7 @@ use crate::{
         counters::{self, KernelCounters},
         drain::{Drain, Event},
         flow_table::{monotonic_ns, FlowTable, Removed},
-        interface_index, AttachMode, DataPath, DataPathConfig,
+        interface_index, AttachMode, AttachOptions, DataPath, DataPathConfig, Direction, TcMode,
     },
     flows::{
         csv::FlowCsvWriter,
@@ -39,10 +39,19 @@ pub struct CollectArgs {
     /// Flow CSV to write; default: standard output.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
-    /// How to attach: native XDP with a reported fallback to generic (skb) mode, or either
+    /// Which packets to see: `both` (arriving through XDP, leaving through TC egress; an end
+    /// host's two-sided flows), `ingress` (arriving only: a router or bridge, attached on
+    /// every interface, sees each forwarded packet once) or `egress`.
+    #[arg(long, value_enum, default_value_t = Direction::Both)]
+    pub direction: Direction,
+    /// How to attach XDP: native with a reported fallback to generic (skb) mode, or either
     /// one only.
     #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
     pub xdp_mode: AttachMode,
+    /// How to attach the egress program: a TCX link (Linux 6.6+) when the kernel has it,
+    /// else a clsact qdisc with a netlink filter; either can be forced.
+    #[arg(long, value_enum, default_value_t = TcMode::Auto)]
+    pub tc_mode: TcMode,
     /// Sample one packet in this many (per CPU) into --samples-out; 0 turns sampling off.
     #[arg(long, default_value_t = 0)]
     pub sample: u32,
@@ -184,9 +193,14 @@ async fn collect(args: CollectArgs) -> Result<()> {
         ..DataPathConfig::default()
     };
     let mut dp = DataPath::load(&cfg)?;
+    let opts = AttachOptions {
+        direction: args.direction,
+        xdp_mode: args.xdp_mode,
+        tc_mode: args.tc_mode,
+    };
     for iface in &args.iface {
-        let a = dp.attach(iface, args.xdp_mode)?;
-        eprintln!("attached to {} in {} mode", a.iface, a.mode);
+        let attached = dp.attach(iface, opts)?;
+        eprintln!("attached: {}", describe(attached));
     }
     let mut drain = Drain::new(dp.take_events()?)?;
     let mut table = FlowTable::new(dp.take_flows()?);
@@ -256,6 +270,15 @@ async fn collect(args: CollectArgs) -> Result<()> {
         drain.stats.samples,
     );
     Ok(())
+}
+
+/// One line naming each attachment, for the startup output.
+pub fn describe(attached: &[crate::datapath::Attachment]) -> String {
+    attached
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn print_summary(k: &KernelCounters, rows: u64, kernel_records: u64, removed: u64, samples: u64) {

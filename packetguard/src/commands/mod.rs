@@ -4,3 +4,4 @@ pub mod bench;
 pub mod collect;
 pub mod run;
 pub mod shutdown;
+pub mod status;

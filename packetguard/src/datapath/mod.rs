@@ -2,13 +2,15 @@
 //!
 //! # Layout
 //!
-//! - this file: [`DataPath`], loading and attaching, and its errors.
+//! - this file: [`DataPath`], loading, taking maps, and its errors.
+//! - [`attach`]: attaching the ingress (XDP) and egress (TC) programs and detaching them.
 //! - [`drain`]: the ring buffer reader (tokio `AsyncFd`, batched, zero-copy decode).
 //! - [`batch`]: reading a hash map a few thousand entries per syscall.
 //! - [`flow_table`]: idle expiry and final export of the kernel flow map.
 //! - [`hosts`]: reading the per-destination totals of the host detector.
 //! - [`counters`]: reading the per-CPU counters.
 
+pub mod attach;
 pub mod batch;
 pub mod counters;
 pub mod drain;
@@ -19,34 +21,26 @@ use std::{ffi::CString, time::Duration};
 
 use aya::{
     maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{xdp::XdpLinkId, Xdp, XdpMode},
+    programs::{Program, Xdp},
     Ebpf, EbpfLoader,
 };
 use packetguard_common::{config, FlowEntry, FlowKey, HostKey, HostStats};
-use tracing::{info, warn};
+
+pub use attach::{AttachMode, AttachOptions, Attachment, Direction, TcMode};
 
 /// The XDP object, built by `cargo xtask build-ebpf` (or this crate's build script).
 static XDP_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/packetguard-ebpf.o"));
 
-/// How to attach: `auto` tries native (driver) XDP and falls back to generic (skb) mode
-/// with a message; `native` fails if the driver cannot; `skb` works on every device, slower.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum AttachMode {
-    #[default]
-    Auto,
-    Native,
-    Skb,
-}
-
-/// Load-time settings of the XDP program.
+/// Load-time settings of the kernel programs.
 #[derive(Clone, Debug)]
 pub struct DataPathConfig {
     /// Flow map size (LRU: the least recently used flow is evicted when full).
     pub flow_entries: u32,
-    /// Host map size: destination addresses tracked at once (LRU).
+    /// Destination map size: destination addresses tracked at once (LRU).
     pub host_entries: u32,
+    /// Source map size: source addresses tracked at once (LRU).
+    pub source_entries: u32,
     /// Ring buffer size in bytes (rounded up to a power of two).
     pub ringbuf_bytes: u32,
     /// A flow that has been reporting this long emits a record.
@@ -62,6 +56,7 @@ impl Default for DataPathConfig {
         Self {
             flow_entries: config::DEFAULT_FLOW_ENTRIES,
             host_entries: config::DEFAULT_HOST_ENTRIES,
+            source_entries: config::DEFAULT_SOURCE_ENTRIES,
             ringbuf_bytes: config::DEFAULT_RINGBUF_BYTES,
             active_timeout: Duration::from_nanos(config::DEFAULT_ACTIVE_TIMEOUT_NS),
             sample_every: 0,
@@ -91,6 +86,14 @@ pub enum DataPathError {
     },
     #[error("interface {iface} refused XDP in both native and generic mode: {cause}")]
     AttachAuto { iface: String, cause: String },
+    #[error(
+        "interface {iface} refused the egress (TC) program through {how}: {cause}; use --direction ingress to watch arriving packets only"
+    )]
+    AttachTc {
+        iface: String,
+        how: &'static str,
+        cause: String,
+    },
     #[error("the XDP object has no {what} named {name}; rebuild with `cargo xtask build-ebpf`")]
     Missing {
         what: &'static str,
@@ -100,19 +103,12 @@ pub enum DataPathError {
     Map { map: &'static str, cause: String },
 }
 
-/// Where and how the program ended up attached.
-#[derive(Debug)]
-pub struct Attachment {
-    pub iface: String,
-    /// "native" or "generic (skb)".
-    pub mode: &'static str,
-    link: XdpLinkId,
-}
-
-/// The loaded XDP program and its maps.
+/// The loaded kernel programs and their maps.
 pub struct DataPath {
     ebpf: Ebpf,
     attachments: Vec<Attachment>,
+    /// The egress program is loaded (verified) on its first attach only.
+    tc_loaded: bool,
 }
 
 fn is_permission(err: &dyn std::error::Error) -> bool {
@@ -123,7 +119,7 @@ fn is_permission(err: &dyn std::error::Error) -> bool {
 }
 
 /// A load failure: missing privileges get their own message, anything else says why.
-fn load_error<E: std::error::Error>(e: &E) -> DataPathError {
+pub(crate) fn load_error<E: std::error::Error>(e: &E) -> DataPathError {
     if is_permission(e) {
         DataPathError::Permission
     } else {
@@ -180,81 +176,19 @@ impl DataPath {
         loader
             .map_max_entries(config::MAP_FLOWS, cfg.flow_entries.max(1))
             .map_max_entries(config::MAP_HOSTS, cfg.host_entries.max(1))
+            .map_max_entries(config::MAP_SOURCES, cfg.source_entries.max(1))
             .map_max_entries(config::MAP_EVENTS, ringbuf)
             .override_global(config::ACTIVE_TIMEOUT_NS, &active_ns, true)
             .override_global(config::SAMPLE_EVERY, &cfg.sample_every, true)
             .override_global(config::EMIT_FLOW_STARTS, &emit_starts, true);
         let mut ebpf = loader.load(XDP_OBJECT).map_err(|e| load_error(&e))?;
-        let prog = xdp_program(&mut ebpf, config::PROGRAM_XDP)?;
+        let prog: &mut Xdp = program(&mut ebpf, config::PROGRAM_XDP)?;
         prog.load().map_err(|e| load_error(&e))?;
         Ok(Self {
             ebpf,
             attachments: Vec::new(),
+            tc_loaded: false,
         })
-    }
-
-    /// Attaches to `iface`. In `auto` mode a refusal of native XDP falls back to generic
-    /// (skb) mode and says so.
-    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<&Attachment, DataPathError> {
-        interface_index(iface)?;
-        let prog = xdp_program(&mut self.ebpf, config::PROGRAM_XDP)?;
-        let try_attach =
-            |prog: &mut Xdp, m: XdpMode| prog.attach(iface, m).map_err(|e| format!("{e}"));
-        let (link, mode_name) = match mode {
-            AttachMode::Native => try_attach(prog, XdpMode::Driver)
-                .map(|l| (l, "native"))
-                .map_err(|cause| DataPathError::Attach {
-                    iface: iface.into(),
-                    mode: "native",
-                    cause,
-                })?,
-            AttachMode::Skb => try_attach(prog, XdpMode::Skb)
-                .map(|l| (l, "generic (skb)"))
-                .map_err(|cause| DataPathError::Attach {
-                    iface: iface.into(),
-                    mode: "generic (skb)",
-                    cause,
-                })?,
-            AttachMode::Auto => match try_attach(prog, XdpMode::Driver) {
-                Ok(l) => (l, "native"),
-                Err(native_err) => {
-                    let l = try_attach(prog, XdpMode::Skb).map_err(|cause| {
-                        DataPathError::AttachAuto {
-                            iface: iface.into(),
-                            cause: format!("native: {native_err}; generic: {cause}"),
-                        }
-                    })?;
-                    warn!(iface, cause = %native_err, "native XDP refused; attached in generic (skb) mode, which costs more per packet");
-                    (l, "generic (skb)")
-                }
-            },
-        };
-        info!(iface, mode = mode_name, "XDP program attached");
-        self.attachments.push(Attachment {
-            iface: iface.to_string(),
-            mode: mode_name,
-            link,
-        });
-        Ok(self.attachments.last().expect("just pushed"))
-    }
-
-    /// Where the program is attached.
-    pub fn attachments(&self) -> &[Attachment] {
-        &self.attachments
-    }
-
-    /// Detaches from every interface. Also happens on drop; calling it first lets the
-    /// agent drain what the last packets produced before exporting the flow map.
-    pub fn detach_all(&mut self) {
-        let Ok(prog) = xdp_program(&mut self.ebpf, config::PROGRAM_XDP) else {
-            return;
-        };
-        for a in self.attachments.drain(..) {
-            match prog.detach(a.link) {
-                Ok(()) => info!(iface = %a.iface, "XDP program detached"),
-                Err(e) => warn!(iface = %a.iface, cause = %e, "detaching XDP failed"),
-            }
-        }
     }
 
     /// Takes map `name` out of the object (once each) as the typed map `T`.
@@ -289,6 +223,13 @@ impl DataPath {
         self.take_map(config::MAP_HOSTS)
     }
 
+    /// Takes the per-source totals out of the object (once).
+    pub fn take_sources(
+        &mut self,
+    ) -> Result<PerCpuHashMap<MapData, HostKey, HostStats>, DataPathError> {
+        self.take_map(config::MAP_SOURCES)
+    }
+
     /// Takes the per-CPU counters out of the object (once).
     pub fn take_counters(&mut self) -> Result<PerCpuArray<MapData, u64>, DataPathError> {
         self.take_map(config::MAP_COUNTERS)
@@ -306,11 +247,11 @@ impl Drop for DataPath {
     }
 }
 
-/// The XDP program named `name` in `ebpf`.
-pub fn xdp_program<'a>(
-    ebpf: &'a mut Ebpf,
-    name: &'static str,
-) -> Result<&'a mut Xdp, DataPathError> {
+/// The program named `name` in `ebpf`, as the program type `T`.
+pub fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, DataPathError>
+where
+    &'a mut T: TryFrom<&'a mut Program>,
+{
     ebpf.program_mut(name)
         .ok_or(DataPathError::Missing {
             what: "program",
@@ -318,9 +259,17 @@ pub fn xdp_program<'a>(
         })?
         .try_into()
         .map_err(|_| DataPathError::Missing {
-            what: "XDP program",
+            what: "program of the expected type",
             name,
         })
+}
+
+/// The XDP program named `name` in `ebpf`.
+pub fn xdp_program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut Xdp, DataPathError> {
+    program(ebpf, name)
 }
 
 impl DataPath {

@@ -146,7 +146,7 @@ fn attack_lab_raises_host_anomalies_for_flood_and_scan_but_not_for_normal_traffi
             METRICS_ADDR,
         ],
     );
-    agent.wait_for_stderr("attached to", 1, Duration::from_secs(30));
+    agent.wait_for_stderr("attached:", 1, Duration::from_secs(30));
     // The host detector must score with the shipped host model.
     let stderr = agent.stderr();
     let host_model = stderr

@@ -28,6 +28,19 @@ fn bad_flags_and_durations_are_rejected_by_the_parser() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("error:"), "{err}");
     }
+    for args in [
+        &["collect", "-i", "lo", "--direction", "sideways"][..],
+        &["run", "-i", "lo", "--direction", "in"][..],
+    ] {
+        let out = packetguard(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: invalid value"), "{err}");
+        assert!(
+            err.contains("[possible values: both, ingress, egress]"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
@@ -99,7 +112,7 @@ fn an_interface_that_refuses_native_xdp_fails_cleanly_and_auto_falls_back() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("attached to lo in generic (skb) mode"),
+        stderr.contains("attached: lo ingress (XDP generic (skb)), lo egress (TC (tcx))"),
         "{stderr}"
     );
     assert_detached_in(&lab, &lab.router, "lo");

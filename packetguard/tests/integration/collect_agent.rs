@@ -50,14 +50,23 @@ pub struct Collected {
 }
 
 impl Collector {
-    /// Starts the collector on both router interfaces and waits until both are attached.
+    /// Starts the collector on both router interfaces, ingress only (each forwarded packet
+    /// arrives on one of them), and waits until both are attached.
     pub fn start(lab: &Lab, extra: &[&str]) -> Collector {
+        let mut args = vec!["-i", "rc", "-i", "rs", "--direction", "ingress"];
+        args.extend_from_slice(extra);
+        Self::start_in(lab, &lab.router, &args, 2)
+    }
+
+    /// Starts the collector in namespace `ns` with `args` (interfaces, direction, ...) and
+    /// waits until it printed `attached:` once per interface (`interfaces`).
+    pub fn start_in(lab: &Lab, ns: &str, args: &[&str], interfaces: usize) -> Collector {
         let out = lab.dir.join("flows.csv");
         let out_s = out.to_str().unwrap().to_string();
-        let mut args = vec![BIN, "collect", "-i", "rc", "-i", "rs", "--out", &out_s];
-        args.extend_from_slice(extra);
-        let mut proc = lab.spawn(&lab.router, &args);
-        proc.wait_for_stderr("attached to", 2, Duration::from_secs(30));
+        let mut all = vec![BIN, "collect", "--out", &out_s];
+        all.extend_from_slice(args);
+        let mut proc = lab.spawn(ns, &all);
+        proc.wait_for_stderr("attached:", interfaces, Duration::from_secs(30));
         Collector { proc, out }
     }
 
@@ -90,8 +99,26 @@ pub fn assert_detached(lab: &Lab) {
     }
 }
 
-/// Asserts nothing is attached to interface `dev` of namespace `ns` any more.
+/// Asserts nothing is attached to interface `dev` of namespace `ns` any more: no XDP
+/// program (`ip link`), no TCX program on either hook and no tc filter on egress (the
+/// kernel's own lists, through `packetguard status`), and no clsact qdisc the agent added.
 pub fn assert_detached_in(lab: &Lab, ns: &str, dev: &str) {
     let link = lab.link(ns, dev);
     assert!(!link.contains("xdp"), "XDP still attached to {dev}: {link}");
+    let status = attached_in(lab, ns, dev);
+    for hook in ["xdp", "tcx ingress", "tcx egress", "tc egress filters"] {
+        assert!(
+            status.contains(&format!("{dev} {hook}: none")),
+            "{hook} of {dev} still holds a program: {status}"
+        );
+    }
+    let qdiscs = lab.exec(ns, &["tc", "qdisc", "show", "dev", dev]);
+    let qdiscs = String::from_utf8_lossy(&qdiscs.stdout);
+    assert!(!qdiscs.contains("clsact"), "clsact left on {dev}: {qdiscs}");
+}
+
+/// `packetguard status` of interface `dev` in namespace `ns`.
+pub fn attached_in(lab: &Lab, ns: &str, dev: &str) -> String {
+    let out = lab.exec(ns, &[BIN, "status", "-i", dev]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -3,6 +3,7 @@
 //! Tests that load the XDP program need root (CAP_BPF, CAP_NET_ADMIN) and the traffic tools
 //! `cargo xtask test` installs.
 mod attack;
+mod both_directions;
 mod capture;
 mod cli_errors;
 mod collect_agent;

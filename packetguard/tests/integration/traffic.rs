@@ -4,7 +4,7 @@ use std::{collections::HashMap, time::Duration};
 
 use crate::{
     capture::{num, pcap_frame_lengths, rows_between},
-    collect_agent::{assert_detached, Collector},
+    collect_agent::{assert_detached, assert_detached_in, Collector},
     lab::{Lab, CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6},
 };
 
@@ -137,9 +137,49 @@ fn capture(
     (p, path)
 }
 
+/// Where the agent watches from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Vantage {
+    /// Both router interfaces, ingress only: each forwarded packet once.
+    Router,
+    /// The server's own interface `s0`, both directions: what it receives through XDP and
+    /// what it sends through TC egress.
+    Server,
+}
+
+impl Vantage {
+    pub fn start(self, lab: &Lab, extra: &[&str]) -> Collector {
+        match self {
+            Vantage::Router => Collector::start(lab, extra),
+            Vantage::Server => {
+                let mut args = vec!["-i", "s0", "--direction", "both"];
+                args.extend_from_slice(extra);
+                Collector::start_in(lab, &lab.server, &args, 1)
+            }
+        }
+    }
+
+    /// Where tcpdump sees the frames a host sends as the agent does: the client's on `c0`
+    /// from the router, anything on `s0` from the server.
+    pub fn client_capture_point(self, lab: &Lab) -> (&str, &'static str) {
+        match self {
+            Vantage::Router => (lab.client.as_str(), "c0"),
+            Vantage::Server => (lab.server.as_str(), "s0"),
+        }
+    }
+
+    pub fn assert_detached(self, lab: &Lab) {
+        match self {
+            Vantage::Router => assert_detached(lab),
+            Vantage::Server => assert_detached_in(lab, &lab.server, "s0"),
+        }
+    }
+}
+
 /// A TCP transfer with curl from a Python HTTP server; the flow's packets and bytes equal
-/// what tcpdump saw leave each end.
-fn tcp_transfer_matches_capture(server: &str, client_addr: &str, url_host: &str) {
+/// what tcpdump saw leave each end (on the server's interface itself, for
+/// [`Vantage::Server`], where the agent sees the server's own packets leave on egress).
+pub fn tcp_transfer_matches_capture(v: Vantage, server: &str, client_addr: &str, url_host: &str) {
     let lab = Lab::new();
     let www = lab.dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
@@ -162,10 +202,11 @@ fn tcp_transfer_matches_capture(server: &str, client_addr: &str, url_host: &str)
             www.to_str().unwrap(),
         ],
     );
-    let agent = Collector::start(&lab, &[]);
+    let agent = v.start(&lab, &[]);
     let f_c = format!("tcp port 8000 and src host {client_addr}");
     let f_s = format!("tcp port 8000 and src host {server}");
-    let (mut cap_c, pcap_c) = capture(&lab, &lab.client, "c0", &f_c, "client.pcap");
+    let (c_ns, c_dev) = v.client_capture_point(&lab);
+    let (mut cap_c, pcap_c) = capture(&lab, c_ns, c_dev, &f_c, "client.pcap");
     let (mut cap_s, pcap_s) = capture(&lab, &lab.server, "s0", &f_s, "server.pcap");
     let url = format!("http://{url_host}:8000/blob");
     lab.exec(
@@ -235,34 +276,40 @@ fn tcp_transfer_matches_capture(server: &str, client_addr: &str, url_host: &str)
     );
     assert_eq!(num(f, "syn_count"), 2, "SYN and SYN-ACK");
     assert_eq!(f["end_reason"], "end", "closed with FIN both ways");
-    assert_detached(&lab);
+    v.assert_detached(&lab);
 }
 
 #[test]
 fn tcp_transfer_over_ipv4_counts_exactly_what_the_wire_carried() {
-    tcp_transfer_matches_capture(SERVER_V4, CLIENT_V4, SERVER_V4);
+    tcp_transfer_matches_capture(Vantage::Router, SERVER_V4, CLIENT_V4, SERVER_V4);
 }
 
 #[test]
 fn tcp_transfer_over_ipv6_counts_exactly_what_the_wire_carried() {
-    tcp_transfer_matches_capture(SERVER_V6, CLIENT_V6, &format!("[{SERVER_V6}]"));
+    tcp_transfer_matches_capture(
+        Vantage::Router,
+        SERVER_V6,
+        CLIENT_V6,
+        &format!("[{SERVER_V6}]"),
+    );
 }
 
 #[test]
 fn udp_transfer_counts_exactly_what_the_wire_carried() {
+    udp_transfer_matches_capture(Vantage::Router);
+}
+
+/// 300 iperf3 datagrams to the server, split into several kernel records by a short
+/// active timeout; merged, the flow holds exactly the frames tcpdump saw.
+pub fn udp_transfer_matches_capture(v: Vantage) {
     let lab = Lab::new();
     let mut server = lab.spawn(&lab.server, &["iperf3", "-s", "-1", "-B", SERVER_V4]);
     server.wait_for_stderr("", 0, Duration::from_secs(1));
     // A short active timeout splits the transfer into several kernel records; merged, they
     // must still add up to exactly what the wire carried.
-    let agent = Collector::start(&lab, &["--active-timeout", "30ms"]);
-    let (mut cap, pcap) = capture(
-        &lab,
-        &lab.client,
-        "c0",
-        "udp and host 198.51.100.2",
-        "udp.pcap",
-    );
+    let agent = v.start(&lab, &["--active-timeout", "30ms"]);
+    let (c_ns, c_dev) = v.client_capture_point(&lab);
+    let (mut cap, pcap) = capture(&lab, c_ns, c_dev, "udp and host 198.51.100.2", "udp.pcap");
     // Bounded: 300 datagrams of 1000 bytes at 20 Mbit/s.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -302,5 +349,5 @@ fn udp_transfer_counts_exactly_what_the_wire_carried() {
         num(f, "fwd_bytes") + num(f, "bwd_bytes"),
         frames.iter().map(|&l| l as u64).sum::<u64>()
     );
-    assert_detached(&lab);
+    v.assert_detached(&lab);
 }

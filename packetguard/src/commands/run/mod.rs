@@ -32,7 +32,8 @@ use crate::{
         drain::{Drain, DrainStats, Event},
         flow_table::{monotonic_ns, FlowTable, Removed},
         hosts::HostTable,
-        interface_index, interface_or_default, AttachMode, DataPath, DataPathConfig,
+        interface_index, interface_or_default, AttachMode, AttachOptions, DataPath, DataPathConfig,
+        Direction, TcMode,
     },
     detect::{
         flow::{self, flow_row},
@@ -65,8 +66,19 @@ pub struct RunArgs {
     /// TOML configuration file (see deploy/packetguard.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Which packets to see: `both` (default: arriving through XDP and leaving through TC
+    /// egress, two-sided flows on an end host), `ingress` (a router or bridge, attached on
+    /// every interface) or `egress`.
+    #[arg(long, value_enum)]
+    pub direction: Option<Direction>,
+    /// How to attach XDP: `auto` (native, falling back to generic skb mode), `native`,
+    /// `skb`.
     #[arg(long, value_enum)]
     pub xdp_mode: Option<AttachMode>,
+    /// How to attach the egress program: `auto` (a TCX link on Linux 6.6+, else a clsact
+    /// qdisc), `tcx`, `netlink`.
+    #[arg(long, value_enum)]
+    pub tc_mode: Option<TcMode>,
     #[arg(long, value_parser = humantime::parse_duration)]
     pub idle_timeout: Option<Duration>,
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -98,7 +110,7 @@ struct Settings {
     learn_dir: PathBuf,
     metrics_addr: SocketAddr,
     events: String,
-    xdp_mode: AttachMode,
+    attach: AttachOptions,
     idle_timeout: Duration,
     datapath: DataPathConfig,
     rate_limit: RateLimit,
@@ -138,7 +150,11 @@ fn settings(args: RunArgs) -> Result<Settings> {
             .or(file.metrics_addr)
             .unwrap_or(metrics::DEFAULT_METRICS_ADDR),
         events: args.events.or(file.events).unwrap_or_else(|| "-".into()),
-        xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
+        attach: AttachOptions {
+            direction: args.direction.or(file.direction).unwrap_or_default(),
+            xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
+            tc_mode: args.tc_mode.or(file.tc_mode).unwrap_or_default(),
+        },
         idle_timeout: args
             .idle_timeout
             .or(file.idle_timeout)
@@ -340,10 +356,11 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     }
 
     let mut dp = DataPath::load(&s.datapath)?;
-    let a = dp.attach(&s.iface, s.xdp_mode)?;
+    let attached = dp.attach(&s.iface, s.attach)?;
     eprintln!(
-        "attached to {} in {} mode; metrics on http://{}/metrics",
-        a.iface, a.mode, s.metrics_addr
+        "attached: {}; metrics on http://{}/metrics",
+        crate::commands::collect::describe(attached),
+        s.metrics_addr
     );
     if let Some(d) = s.learn {
         eprintln!(
