@@ -4,7 +4,10 @@
 //! command-line flags override the file (the CLI merges; this module only reads). Unknown
 //! keys are rejected rather than ignored, because a misspelt `idle_timout` silently doing
 //! nothing is worse than a refusal to start. Errors name the file and, for TOML and type
-//! errors, the line and key. `deploy/packetguard.toml` documents every key.
+//! errors, the line and key; a mistake in a `[[rules]]` table is one line naming the rule
+//! by position and name. `deploy/packetguard.toml` documents every key.
+
+mod rules;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 pub use crate::datapath::{AttachMode, Direction, TcMode};
+use crate::detect::rules::{RuleError, RuleProblem, RuleRef, MAX_RULES};
+pub use rules::RuleConfig;
 
 /// Settings of `packetguard run`, as read from the config file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -49,6 +54,13 @@ pub struct RunConfig {
     pub event_rate_interval: Option<Duration>,
     /// Hosts the event rate limiter tracks at once.
     pub event_rate_hosts: Option<usize>,
+    /// Threshold rules, in file order; none by default. Filled by [`parse`] from the
+    /// `[[rules]]` tables.
+    #[serde(skip)]
+    pub rules: Vec<RuleConfig>,
+    /// The `[[rules]]` tables as written, read into `rules` (and emptied) by [`parse`].
+    #[serde(default, rename = "rules")]
+    rule_tables: Vec<toml::Table>,
 }
 
 /// Errors reading the config file.
@@ -71,6 +83,17 @@ pub enum ConfigError {
         key: &'static str,
         reason: &'static str,
     },
+    #[error(
+        "invalid config file {path}: {count} [[rules]] tables; at most {MAX_RULES} are allowed"
+    )]
+    TooManyRules { path: PathBuf, count: usize },
+    /// `rule` names the `[[rules]]` table by position (from 1) and name.
+    #[error("invalid config file {path}: {rule}: {source}")]
+    Rule {
+        path: PathBuf,
+        rule: RuleRef,
+        source: RuleProblem,
+    },
 }
 
 /// Reads and checks the config file at `path`.
@@ -84,7 +107,7 @@ pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
 
 /// Parses config text; `path` is only used in error messages.
 pub fn parse(text: &str, path: &Path) -> Result<RunConfig, ConfigError> {
-    let config: RunConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+    let mut config: RunConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
         path: path.to_owned(),
         source,
     })?;
@@ -115,6 +138,18 @@ pub fn parse(text: &str, path: &Path) -> Result<RunConfig, ConfigError> {
     if config.events.as_deref() == Some("") {
         return Err(invalid("events", "must be \"-\" or a file path"));
     }
+    let tables = std::mem::take(&mut config.rule_tables);
+    config.rules = rules::read(&tables).map_err(|err| match err {
+        RuleError::TooMany { count } => ConfigError::TooManyRules {
+            path: path.to_owned(),
+            count,
+        },
+        RuleError::Invalid { rule, problem } => ConfigError::Rule {
+            path: path.to_owned(),
+            rule,
+            source: problem,
+        },
+    })?;
     Ok(config)
 }
 
@@ -131,6 +166,7 @@ fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Err
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::rules::WindowKind;
 
     const EXAMPLE: &str = include_str!("../../deploy/packetguard.toml");
 
@@ -149,6 +185,8 @@ mod tests {
             Some("/var/log/packetguard/events.jsonl")
         );
         assert_eq!(c.xdp_mode, Some(AttachMode::Auto));
+        assert_eq!(c.direction, Some(Direction::Both));
+        assert_eq!(c.tc_mode, Some(TcMode::Auto));
         assert_eq!(c.flow_entries, Some(262_144));
         assert_eq!(c.idle_timeout, Some(Duration::from_secs(15)));
         assert_eq!(c.active_timeout, Some(Duration::from_secs(60)));
@@ -156,22 +194,62 @@ mod tests {
         assert_eq!(c.event_rate_limit, Some(5));
         assert_eq!(c.event_rate_interval, Some(Duration::from_secs(10)));
         assert_eq!(c.event_rate_hosts, Some(4096));
+        assert!(c.rules.is_empty(), "rules are off by default");
     }
 
     #[test]
     fn every_example_key_is_a_known_key_when_uncommented() {
-        // The commented-out keys in the example must parse too once enabled.
+        // The commented-out keys and rule tables in the example must parse too once
+        // enabled.
         let uncommented: String = EXAMPLE
             .lines()
             .map(|l| {
                 l.strip_prefix("# ")
-                    .filter(|l| l.contains(" = "))
+                    .filter(|l| l.contains(" = ") || *l == "[[rules]]")
                     .unwrap_or(l)
             })
             .map(|l| format!("{l}\n"))
             .collect();
         let c = parse_str(&uncommented).unwrap();
         assert_eq!(c.learn, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            c.event_rate_hosts,
+            Some(4096),
+            "keys before the rules stay top-level"
+        );
+        let rule = |name: &str, window, cidr: Option<&str>, feature: &str, above| RuleConfig {
+            name: name.into(),
+            window,
+            cidr: cidr.map(|c| c.parse().unwrap()),
+            feature: feature.into(),
+            above,
+        };
+        assert_eq!(
+            c.rules,
+            [
+                rule(
+                    "web-syn-flood",
+                    WindowKind::Destination,
+                    Some("198.51.100.0/24"),
+                    "new_flows_per_s",
+                    2000.0
+                ),
+                rule(
+                    "dst-packets",
+                    WindowKind::Destination,
+                    None,
+                    "packets_per_s",
+                    100_000.0
+                ),
+                rule(
+                    "outbound-scan",
+                    WindowKind::Source,
+                    None,
+                    "distinct_destinations",
+                    100.0
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -204,6 +282,10 @@ mod tests {
     fn bad_xdp_mode_and_address_are_rejected() {
         let msg = parse_str("xdp_mode = \"turbo\"\n").unwrap_err().to_string();
         assert!(msg.contains("turbo") && msg.contains("skb"), "{msg}");
+        let msg = parse_str("direction = \"sideways\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("sideways") && msg.contains("ingress"), "{msg}");
         let msg = parse_str("metrics_addr = \"localhost\"\n")
             .unwrap_err()
             .to_string();

@@ -66,8 +66,40 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, like `{err:#}`, but a cause whose text the line
+/// already holds is left out: most errors here quote their source in their own message
+/// (`cannot read config file F: {source}`), and printing it again would repeat it.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn causes_are_printed_once() {
+        // A source quoted by its error's message is not repeated.
+        let quoted =
+            packetguard::config::load(std::path::Path::new("/nonexistent/pg.toml")).unwrap_err();
+        let text = quoted.to_string();
+        assert_eq!(one_line(&anyhow::Error::from(quoted)), text);
+        // A context that does not quote its cause still shows it.
+        let err = anyhow::Error::from(std::io::Error::other("disk full")).context("writing x.csv");
+        assert_eq!(one_line(&err), "writing x.csv: disk full");
     }
 }

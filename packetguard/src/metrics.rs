@@ -6,10 +6,13 @@
 //! touch atomics, never allocate and never take a lock.
 //!
 //! Names follow Prometheus practice: `packetguard_` prefix, `_total` on counters, base units,
-//! and labels only from small fixed sets (`detector`, `kind`), never an address or a port.
+//! and labels only from small fixed sets (`detector`, `kind`, and `rule`, bounded by the
+//! config), never an address or a port.
 //! The kernel's per-CPU counters are absolute totals; [`Metrics::set_kernel_totals`] turns
 //! them into counter increments so the exported values stay monotone and exact.
+//! [`RuleMetrics`] adds the threshold rule counter, whose label values come from the config.
 
+mod rules;
 mod server;
 
 use std::sync::Mutex;
@@ -24,6 +27,7 @@ use prometheus::{
 
 use crate::datapath::counters::KernelCounters;
 pub use crate::events::Detector;
+pub use rules::{RuleMetrics, RULE_MATCHES};
 pub use server::{bind, router, serve, DEFAULT_METRICS_ADDR};
 
 /// Errors of the metrics registry and its HTTP server.

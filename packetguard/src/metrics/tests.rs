@@ -283,3 +283,94 @@ async fn server_serves_metrics_health_and_index_then_shuts_down() {
         .unwrap()
         .unwrap();
 }
+
+#[test]
+fn rule_matches_has_one_series_per_rule_from_the_start_and_counts() {
+    let m = Metrics::new().unwrap();
+    let rules = RuleMetrics::new(&m, ["web-syn-flood", "dst-packets", "outbound-scan"]).unwrap();
+    let series = |rule: &str| format!(r#"packetguard_rule_matches_total{{rule="{rule}"}}"#);
+    let text = m.render().unwrap();
+    for rule in ["web-syn-flood", "dst-packets", "outbound-scan"] {
+        assert_eq!(sample(&text, &series(rule)).as_deref(), Some("0"), "{rule}");
+    }
+    assert!(text.contains("# TYPE packetguard_rule_matches_total counter"));
+    assert!(text.contains("# HELP packetguard_rule_matches_total Window rows a threshold rule"));
+
+    rules.record_match(0);
+    rules.record_match(0);
+    rules.record_match(2);
+    rules.record_match(3); // no fourth rule: counts nothing
+    assert!(rules.record_match_named("dst-packets"));
+    assert!(!rules.record_match_named("nope"));
+    let text = m.render().unwrap();
+    assert_eq!(
+        sample(&text, &series("web-syn-flood")).as_deref(),
+        Some("2")
+    );
+    assert_eq!(sample(&text, &series("dst-packets")).as_deref(), Some("1"));
+    assert_eq!(
+        sample(&text, &series("outbound-scan")).as_deref(),
+        Some("1")
+    );
+    let lines = text
+        .lines()
+        .filter(|l| l.starts_with("packetguard_rule_matches_total"))
+        .count();
+    assert_eq!(lines, 3, "one series per configured rule, nothing else");
+
+    // One registration per registry.
+    let err = RuleMetrics::new(&m, ["other"])
+        .err()
+        .expect("registered twice");
+    assert!(matches!(
+        err,
+        MetricsError::Register {
+            name: RULE_MATCHES,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn no_rules_export_no_rule_series() {
+    let m = Metrics::new().unwrap();
+    RuleMetrics::new(&m, []).unwrap();
+    let text = m.render().unwrap();
+    assert!(!text.contains("packetguard_rule_matches_total"), "{text}");
+}
+
+#[test]
+fn every_family_is_named_as_promtool_check_metrics_wants() {
+    // What `promtool check metrics` lints, checked here without promtool: names in the
+    // metric name charset under the one `packetguard_` namespace, `_total` on counters
+    // and only there, help text on every family, base units rather than milli/kilo.
+    let m = Metrics::new().unwrap();
+    RuleMetrics::new(&m, ["web-syn-flood", "outbound-scan"]).unwrap();
+    let text = m.render().unwrap();
+    let mut families = 0;
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let mut words = line["# TYPE ".len()..].split(' ');
+        let (name, kind) = (words.next().unwrap(), words.next().unwrap());
+        families += 1;
+        assert!(name.starts_with("packetguard_"), "{name}");
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "{name}"
+        );
+        assert_eq!(
+            kind == "counter",
+            name.ends_with("_total"),
+            "{name} is a {kind}"
+        );
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no help"
+        );
+        for unit in ["_milliseconds", "_microseconds", "_kilobytes", "_megabytes"] {
+            assert!(!name.contains(unit), "{name} is not in base units");
+        }
+    }
+    assert!(families > 20, "{families} families");
+    assert!(text.contains("# TYPE packetguard_rule_matches_total counter"));
+}
