@@ -185,11 +185,7 @@ impl DataPath {
             TcMode::Tcx => true,
             TcMode::Netlink => false,
         };
-        let prog: &mut SchedClassifier = program(&mut self.ebpf, config::PROGRAM_TC_EGRESS)?;
-        if !self.tc_loaded {
-            prog.load().map_err(|e| load_error(&e))?;
-            self.tc_loaded = true;
-        }
+        let prog = self.load_egress()?;
         let refused = |cause: String| DataPathError::AttachTc {
             iface: iface.into(),
             how: if tcx { "a TCX link" } else { "a clsact qdisc" },
@@ -236,6 +232,17 @@ impl DataPath {
                 created_qdisc,
             },
         })
+    }
+
+    /// The egress program, loaded (verified) on first use: an ingress-only agent never
+    /// loads it.
+    pub fn load_egress(&mut self) -> Result<&mut SchedClassifier, DataPathError> {
+        let prog: &mut SchedClassifier = program(&mut self.ebpf, config::PROGRAM_TC_EGRESS)?;
+        if !self.tc_loaded {
+            prog.load().map_err(|e| load_error(&e))?;
+            self.tc_loaded = true;
+        }
+        Ok(prog)
     }
 
     /// Where the programs are attached.

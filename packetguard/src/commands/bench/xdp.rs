@@ -1,17 +1,18 @@
-//! XDP cost per packet: the full program beside two reference programs from the same
-//! object, the count-only baseline and the per-flow floor (parse, clock, one flow-map
-//! update).
+//! Cost per packet of the kernel programs: the full XDP (ingress) program beside two
+//! reference programs from the same object, the count-only baseline and the per-flow floor
+//! (parse, clock, one flow-map update), and the TC egress program, which runs the same
+//! per-packet path behind a different entry point.
 //!
 //! The machine's load drifts while a benchmark runs, so the three programs are measured in
 //! interleaved rounds on the same frame, and each figure is the median over the rounds; a
 //! ratio is the median of the rounds' ratios, each taken between neighbouring runs.
 
-use anyhow::{Context, Result};
-use aya::programs::{TestRun, TestRunOptions};
-use packetguard_common::config::PROGRAM_XDP;
+use anyhow::{bail, Context, Result};
+use aya::programs::{Program, TestRun, TestRunOptions};
+use packetguard_common::config::{PROGRAM_TC_EGRESS, PROGRAM_XDP};
 
 use super::tcp_frame;
-use crate::datapath::{xdp_program, DataPath, DataPathConfig};
+use crate::datapath::{DataPath, DataPathConfig, DataPathError};
 
 const BASELINE: &str = "packetguard_baseline";
 const FLOOR: &str = "packetguard_floor";
@@ -27,19 +28,35 @@ pub(super) fn test_run_ns(
     frame: &[u8],
     repeat: u32,
 ) -> Result<f64> {
-    let p = xdp_program(dp.ebpf_mut(), prog)?;
     let opts = TestRunOptions {
         data_in: Some(frame),
         repeat,
         ..Default::default()
     };
-    let r = p.test_run(opts).context("BPF_PROG_TEST_RUN")?;
+    let r = match find(dp, prog)? {
+        Program::Xdp(p) => p.test_run(opts),
+        Program::SchedClassifier(p) => p.test_run(opts),
+        _ => bail!("{prog} is neither an XDP nor a TC program"),
+    }
+    .context("BPF_PROG_TEST_RUN")?;
     Ok(r.duration.as_nanos() as f64)
+}
+
+fn find<'a>(dp: &'a mut DataPath, prog: &'static str) -> Result<&'a mut Program> {
+    dp.ebpf_mut()
+        .program_mut(prog)
+        .ok_or_else(|| {
+            DataPathError::Missing {
+                what: "program",
+                name: prog,
+            }
+            .into()
+        })
 }
 
 /// A program's kernel run-time statistics: total ns and runs so far.
 fn kernel_stats(dp: &mut DataPath, prog: &'static str) -> Result<(u64, u64)> {
-    let info = xdp_program(dp.ebpf_mut(), prog)?.info()?;
+    let info = find(dp, prog)?.info()?;
     Ok((info.run_time().as_nanos() as u64, info.run_count()))
 }
 
@@ -71,6 +88,7 @@ struct Rounds {
     base: Vec<Sample>,
     floor: Vec<Sample>,
     full: Vec<Sample>,
+    egress: Vec<Sample>,
 }
 
 impl Rounds {
@@ -95,10 +113,11 @@ pub fn print_costs(repeat: u32) -> Result<()> {
     let mut dp = DataPath::load(&DataPathConfig::default())?;
     dp.load_program(BASELINE)?;
     dp.load_program(FLOOR)?;
+    dp.load_egress()?;
 
     let frame = tcp_frame(40000);
     // Warm up so the flows exist and caches are hot.
-    for prog in [PROGRAM_XDP, BASELINE, FLOOR] {
+    for prog in [PROGRAM_XDP, BASELINE, FLOOR, PROGRAM_TC_EGRESS] {
         test_run_ns(&mut dp, prog, &frame, 10_000)?;
     }
     let per_round = (repeat / ROUNDS).max(1);
@@ -108,6 +127,8 @@ pub fn print_costs(repeat: u32) -> Result<()> {
         r.floor.push(measure(&mut dp, FLOOR, &frame, per_round)?);
         r.full
             .push(measure(&mut dp, PROGRAM_XDP, &frame, per_round)?);
+        r.egress
+            .push(measure(&mut dp, PROGRAM_TC_EGRESS, &frame, per_round)?);
     }
     // Many flows: each frame is a flow of its own, so every run looks up a different entry.
     let per_frame = (repeat / MANY_FLOWS as u32).max(1);
@@ -141,13 +162,27 @@ pub fn print_costs(repeat: u32) -> Result<()> {
         many / base
     );
     println!(
+        "  egress (TC) program, one flow       {:8.1} ns   {:.2}x baseline, {:.2}x the XDP program",
+        Rounds::median(&r.egress, tr),
+        r.ratio(&r.egress, tr),
+        median(
+            r.egress
+                .iter()
+                .zip(&r.full)
+                .map(|(e, x)| e.test_run / x.test_run)
+                .collect()
+        )
+    );
+    println!(
         "  kernel stats run_time_ns/run_cnt: baseline {:.1} ns, floor {:.1} ns ({:.2}x), \
-         full {:.1} ns ({:.2}x)",
+         full {:.1} ns ({:.2}x), egress {:.1} ns ({:.2}x)",
         Rounds::median(&r.base, ks),
         Rounds::median(&r.floor, ks),
         r.ratio(&r.floor, ks),
         Rounds::median(&r.full, ks),
-        r.ratio(&r.full, ks)
+        r.ratio(&r.full, ks),
+        Rounds::median(&r.egress, ks),
+        r.ratio(&r.egress, ks)
     );
     println!("  target: full path at most 2x the count-only program");
     Ok(())
