@@ -16,4 +16,5 @@ mod learn;
 mod offline;
 mod parser;
 mod prometheus_scrape;
+mod source_credit;
 mod traffic;
