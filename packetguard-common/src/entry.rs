@@ -123,6 +123,16 @@ impl FlowEntry {
         let is_tcp = key.protocol == IPPROTO_TCP;
         [FORWARD, BACKWARD].map(|dir| (self.destination(key, dir), self.uncredited(dir, is_tcp)))
     }
+
+    /// The same as [`Self::uncredited_hosts`], with the address that sent each direction:
+    /// what the source map is owed.
+    pub fn uncredited_sources(&self, key: &FlowKey) -> [(HostKey, HostStats); 2] {
+        let is_tcp = key.protocol == IPPROTO_TCP;
+        [FORWARD, BACKWARD].map(|dir| {
+            let sender = HostKey::endpoint(key, !self.destination_is_a(dir));
+            (sender, self.uncredited(dir, is_tcp))
+        })
+    }
 }
 
 #[cfg(feature = "user")]

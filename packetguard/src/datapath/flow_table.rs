@@ -29,6 +29,8 @@ pub struct Removed {
     /// What each direction counted and the kernel had not yet credited to its destination
     /// host (see `packetguard_common::entry`).
     pub uncredited: [(HostKey, HostStats); 2],
+    /// The same counts, with the address that sent each direction (the source map's due).
+    pub uncredited_sources: [(HostKey, HostStats); 2],
 }
 
 /// What one scan saw.
@@ -128,6 +130,7 @@ impl FlowTable {
                         flow_start_ns: flow.stats.flow_start_ns,
                         record: record(*key, flow.stats, reason),
                         uncredited: flow.uncredited_hosts(key),
+                        uncredited_sources: flow.uncredited_sources(key),
                     });
                 }
                 Ok(())

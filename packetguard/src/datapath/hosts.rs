@@ -1,4 +1,5 @@
-//! Reading the kernel's per-destination totals (the host map) into the host windows.
+//! Reading the kernel's per-address totals (the destination map `HOSTS` and the source map
+//! `SOURCES`, same types) into the windows.
 
 use aya::maps::{IterableMap, MapData, PerCpuHashMap};
 use packetguard_common::{config, HostKey, HostStats};
@@ -11,22 +12,35 @@ pub type HostMap = PerCpuHashMap<MapData, HostKey, HostStats>;
 // A per-CPU batch lookup pads each CPU's value to 8 bytes; `HostStats` needs none.
 const _: () = assert!(std::mem::size_of::<HostStats>().is_multiple_of(8));
 
-/// The host map with the buffers its once-a-second reading reuses.
+/// A per-address map with the buffers its once-a-second reading reuses.
 pub struct HostTable {
     map: HostMap,
+    /// `HOSTS` or `SOURCES`, for error messages.
+    name: &'static str,
     cpus: usize,
     keys: Vec<HostKey>,
     values: Vec<HostStats>,
 }
 
 impl HostTable {
+    /// The destination map.
     pub fn new(map: HostMap) -> Result<Self, DataPathError> {
+        Self::named(map, config::MAP_HOSTS)
+    }
+
+    /// The source map.
+    pub fn sources(map: HostMap) -> Result<Self, DataPathError> {
+        Self::named(map, config::MAP_SOURCES)
+    }
+
+    fn named(map: HostMap, name: &'static str) -> Result<Self, DataPathError> {
         let cpus = aya::util::nr_cpus().map_err(|(path, e)| DataPathError::Map {
-            map: config::MAP_HOSTS,
+            map: name,
             cause: format!("reading the possible CPUs from {path}: {e}"),
         })?;
         Ok(Self {
             map,
+            name,
             cpus,
             keys: Vec::new(),
             values: Vec::new(),
@@ -61,7 +75,7 @@ impl HostTable {
             },
         )
         .map_err(|e| DataPathError::Map {
-            map: config::MAP_HOSTS,
+            map: self.name,
             cause: format!("batch lookup: {e}"),
         })?;
         Ok(n)

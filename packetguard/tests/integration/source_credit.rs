@@ -86,16 +86,15 @@ fn a_udp_answer_counts_once_per_flow() {
     h.run(&answer, 3);
     h.run(&query, 1);
     // Each direction's first packet credits at once; the rest waits in the flow entry
-    // for its direction's next credit (at most 100 ms), and the sender of a direction is
-    // the other end of its destination.
+    // for its direction's next credit (at most 100 ms).
     let entries = h.entries();
     assert_eq!(entries.len(), 1);
     let (key, entry) = entries[0];
     let waiting = |sender: HostKey| -> HostStats {
         entry
-            .uncredited_hosts(&key)
+            .uncredited_sources(&key)
             .into_iter()
-            .filter(|(to, _)| *to != sender)
+            .filter(|(from, _)| *from == sender)
             .fold(HostStats::default(), |acc, (_, d)| acc.plus(&d))
     };
     let a = totals(&mut sources, address(V4_A)).plus(&waiting(address(V4_A)));
