@@ -66,7 +66,13 @@ pub const N_HOST_FEATURES: usize = HOST_FEATURES.len();
 /// address sent (packets, bytes, connection attempts) and how those attempts fared.
 /// `failed_attempt_ratio` is the share of the flows it opened in the window that got no
 /// answer other than a reset (RST back, ICMP unreachable, or silence).
-pub const SOURCE_FEATURES: [&str; 7] = [
+///
+/// Appended after the first seven (stored models name their features, so the order of
+/// existing ones never changes): `failed_attempts_per_s`, the same failures as a rate, so
+/// that many failed attempts (a scan) stand apart from a few (a client retrying a closed
+/// port) on one axis; and `non_tcp_packets_per_s` (packets minus TCP packets), so that a
+/// UDP or ICMP stream sent at a rate only TCP bulk transfers reach stands apart too.
+pub const SOURCE_FEATURES: [&str; 9] = [
     "packets_per_s",
     "bytes_per_s",
     "new_flows_per_s",
@@ -74,6 +80,8 @@ pub const SOURCE_FEATURES: [&str; 7] = [
     "distinct_dst_ports",
     "syn_without_ack_ratio",
     "failed_attempt_ratio",
+    "failed_attempts_per_s",
+    "non_tcp_packets_per_s",
 ];
 
 /// Number of source features.
@@ -87,4 +95,9 @@ pub fn flow_feature_index(name: &str) -> Option<usize> {
 /// Position of a host feature by name.
 pub fn host_feature_index(name: &str) -> Option<usize> {
     HOST_FEATURES.iter().position(|f| *f == name)
+}
+
+/// Position of a source feature by name.
+pub fn source_feature_index(name: &str) -> Option<usize> {
+    SOURCE_FEATURES.iter().position(|f| *f == name)
 }

@@ -6,8 +6,8 @@
 //! touch atomics, never allocate and never take a lock.
 //!
 //! Names follow Prometheus practice: `packetguard_` prefix, `_total` on counters, base units,
-//! and labels only from small fixed sets (`detector`, `kind`, and `rule`, bounded by the
-//! config), never an address or a port.
+//! and labels only from small fixed sets (`detector`, `kind`, `window`, and `rule`, bounded
+//! by the config), never an address or a port.
 //! The kernel's per-CPU counters are absolute totals; [`Metrics::set_kernel_totals`] turns
 //! them into counter increments so the exported values stay monotone and exact.
 //! [`RuleMetrics`] adds the threshold rule counter, whose label values come from the config.
@@ -26,7 +26,8 @@ use prometheus::{
 };
 
 use crate::datapath::counters::KernelCounters;
-pub use crate::events::Detector;
+use crate::detect::window::WindowRole;
+pub use crate::events::{Detector, N_DETECTORS};
 pub use rules::{RuleMetrics, RULE_MATCHES};
 pub use server::{bind, router, serve, DEFAULT_METRICS_ADDR};
 
@@ -156,19 +157,22 @@ pub struct Metrics {
     last_kernel: Mutex<KernelCounters>,
     flows_scored: IntCounter,
     host_windows: IntCounter,
-    anomalies: [IntCounter; 2],
-    scores: [Histogram; 2],
+    source_windows: IntCounter,
+    anomalies: [IntCounter; N_DETECTORS],
+    scores: [Histogram; N_DETECTORS],
     flow_table_entries: IntGauge,
     flow_table_capacity: IntGauge,
     flow_table_evictions: IntCounter,
     model_info: IntGaugeVec,
     /// The model label currently set per detector, to replace it on reload.
-    models: Mutex<[Option<String>; 2]>,
+    models: Mutex<[Option<String>; N_DETECTORS]>,
     drained: [IntCounter; 3],
     decode_errors: IntCounter,
     drain_seconds: Histogram,
     drain_records: Histogram,
-    suppressed: [IntCounter; 2],
+    suppressed: [IntCounter; N_DETECTORS],
+    /// Windows closed with a bound reached, per [`WindowRole`].
+    windows_saturated: [IntCounter; WindowRole::ALL.len()],
 }
 
 /// Builds metrics and registers them; the first failure is returned at once, naming the
@@ -204,7 +208,7 @@ impl Builder {
 }
 
 /// The child of each detector, indexed by [`Detector::index`].
-fn per_detector<T: MetricVecBuilder>(vec: &MetricVec<T>) -> [T::M; 2] {
+fn per_detector<T: MetricVecBuilder>(vec: &MetricVec<T>) -> [T::M; N_DETECTORS] {
     Detector::ALL.map(|d| vec.with_label_values(&[d.as_str()]))
 }
 
@@ -256,6 +260,11 @@ impl Metrics {
             "Anomaly events held back by the per-host rate limit, by detector.",
             &["detector"],
         )?;
+        let saturated = b.counter_vec(
+            "packetguard_window_saturated_total",
+            "One-second windows that reached a memory bound (distinct pairs, addresses or readings), so some counts are bounds, by window role.",
+            &["window"],
+        )?;
         let model_info = b.add(
             "packetguard_model_info",
             IntGaugeVec::new(
@@ -288,6 +297,10 @@ impl Metrics {
                 "packetguard_host_windows_total",
                 "Per-destination one-second windows the host detector scored.",
             )?,
+            source_windows: b.counter(
+                "packetguard_source_windows_total",
+                "Per-source one-second windows the source detector scored.",
+            )?,
             anomalies: per_detector(&anomalies),
             scores: per_detector(&scores),
             flow_table_entries: b.add(
@@ -309,7 +322,7 @@ impl Metrics {
                 "Flows dropped from the flow table to make room before they were exported.",
             )?,
             model_info,
-            models: Mutex::new([None, None]),
+            models: Mutex::new(Default::default()),
             drained: RECORD_KINDS.map(|k| drained.with_label_values(&[k])),
             decode_errors: b.counter(
                 "packetguard_ringbuf_decode_errors_total",
@@ -336,6 +349,7 @@ impl Metrics {
                 ),
             )?,
             suppressed: per_detector(&suppressed),
+            windows_saturated: WindowRole::ALL.map(|r| saturated.with_label_values(&[r.as_str()])),
             registry: b.registry,
         })
     }
@@ -361,8 +375,8 @@ impl Metrics {
         *last = *now;
     }
 
-    /// Records one scored flow or host window: counts it and adds its score to the
-    /// score histogram.
+    /// Records one scored flow, host window or source window: counts it and adds its score
+    /// to the score histogram.
     pub fn record_score(&self, detector: Detector, score: f64) {
         self.record_scores(detector, &[score]);
     }
@@ -370,10 +384,15 @@ impl Metrics {
     /// [`Metrics::record_score`] for a whole scored batch.
     pub fn record_scores(&self, detector: Detector, scores: &[f64]) {
         let scored = match detector {
-            Detector::Flow => &self.flows_scored,
-            Detector::Host => &self.host_windows,
+            Detector::Flow => Some(&self.flows_scored),
+            Detector::Host => Some(&self.host_windows),
+            Detector::Source => Some(&self.source_windows),
+            // Threshold rules have no forest score or scored-row count of their own.
+            Detector::Threshold => None,
         };
-        scored.inc_by(scores.len() as u64);
+        if let Some(scored) = scored {
+            scored.inc_by(scores.len() as u64);
+        }
         let histogram = &self.scores[detector.index()];
         for &score in scores {
             histogram.observe(score);
@@ -388,6 +407,11 @@ impl Metrics {
     /// Counts anomaly events held back by the rate limit.
     pub fn add_events_suppressed(&self, detector: Detector, n: u64) {
         self.suppressed[detector.index()].inc_by(n);
+    }
+
+    /// Counts one closed window of `role` that reached a bound (`Closed::saturated`).
+    pub fn record_window_saturated(&self, role: WindowRole) {
+        self.windows_saturated[role.index()].inc();
     }
 
     /// Records one drain batch: per-kind record counts, its latency and its size.

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
+use super::ModelKind;
 use crate::{Model, FORMAT_VERSION};
 
 /// Arguments of `model inspect`.
@@ -30,7 +31,13 @@ pub fn inspect_report(model: &Model, path: &Path) -> String {
             model.checksum()
         ),
     );
-    line("kind", i.kind.clone());
+    line(
+        "kind",
+        match ModelKind::from_recorded(&i.kind) {
+            Some(k) => format!("{} ({})", i.kind, k.describe()),
+            None => i.kind.clone(),
+        },
+    );
     line(
         "trained",
         format!(

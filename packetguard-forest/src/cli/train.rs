@@ -1,11 +1,11 @@
-//! `train`: fit a model on a CSV of flow or host features and save it.
+//! `train`: fit a model on a CSV of flow, host or source features and save it.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use ndarray::Array2;
-use packetguard_common::features::{FLOW_FEATURES, HOST_FEATURES};
+use packetguard_common::features::{FLOW_FEATURES, HOST_FEATURES, SOURCE_FEATURES};
 
 use super::{open_input, parse_row, read_header, BadRows, PROGRESS_EVERY};
 use crate::csv::CsvReader;
@@ -18,23 +18,49 @@ pub enum ModelKind {
     Flow,
     /// Per-destination one-second windows (`HOST_FEATURES`).
     Host,
+    /// Per-source one-second windows (`SOURCE_FEATURES`).
+    Source,
 }
 
 impl ModelKind {
+    /// Every kind, in the order `--kind` lists them.
+    pub const ALL: [ModelKind; 3] = [ModelKind::Flow, ModelKind::Host, ModelKind::Source];
+
+    /// The name recorded in model files and given to `--kind`.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelKind::Flow => "flow",
             ModelKind::Host => "host",
+            ModelKind::Source => "source",
+        }
+    }
+
+    /// The kind a model file records, if it is one of ours.
+    pub fn from_recorded(kind: &str) -> Option<ModelKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    /// What a model of this kind scores, for `model inspect`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ModelKind::Flow => "flow records",
+            ModelKind::Host => "per-destination one-second windows",
+            ModelKind::Source => "per-source one-second windows",
+        }
+    }
+
+    /// The feature names rows of this kind have, in the shared schema order.
+    pub fn features(self) -> &'static [&'static str] {
+        match self {
+            ModelKind::Flow => &FLOW_FEATURES,
+            ModelKind::Host => &HOST_FEATURES,
+            ModelKind::Source => &SOURCE_FEATURES,
         }
     }
 
     /// Every feature of this kind, in the shared schema order.
     pub fn default_features(self) -> Vec<String> {
-        let names: &[&str] = match self {
-            ModelKind::Flow => &FLOW_FEATURES,
-            ModelKind::Host => &HOST_FEATURES,
-        };
-        names.iter().map(|s| s.to_string()).collect()
+        self.features().iter().map(|s| s.to_string()).collect()
     }
 }
 

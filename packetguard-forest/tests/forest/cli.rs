@@ -131,7 +131,7 @@ fn inspect_prints_metadata_and_schema() {
     let report = inspect_report(&model, &path);
     for needle in [
         model.id().as_str(),
-        "kind          flow",
+        "kind          flow (flow records)",
         "rows          305",
         "trees         50",
         "sample size   128 (height limit 7)",
@@ -144,4 +144,46 @@ fn inspect_prints_metadata_and_schema() {
     ] {
         assert!(report.contains(needle), "missing {needle:?} in\n{report}");
     }
+}
+
+#[test]
+fn a_source_model_trains_on_every_source_feature_by_default_and_says_so() {
+    let dir = temp_dir("cli-source");
+    let names = packetguard_common::features::SOURCE_FEATURES;
+    let mut csv = format!("src_ip,{}\n", names.join(","));
+    for i in 0..200 {
+        let row: Vec<String> = (0..names.len())
+            .map(|j| ((i * (j + 1)) % 17).to_string())
+            .collect();
+        writeln!(csv, "198.51.100.{},{}", i % 250, row.join(",")).unwrap();
+    }
+    std::fs::write(dir.join("sources.csv"), csv).unwrap();
+    let a = TrainArgs {
+        input: dir.join("sources.csv"),
+        out: dir.join("source.pgm"),
+        features: None,
+        kind: ModelKind::Source,
+        ..args(&dir)
+    };
+    assert_eq!(train(&a).unwrap().rows_used, 200);
+    let model = Model::load(&a.out).unwrap();
+    assert_eq!(model.info().kind, "source");
+    assert_eq!(model.id().split('-').next(), Some("source"));
+    let schema: Vec<&str> = model
+        .schema()
+        .features()
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(schema, names);
+    let report = inspect_report(&model, &a.out);
+    assert!(
+        report.contains("kind          source (per-source one-second windows)"),
+        "{report}"
+    );
+    for k in ModelKind::ALL {
+        assert_eq!(ModelKind::from_recorded(k.as_str()), Some(k));
+        assert_eq!(k.default_features().len(), k.features().len());
+    }
+    assert_eq!(ModelKind::from_recorded("sources"), None);
 }

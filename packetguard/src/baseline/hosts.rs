@@ -4,7 +4,7 @@ use packetguard_common::{features::N_HOST_FEATURES, HostStats};
 use rand::{rngs::SmallRng, Rng};
 
 use super::log_uniform;
-use crate::detect::window::host_features;
+use crate::detect::window::destination_features;
 
 /// Ingress traffic of one window, before it becomes features.
 struct Window {
@@ -139,7 +139,7 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
         answered: 0,
     };
     let window = std::time::Duration::from_millis(rng.random_range(950..=1050));
-    host_features(
+    destination_features(
         &d,
         w.new_flows as u64,
         w.sources as u64,

@@ -1,22 +1,26 @@
 //! Generated normal traffic: the training data of the shipped default models.
 //!
-//! `packetguard model generate --kind flow|host` writes rows of the model's features for
-//! traffic that a healthy host sees, drawn from a fixed set of profiles with a seeded
+//! `packetguard model generate --kind flow|host|source` writes rows of the model's features
+//! for traffic that a healthy host sees, drawn from a fixed set of profiles with a seeded
 //! generator, so the same command always writes the same file:
 //!
 //! - [`flows`]: conversations (TCP request/response and bulk transfers, UDP queries and
 //!   streams, ICMP echo) simulated packet by packet through the same flow arithmetic the
 //!   XDP program runs, seen from one side (XDP sees ingress only) or both (a router);
 //! - [`hosts`]: one-second windows of a destination host (quiet, web or DNS server, bulk
-//!   receiver or sender, pinged), built with the same feature function the agent uses.
+//!   receiver or sender, pinged), built with the same feature function the agent uses;
+//! - [`sources`]: one-second windows of a source address (idle, web and API clients, DNS
+//!   and NTP clients, bulk uploads and downloads, SSH, a server's replies, ping, media
+//!   streams), built with the agent's source feature function.
 //!
-//! `cargo xtask models` generates both and trains `models/flow.pgm` and `models/host.pgm`
-//! from them (see models/README.md). A detector trained this way knows what ordinary traffic
+//! `cargo xtask models` generates all three and trains `models/flow.pgm`, `models/host.pgm`
+//! and `models/source.pgm` from them (see models/README.md). A detector trained this way knows what ordinary traffic
 //! looks like, not what a given network looks like: `packetguard run --learn` replaces the
 //! defaults with models of the host's own traffic.
 
 pub mod flows;
 pub mod hosts;
+pub mod sources;
 
 use std::{io::Write, path::PathBuf};
 
@@ -68,6 +72,7 @@ pub fn run_generate(args: &GenerateArgs) -> Result<()> {
         match args.kind {
             ModelKind::Flow => write_row(&mut w, &flows::generate(&mut rng))?,
             ModelKind::Host => write_row(&mut w, &hosts::generate(&mut rng))?,
+            ModelKind::Source => write_row(&mut w, &sources::generate(&mut rng))?,
         }
     }
     w.flush()

@@ -1,6 +1,8 @@
-//! The host detector: each destination's one-second window (see [`super::window`]) is
-//! scored with the host model. This is what catches a SYN flood from many sources or a
-//! port scan, where every single flow looks small.
+//! The host detector: each destination's one-second window (see
+//! [`super::window::DestinationWindows`]) is scored with the host model. This is what
+//! catches a SYN flood from many sources or a port scan, where every single flow looks
+//! small. It keeps the name `host` (metrics, events, `host.pgm`) from before the source
+//! detector existed; its rows are destination windows.
 
 use packetguard_common::{features::HOST_FEATURES, HostKey};
 
@@ -10,7 +12,7 @@ use crate::{
     flows::addr,
 };
 
-/// Batch scorer for host windows.
+/// Batch scorer for destination (host) windows.
 pub type HostDetector = Scorer<HostKey>;
 
 impl Tag for HostKey {

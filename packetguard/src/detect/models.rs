@@ -1,7 +1,9 @@
 //! Finding and loading the models of `packetguard run`.
 //!
-//! `--model` (or `model` in the config file) names a directory holding `flow.pgm` and/or
-//! `host.pgm`, or one model file, whose recorded kind says which detector it is for.
+//! `--model` (or `model` in the config file) names a directory holding any of `flow.pgm`,
+//! `host.pgm` and `source.pgm`, or one model file, whose recorded kind says which detector
+//! it is for (`flow`, `host` or `source`). A file in a directory must record the kind its
+//! name says.
 //! Without it the agent looks, in order, in:
 //! 1. `/var/lib/packetguard/models` (or `$STATE_DIRECTORY/models` under systemd): models
 //!    learned on this host with `--learn`;
@@ -11,13 +13,13 @@
 //!    the shipped defaults.
 //!
 //! Each detector takes its model from the first directory that holds one, so a flow model
-//! learned on the host is used beside the shipped host model when only the flow detector
-//! saw enough traffic to learn.
+//! learned on the host is used beside the shipped host and source models when only the
+//! flow detector saw enough traffic to learn.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use packetguard_forest::Model;
+use packetguard_forest::{cli::ModelKind, Model};
 
 use crate::events::Detector;
 
@@ -32,13 +34,28 @@ pub struct Loaded {
 pub struct Models {
     pub flow: Option<Loaded>,
     pub host: Option<Loaded>,
+    pub source: Option<Loaded>,
 }
 
-/// File name of a detector's model inside a model directory.
-pub fn file_name(d: Detector) -> &'static str {
+/// The detectors that score with a model, in label order: all but the threshold rules.
+pub const MODEL_DETECTORS: [Detector; 3] = [Detector::Flow, Detector::Host, Detector::Source];
+
+/// File name of a detector's model inside a model directory; threshold rules have none.
+pub fn file_name(d: Detector) -> Option<&'static str> {
     match d {
-        Detector::Flow => "flow.pgm",
-        Detector::Host => "host.pgm",
+        Detector::Flow => Some("flow.pgm"),
+        Detector::Host => Some("host.pgm"),
+        Detector::Source => Some("source.pgm"),
+        Detector::Threshold => None,
+    }
+}
+
+/// The detector that scores models of a kind.
+pub fn detector_of(kind: ModelKind) -> Detector {
+    match kind {
+        ModelKind::Flow => Detector::Flow,
+        ModelKind::Host => Detector::Host,
+        ModelKind::Source => Detector::Source,
     }
 }
 
@@ -84,30 +101,53 @@ fn load_file(path: &Path) -> Result<Loaded> {
 }
 
 impl Models {
-    /// Makes `loaded` the model of detector `d`.
-    pub fn set(&mut self, d: Detector, loaded: Loaded) {
+    /// Makes `loaded` the model of `kind`'s detector.
+    pub fn set(&mut self, kind: ModelKind, loaded: Loaded) {
+        let slot = match kind {
+            ModelKind::Flow => &mut self.flow,
+            ModelKind::Host => &mut self.host,
+            ModelKind::Source => &mut self.source,
+        };
+        *slot = Some(loaded);
+    }
+
+    /// The model of detector `d`, if it has one.
+    pub fn get(&self, d: Detector) -> Option<&Loaded> {
         match d {
-            Detector::Flow => self.flow = Some(loaded),
-            Detector::Host => self.host = Some(loaded),
+            Detector::Flow => self.flow.as_ref(),
+            Detector::Host => self.host.as_ref(),
+            Detector::Source => self.source.as_ref(),
+            Detector::Threshold => None,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.flow.is_none() && self.host.is_none()
+        MODEL_DETECTORS.iter().all(|&d| self.get(d).is_none())
     }
 }
 
-/// For each detector, the first model file of `dirs` (in order) that exists.
+/// For each kind, the first model file of `dirs` (in order) that exists; it must record
+/// that kind, so a model copied under the wrong name fails here rather than scoring the
+/// wrong rows.
 fn load_first_of(dirs: &[PathBuf]) -> Result<Models> {
     let mut models = Models::default();
-    for d in Detector::ALL {
-        if let Some(file) = dirs
-            .iter()
-            .map(|dir| dir.join(file_name(d)))
-            .find(|f| f.is_file())
-        {
-            models.set(d, load_file(&file)?);
+    for kind in ModelKind::ALL {
+        let Some(name) = file_name(detector_of(kind)) else {
+            continue;
+        };
+        let Some(file) = dirs.iter().map(|dir| dir.join(name)).find(|f| f.is_file()) else {
+            continue;
+        };
+        let loaded = load_file(&file)?;
+        let recorded = &loaded.model.info().kind;
+        if recorded != kind.as_str() {
+            bail!(
+                "model {} is of kind {recorded:?}; a file named {name} must be a {:?} model",
+                file.display(),
+                kind.as_str()
+            );
         }
+        models.set(kind, loaded);
     }
     Ok(models)
 }
@@ -133,7 +173,7 @@ pub fn load(path: Option<&Path>) -> Result<Models> {
         let models = load_first_of(&[path.to_path_buf()])?;
         if models.is_empty() {
             bail!(
-                "no model in {}: expected flow.pgm and/or host.pgm there",
+                "no model in {}: expected flow.pgm, host.pgm and/or source.pgm there",
                 path.display()
             );
         }
@@ -141,21 +181,20 @@ pub fn load(path: Option<&Path>) -> Result<Models> {
     }
     if !path.exists() {
         bail!(
-            "no model at {}; pass --model with a model file or a directory holding flow.pgm and host.pgm",
+            "no model at {}; pass --model with a model file or a directory holding flow.pgm, host.pgm or source.pgm",
             path.display()
         );
     }
     let loaded = load_file(path)?;
-    let d = match loaded.model.info().kind.as_str() {
-        "flow" => Detector::Flow,
-        "host" => Detector::Host,
-        other => bail!(
-            "model {} is of kind {other:?}; run scores \"flow\" and \"host\" models",
-            path.display()
-        ),
+    let Some(kind) = ModelKind::from_recorded(&loaded.model.info().kind) else {
+        bail!(
+            "model {} is of kind {:?}; run scores \"flow\", \"host\" and \"source\" models",
+            path.display(),
+            loaded.model.info().kind
+        );
     };
     let mut models = Models::default();
-    models.set(d, loaded);
+    models.set(kind, loaded);
     Ok(models)
 }
 
@@ -200,5 +239,49 @@ mod tests {
         let only_learned = load_first_of(&[learned]).unwrap();
         assert!(only_learned.flow.is_some() && only_learned.host.is_none());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_source_model_is_found_beside_the_others_and_picked_by_its_kind_as_a_file() {
+        let root = std::env::temp_dir().join(format!("pg-models-src-{}", std::process::id()));
+        let (learned, shipped) = (root.join("learned"), root.join("shipped"));
+        std::fs::create_dir_all(&learned).unwrap();
+        std::fs::create_dir_all(&shipped).unwrap();
+        save_model(&shipped, "host", 3);
+        let learned_source = save_model(&learned, "source", 4);
+
+        let models = load_first_of(&[learned.clone(), shipped.clone()]).unwrap();
+        assert_eq!(models.source.as_ref().unwrap().path, learned_source);
+        assert!(models.flow.is_none() && models.host.is_some());
+        assert!(models.get(Detector::Threshold).is_none());
+
+        // One file: its recorded kind picks the detector, whatever the file is called.
+        let renamed = root.join("mine.pgm");
+        std::fs::copy(&learned_source, &renamed).unwrap();
+        let one = load(Some(renamed.as_path())).unwrap();
+        assert!(one.source.is_some() && one.flow.is_none() && one.host.is_none());
+        assert_eq!(one.get(Detector::Source).unwrap().path, renamed);
+
+        // In a directory, the name must match the kind.
+        std::fs::copy(&learned_source, shipped.join("host.pgm")).unwrap();
+        let err = format!("{:#}", load_first_of(&[shipped]).err().unwrap());
+        assert!(
+            err.contains("is of kind \"source\"; a file named host.pgm must be a \"host\" model"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn every_model_detector_has_a_file_and_threshold_rules_have_none() {
+        let names: Vec<_> = MODEL_DETECTORS.iter().map(|&d| file_name(d)).collect();
+        assert_eq!(
+            names,
+            [Some("flow.pgm"), Some("host.pgm"), Some("source.pgm")]
+        );
+        assert_eq!(file_name(Detector::Threshold), None);
+        for kind in ModelKind::ALL {
+            assert_eq!(detector_of(kind).as_str(), kind.as_str());
+        }
     }
 }

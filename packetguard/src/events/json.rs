@@ -38,9 +38,11 @@ pub(super) fn write_event(
             verdict,
         },
         Subject::Host(host) => Body::Host { host, verdict },
+        Subject::Source(source) => Body::Source { source, verdict },
     };
     let suppressed = (folded > 0).then_some(folded);
-    serde_json::to_writer(buf, &Line::new(ev.time, ev.detector, subject, suppressed))
+    let line = Line::new(ev.time, ev.detector, subject, suppressed).with_rule(ev.rule);
+    serde_json::to_writer(buf, &line)
 }
 
 pub(super) fn write_summary(
@@ -48,18 +50,28 @@ pub(super) fn write_summary(
     p: Pending,
     time: SystemTime,
 ) -> serde_json::Result<()> {
-    let body = Body::Summary {
-        host: p.host,
-        summary: true,
+    // A summary names its address the way the detector's events do.
+    let body = match p.detector {
+        Detector::Source => Body::SourceSummary {
+            source: p.host,
+            summary: true,
+        },
+        _ => Body::Summary {
+            host: p.host,
+            summary: true,
+        },
     };
     serde_json::to_writer(buf, &Line::new(time, p.detector, body, Some(p.suppressed)))
 }
 
-/// One JSON line: time and detector first, `suppressed` last and only when non-zero.
+/// One JSON line: time and detector first, then the rule when there is one, `suppressed`
+/// last and only when non-zero.
 #[derive(Serialize)]
 struct Line<'a> {
     time: Collect<humantime::Rfc3339Timestamp>,
     detector: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
     #[serde(flatten)]
     body: Body<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,9 +84,14 @@ impl<'a> Line<'a> {
         Line {
             time,
             detector: d.as_str(),
+            rule: None,
             body,
             suppressed,
         }
+    }
+
+    fn with_rule(self, rule: Option<&'a str>) -> Self {
+        Line { rule, ..self }
     }
 }
 
@@ -95,8 +112,17 @@ enum Body<'a> {
         #[serde(flatten)]
         verdict: Verdict<'a>,
     },
+    Source {
+        source: IpAddr,
+        #[serde(flatten)]
+        verdict: Verdict<'a>,
+    },
     Summary {
         host: IpAddr,
+        summary: bool,
+    },
+    SourceSummary {
+        source: IpAddr,
         summary: bool,
     },
 }

@@ -1,4 +1,4 @@
-//! The per-host, per-detector fixed-window rate limit of anomaly events.
+//! The per-address, per-detector fixed-window rate limit of anomaly events.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use super::{Detector, Outcome, RateLimit};
 
-/// A host's held-back count that must be written as a summary.
+/// An address's held-back count that must be written as a summary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Pending {
     pub(super) detector: Detector,
+    /// The address limited: a destination host, or a source for the source detector.
     pub(super) host: IpAddr,
     pub(super) suppressed: u64,
 }
@@ -36,7 +37,8 @@ impl Window {
     }
 }
 
-/// Fixed-window limiter keyed by (detector, destination host).
+/// Fixed-window limiter keyed by (detector, address): the address is a destination host,
+/// or a source for the source detector.
 pub(super) struct Limiter {
     pub(super) limit: RateLimit,
     pub(super) hosts: HashMap<(Detector, IpAddr), Window>,

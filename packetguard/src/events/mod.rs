@@ -1,20 +1,23 @@
-//! JSON anomaly events, one object per line, rate-limited per host.
+//! JSON anomaly events, one object per line, rate-limited per address.
 //!
 //! Each anomaly the detectors report becomes one line of JSON on stdout or appended to a
 //! file, so that log shippers (journald, Vector, Fluent Bit) can pick it up without a
 //! parser of their own. One attack easily produces thousands of anomalous flows towards
 //! the same destination; writing each would drown the useful first lines, so events are
-//! limited per destination host (and per detector, so a flood of flow verdicts cannot hide
-//! the host detector's verdict). What is held back is never lost silently: the next event
-//! written for that host carries `"suppressed": K`, and [`EventWriter::finish`] writes one
-//! summary line per host whose held-back count never got a later event.
+//! limited per address (the destination of a flow, the host of a destination window, the
+//! source of a source window) and per detector, so a flood of flow verdicts cannot hide
+//! the host or source detector's verdict. What is held back is never lost silently: the
+//! next event written for that address carries `"suppressed": K`, and
+//! [`EventWriter::finish`] writes one summary line per address whose held-back count never
+//! got a later event (naming it `"source"` for the source detector, `"host"` otherwise).
 //!
-//! The host table is bounded ([`RateLimit::max_hosts`]) so a flood of spoofed destinations
-//! cannot grow memory; evicting a host that still holds a count writes its summary first.
+//! The address table is bounded ([`RateLimit::max_hosts`]) so a flood of spoofed addresses
+//! cannot grow memory; evicting an address that still holds a count writes its summary
+//! first.
 //!
 //! - this file: the event types and [`EventWriter`].
 //! - `json`: the JSON of event and summary lines.
-//! - `limiter`: the per-host, per-detector fixed-window rate limit.
+//! - `limiter`: the per-address, per-detector fixed-window rate limit.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -31,17 +34,28 @@ pub enum Detector {
     Flow,
     /// The per-destination, one-second window Isolation Forest.
     Host,
+    /// The per-source, one-second window Isolation Forest.
+    Source,
+    /// Threshold rules over flows and windows; each event names its rule.
+    Threshold,
 }
 
 impl Detector {
-    /// Both detectors, in label order.
-    pub const ALL: [Detector; 2] = [Detector::Flow, Detector::Host];
+    /// Every detector, in label order.
+    pub const ALL: [Detector; 4] = [
+        Detector::Flow,
+        Detector::Host,
+        Detector::Source,
+        Detector::Threshold,
+    ];
 
     /// The name used in JSON events and as a metric label value.
     pub const fn as_str(self) -> &'static str {
         match self {
             Detector::Flow => "flow",
             Detector::Host => "host",
+            Detector::Source => "source",
+            Detector::Threshold => "threshold",
         }
     }
 
@@ -50,6 +64,9 @@ impl Detector {
         self as usize
     }
 }
+
+/// Number of detectors: the length of per-detector arrays.
+pub const N_DETECTORS: usize = Detector::ALL.len();
 
 impl std::fmt::Display for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,14 +88,18 @@ pub enum Subject {
     },
     /// A destination host, as seen by the host detector.
     Host(IpAddr),
+    /// A source address, as seen by the source detector: written as `"source"`.
+    Source(IpAddr),
 }
 
 impl Subject {
-    /// The destination address the rate limit applies to.
+    /// The address the rate limit applies to: a flow's destination, the host, or the
+    /// source.
     pub fn host(&self) -> IpAddr {
         match *self {
             Subject::Flow { dst_ip, .. } => dst_ip,
             Subject::Host(host) => host,
+            Subject::Source(source) => source,
         }
     }
 }
@@ -100,6 +121,9 @@ pub struct AnomalyEvent<'a> {
     /// Wall-clock time of the verdict; written as RFC 3339 with milliseconds.
     pub time: SystemTime,
     pub detector: Detector,
+    /// The threshold rule that fired, for [`Detector::Threshold`] events; written as
+    /// `"rule"` only when present.
+    pub rule: Option<&'a str>,
     pub subject: Subject,
     /// Isolation Forest score in [0, 1]; higher is more anomalous.
     pub score: f64,

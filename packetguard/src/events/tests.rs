@@ -20,6 +20,7 @@ fn flow_event(dst: &str, src_port: u16) -> AnomalyEvent<'static> {
     AnomalyEvent {
         time: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
         detector: Detector::Flow,
+        rule: None,
         subject: Subject::Flow {
             src_ip: "198.51.100.7".parse().unwrap(),
             dst_ip: dst.parse().unwrap(),
@@ -39,6 +40,22 @@ fn host_event(host: &str) -> AnomalyEvent<'static> {
         detector: Detector::Host,
         subject: Subject::Host(host.parse().unwrap()),
         ..flow_event(host, 1)
+    }
+}
+
+fn source_event(source: &str) -> AnomalyEvent<'static> {
+    AnomalyEvent {
+        detector: Detector::Source,
+        subject: Subject::Source(source.parse().unwrap()),
+        ..flow_event("192.0.2.250", 1)
+    }
+}
+
+fn rule_event(host: &str, rule: &'static str) -> AnomalyEvent<'static> {
+    AnomalyEvent {
+        detector: Detector::Threshold,
+        rule: Some(rule),
+        ..host_event(host)
     }
 }
 
@@ -96,6 +113,47 @@ fn host_event_names_the_host_not_a_flow() {
 }
 
 #[test]
+fn source_event_names_the_source_and_nothing_else() {
+    let mut w = EventWriter::new(Vec::new(), RateLimit::default());
+    w.emit(&source_event("198.51.100.7"), Instant::now())
+        .unwrap();
+    let raw = std::str::from_utf8(w.get_ref()).unwrap();
+    let head = r#"{"time":"2023-11-14T22:13:20.123Z","detector":"source","source":"198.51.100.7","score":0.71,"#;
+    assert!(raw.starts_with(head), "{raw}");
+    let v = &lines(&w)[0];
+    assert_eq!(v["model"], "flow-default-v1");
+    assert_eq!(v["top_features"][0]["name"], "syn_ratio");
+    for absent in ["host", "src_ip", "dst_ip", "rule", "suppressed"] {
+        assert!(v.get(absent).is_none(), "{absent} in {v}");
+    }
+}
+
+#[test]
+fn a_threshold_event_names_its_rule_right_after_the_detector() {
+    let mut w = EventWriter::new(Vec::new(), RateLimit::default());
+    w.emit(&rule_event("192.0.2.10", "syn_flood"), Instant::now())
+        .unwrap();
+    let raw = std::str::from_utf8(w.get_ref()).unwrap();
+    let head = r#"{"time":"2023-11-14T22:13:20.123Z","detector":"threshold","rule":"syn_flood","host":"192.0.2.10","#;
+    assert!(raw.starts_with(head), "{raw}");
+    // Without a rule there is no key at all, not a null.
+    let mut w = EventWriter::new(Vec::new(), RateLimit::default());
+    w.emit(&host_event("192.0.2.10"), Instant::now()).unwrap();
+    assert!(!std::str::from_utf8(w.get_ref()).unwrap().contains("rule"));
+}
+
+#[test]
+fn detector_labels_and_indices_follow_all() {
+    let names: Vec<_> = Detector::ALL.iter().map(|d| d.as_str()).collect();
+    assert_eq!(names, ["flow", "host", "source", "threshold"]);
+    for (i, d) in Detector::ALL.into_iter().enumerate() {
+        assert_eq!(d.index(), i);
+        assert_eq!(d.to_string(), d.as_str());
+    }
+    assert_eq!(N_DETECTORS, 4);
+}
+
+#[test]
 fn burst_is_limited_and_next_window_carries_suppressed_count() {
     let t0 = Instant::now();
     let mut w = EventWriter::new(Vec::new(), limit(2, 16));
@@ -148,6 +206,34 @@ fn hosts_and_detectors_are_limited_separately() {
         w.emit(&flow_event("192.0.2.1", 2), t0).unwrap(),
         Outcome::Suppressed
     );
+}
+
+#[test]
+fn a_source_is_limited_under_its_own_address_apart_from_the_host_of_that_address() {
+    let t0 = Instant::now();
+    let mut w = EventWriter::new(Vec::new(), limit(1, 16));
+    let written = |o: Outcome| matches!(o, Outcome::Written { .. });
+    assert!(written(w.emit(&source_event("192.0.2.1"), t0).unwrap()));
+    assert!(written(w.emit(&source_event("192.0.2.2"), t0).unwrap()));
+    // The same address as a destination host is another detector's budget.
+    assert!(written(w.emit(&host_event("192.0.2.1"), t0).unwrap()));
+    assert_eq!(
+        w.emit(&source_event("192.0.2.1"), t0).unwrap(),
+        Outcome::Suppressed
+    );
+    assert_eq!(
+        w.emit(&source_event("192.0.2.1"), t0).unwrap(),
+        Outcome::Suppressed
+    );
+    let end = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_100);
+    w.finish(end).unwrap();
+    let v = lines(&w);
+    assert_eq!(v.len(), 4, "3 events and 1 summary: {v:?}");
+    assert_eq!(v[3]["detector"], "source");
+    assert_eq!(v[3]["source"], "192.0.2.1");
+    assert_eq!(v[3]["suppressed"], 2);
+    assert_eq!(v[3]["summary"], true);
+    assert!(v[3].get("host").is_none());
 }
 
 #[test]

@@ -136,6 +136,60 @@ fn scores_fill_the_histogram_and_count_scored_items() {
 }
 
 #[test]
+fn source_windows_are_counted_apart_and_threshold_verdicts_count_no_scored_rows() {
+    let m = Metrics::new().unwrap();
+    m.record_scores(Detector::Source, &[0.4, 0.8]);
+    m.record_anomaly(Detector::Source);
+    m.record_scores(Detector::Threshold, &[1.0]);
+    m.record_anomaly(Detector::Threshold);
+    m.add_events_suppressed(Detector::Source, 3);
+    m.set_model_info(Detector::Source, "source-v1");
+    let text = m.render().unwrap();
+    for (series, value) in [
+        ("packetguard_source_windows_total", "2"),
+        ("packetguard_host_windows_total", "0"),
+        ("packetguard_flows_total", "0"),
+        (r#"packetguard_anomaly_score_count{detector="source"}"#, "2"),
+        (
+            r#"packetguard_anomaly_score_count{detector="threshold"}"#,
+            "1",
+        ),
+        (r#"packetguard_anomalies_total{detector="source"}"#, "1"),
+        (r#"packetguard_anomalies_total{detector="threshold"}"#, "1"),
+        (r#"packetguard_anomalies_total{detector="host"}"#, "0"),
+        (
+            r#"packetguard_events_suppressed_total{detector="source"}"#,
+            "3",
+        ),
+        (
+            r#"packetguard_model_info{detector="source",model="source-v1"}"#,
+            "1",
+        ),
+    ] {
+        assert_eq!(sample(&text, series).as_deref(), Some(value), "{series}");
+    }
+}
+
+#[test]
+fn saturated_windows_are_counted_per_role() {
+    use crate::detect::window::WindowRole;
+    let m = Metrics::new().unwrap();
+    m.record_window_saturated(WindowRole::Source);
+    m.record_window_saturated(WindowRole::Source);
+    m.record_window_saturated(WindowRole::Destination);
+    let text = m.render().unwrap();
+    let role = |r: &str| {
+        sample(
+            &text,
+            &format!(r#"packetguard_window_saturated_total{{window="{r}"}}"#),
+        )
+    };
+    assert_eq!(role("source").as_deref(), Some("2"));
+    assert_eq!(role("destination").as_deref(), Some("1"));
+    assert!(text.contains("# TYPE packetguard_window_saturated_total counter"));
+}
+
+#[test]
 fn drain_batches_count_records_by_kind() {
     let m = Metrics::new().unwrap();
     let batch = DrainBatch {
@@ -202,7 +256,13 @@ fn series_exist_before_anything_is_recorded() {
     let text = Metrics::new().unwrap().render().unwrap();
     for series in [
         r#"packetguard_anomalies_total{detector="host"}"#,
+        r#"packetguard_anomalies_total{detector="source"}"#,
+        r#"packetguard_anomalies_total{detector="threshold"}"#,
         r#"packetguard_events_suppressed_total{detector="flow"}"#,
+        r#"packetguard_events_suppressed_total{detector="source"}"#,
+        r#"packetguard_window_saturated_total{window="destination"}"#,
+        r#"packetguard_window_saturated_total{window="source"}"#,
+        "packetguard_source_windows_total",
         r#"packetguard_ringbuf_emitted_total{kind="sample"}"#,
         "packetguard_flow_table_entries",
         "packetguard_parse_errors_total",

@@ -1,5 +1,6 @@
-//! `--learn DURATION`: collect this host's own flow records and host windows for a while,
-//! train both models on them, save them, and detect with them from then on.
+//! `--learn DURATION`: collect this host's own flow records, destination (host) windows and
+//! source windows for a while, train the flow, host and source models on them, save them,
+//! and detect with them from then on.
 //!
 //! Rows are kept in a uniform reservoir sample of bounded size, so learning for a day on a
 //! busy link takes the same memory as learning for a minute.
@@ -11,12 +12,12 @@ use std::{
 
 use anyhow::{Context, Result};
 use ndarray::ArrayView2;
-use packetguard_forest::{Contamination, ForestParams, Model, Schema, Transform};
+use packetguard_forest::{cli::ModelKind, Contamination, ForestParams, Model, Schema, Transform};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 use crate::{
-    detect::models::{file_name, Loaded, Models},
-    events::Detector,
+    detect::models::{detector_of, file_name, Loaded, Models},
+    detect::{flow, host, source},
 };
 
 /// Rows kept per detector (a uniform sample of everything seen).
@@ -76,11 +77,15 @@ impl RowSample {
     }
 }
 
-/// The learning phase of `run`.
+/// The learning phase of `run`: one sample per model, fed by the run loop.
 pub struct Learner {
     pub until: Instant,
+    /// Flow rows (`flow::NAMES`).
     pub flows: RowSample,
+    /// Destination window rows (`host::NAMES`).
     pub hosts: RowSample,
+    /// Source window rows (`source::NAMES`).
+    pub sources: RowSample,
     contamination: Contamination,
     started: Instant,
 }
@@ -90,24 +95,28 @@ impl Learner {
         let now = Instant::now();
         Self {
             until: now + duration,
-            flows: RowSample::new(crate::detect::flow::NAMES.len(), MAX_ROWS, 1),
-            hosts: RowSample::new(crate::detect::host::NAMES.len(), MAX_ROWS, 2),
+            flows: RowSample::new(flow::NAMES.len(), MAX_ROWS, 1),
+            hosts: RowSample::new(host::NAMES.len(), MAX_ROWS, 2),
+            sources: RowSample::new(source::NAMES.len(), MAX_ROWS, 3),
             contamination,
             started: now,
         }
     }
 
-    /// Trains both models on what was collected and writes them (atomically) into `dir`.
-    /// A detector with fewer than [`MIN_ROWS`] rows gets no model and says so.
+    /// Trains the flow, host and source models on what was collected and writes them
+    /// (atomically) into `dir`. A detector with fewer than [`MIN_ROWS`] rows gets no model
+    /// and says so.
     pub fn finish(self, dir: &Path) -> Result<Models> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the learned-model directory {}", dir.display()))?;
         let elapsed = self.started.elapsed();
         let mut models = Models::default();
-        for (d, sample, names) in [
-            (Detector::Flow, &self.flows, crate::detect::flow::NAMES),
-            (Detector::Host, &self.hosts, crate::detect::host::NAMES),
+        for (kind, sample, names) in [
+            (ModelKind::Flow, &self.flows, flow::NAMES),
+            (ModelKind::Host, &self.hosts, host::NAMES),
+            (ModelKind::Source, &self.sources, source::NAMES),
         ] {
+            let d = detector_of(kind);
             if sample.rows() < MIN_ROWS {
                 eprintln!(
                     "learn: only {} {} rows in {}: too few to train a {} model (need {MIN_ROWS})",
@@ -119,7 +128,7 @@ impl Learner {
                 continue;
             }
             let params = ForestParams {
-                kind: d.as_str().into(),
+                kind: kind.as_str().into(),
                 contamination: self.contamination,
                 ..ForestParams::default()
             };
@@ -129,7 +138,7 @@ impl Learner {
                 &params,
             )
             .with_context(|| format!("training the {} model", d.as_str()))?;
-            let path = dir.join(file_name(d));
+            let path = dir.join(file_name(d).expect("every model kind has a file name"));
             model
                 .save(&path)
                 .with_context(|| format!("saving the learned model {}", path.display()))?;
@@ -142,7 +151,7 @@ impl Learner {
                 model.threshold(),
                 path.display()
             );
-            models.set(d, Loaded { model, path });
+            models.set(kind, Loaded { model, path });
         }
         Ok(models)
     }
@@ -168,5 +177,28 @@ mod tests {
         // A uniform sample of 0..10000 has most of its rows past the first 100.
         let late = s.view().column(0).iter().filter(|v| **v >= 100.0).count();
         assert!(late > 90, "only {late} rows from past the first 100");
+    }
+
+    #[test]
+    fn source_rows_learn_a_source_model_and_a_detector_with_too_few_rows_gets_none() {
+        let dir = std::env::temp_dir().join(format!("pg-learn-{}", std::process::id()));
+        let mut l = Learner::new(Duration::from_secs(1), Contamination::Auto);
+        for i in 0..MIN_ROWS {
+            let mut row = [0.0; source::NAMES.len()];
+            row[0] = i as f64;
+            row[2] = (i % 4) as f64;
+            l.sources.offer(&row);
+        }
+        l.hosts.offer(&[1.0; host::NAMES.len()]);
+        let models = l.finish(&dir).unwrap();
+        let learned = models.source.as_ref().unwrap();
+        assert_eq!(learned.path, dir.join("source.pgm"));
+        assert_eq!(learned.model.info().kind, "source");
+        assert_eq!(learned.model.info().rows, MIN_ROWS as u64);
+        assert!(models.flow.is_none() && models.host.is_none());
+        assert!(!dir.join("host.pgm").exists());
+        let reloaded = crate::detect::models::load(Some(&dir)).unwrap();
+        assert!(reloaded.source.is_some() && reloaded.host.is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

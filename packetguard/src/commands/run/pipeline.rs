@@ -90,6 +90,7 @@ fn report<T: Tag>(
     let ev = AnomalyEvent {
         time: SystemTime::now(),
         detector: T::DETECTOR,
+        rule: None,
         subject: scored.tag.subject(),
         score: scored.score,
         threshold: scorer.model().threshold(),
