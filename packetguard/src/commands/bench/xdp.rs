@@ -43,15 +43,13 @@ pub(super) fn test_run_ns(
 }
 
 fn find<'a>(dp: &'a mut DataPath, prog: &'static str) -> Result<&'a mut Program> {
-    dp.ebpf_mut()
-        .program_mut(prog)
-        .ok_or_else(|| {
-            DataPathError::Missing {
-                what: "program",
-                name: prog,
-            }
-            .into()
-        })
+    dp.ebpf_mut().program_mut(prog).ok_or_else(|| {
+        DataPathError::Missing {
+            what: "program",
+            name: prog,
+        }
+        .into()
+    })
 }
 
 /// A program's kernel run-time statistics: total ns and runs so far.

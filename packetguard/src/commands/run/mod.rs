@@ -3,9 +3,11 @@
 //! metrics and JSON anomaly events, shut down cleanly.
 //!
 //! - this file: arguments, settings, and the main loop.
+//! - [`detectors`]: every detector and the windows that feed them.
 //! - [`pipeline`]: a detector with its scorer, metrics and events.
 //! - [`learn`]: `--learn`, training both models on this host's own traffic.
 
+mod detectors;
 mod learn;
 mod pipeline;
 
@@ -17,32 +19,23 @@ use std::{
 };
 
 use anyhow::Result;
-use packetguard_common::{Counter, HostKey};
+use packetguard_common::Counter;
 use packetguard_forest::Contamination;
 
-use self::{
-    learn::Learner,
-    pipeline::{Outputs, Pipeline},
-};
+use self::{detectors::Detectors, learn::Learner, pipeline::Outputs};
 use crate::{
     commands::shutdown::stop_signal,
-    config::{self, RunConfig},
+    config::{self, RuleConfig, RunConfig},
     datapath::{
         counters,
-        drain::{Drain, DrainStats, Event},
-        flow_table::{monotonic_ns, FlowTable, Removed},
+        drain::{Drain, DrainStats},
+        flow_table::{monotonic_ns, FlowTable},
         hosts::HostTable,
         interface_index, interface_or_default, AttachMode, AttachOptions, DataPath, DataPathConfig,
         Direction, TcMode,
     },
-    detect::{
-        flow::{self, flow_row},
-        host,
-        models::{self, Models},
-        window::HostWindows,
-    },
+    detect::{models, rules::Rules},
     events::{EventTarget, EventWriter, RateLimit},
-    flows::{features::flow_features, Endpoints},
     metrics::{self, DrainBatch, Metrics},
 };
 
@@ -114,6 +107,7 @@ struct Settings {
     idle_timeout: Duration,
     datapath: DataPathConfig,
     rate_limit: RateLimit,
+    rules: Vec<RuleConfig>,
 }
 
 fn settings(args: RunArgs) -> Result<Settings> {
@@ -161,6 +155,7 @@ fn settings(args: RunArgs) -> Result<Settings> {
             .unwrap_or(Duration::from_secs(15)),
         datapath,
         rate_limit,
+        rules: file.rules,
     })
 }
 
@@ -178,139 +173,6 @@ pub fn run(args: RunArgs) -> Result<()> {
 fn keep_first(slot: &mut Option<anyhow::Error>, res: Result<()>) {
     if let Err(e) = res {
         slot.get_or_insert(e);
-    }
-}
-
-/// Both detectors (either may be off), the host windows, and the learning phase if any.
-struct Detectors {
-    out: Outputs,
-    flow: Option<Pipeline<Endpoints>>,
-    host: Option<Pipeline<HostKey>>,
-    windows: HostWindows,
-    window_opened: Instant,
-    learner: Option<Learner>,
-}
-
-impl Detectors {
-    /// Host windows are built while learning and while the host detector is on; without
-    /// either, reading the host map and counting flow starts would be work for nothing.
-    fn wants_windows(&self) -> bool {
-        self.learner.is_some() || self.host.is_some()
-    }
-
-    /// Scores (or, while learning, keeps) a flow record.
-    fn flow_record(&mut self, rec: &packetguard_common::FlowRecord) -> Result<()> {
-        if let Some(l) = &mut self.learner {
-            l.flows.offer(&flow_features(&rec.stats));
-        } else if let Some(p) = &mut self.flow {
-            let (tag, row) = flow_row(rec);
-            p.queue(&mut self.out, tag, &row)?;
-        }
-        Ok(())
-    }
-
-    /// Handles what the agent exported when it removed a flow from the kernel: its last
-    /// record, and what it counted but had not credited to its hosts.
-    fn removed(&mut self, removed: &Removed) -> Result<()> {
-        if self.wants_windows() {
-            for (host, d) in &removed.uncredited {
-                self.windows.credit_late(*host, d);
-            }
-        }
-        match &removed.record {
-            Some(rec) => self.flow_record(rec),
-            None => Ok(()),
-        }
-    }
-
-    fn event(&mut self, ev: Event<'_>) -> Result<()> {
-        match ev {
-            Event::Flow(rec) => self.flow_record(rec),
-            Event::FlowStart(start) => {
-                if self.wants_windows() {
-                    self.windows.observe_start(start);
-                }
-                Ok(())
-            }
-            Event::Sample(_) => Ok(()),
-        }
-    }
-
-    /// Reads the kernel's host totals and closes the current window: one row per host
-    /// that saw traffic, scored (or kept while learning).
-    fn close_window(&mut self, host_table: &mut HostTable) -> Result<()> {
-        if !self.wants_windows() {
-            return Ok(());
-        }
-        let windows = &mut self.windows;
-        host_table.for_each_total(|host, totals| windows.reading(host, totals))?;
-        let now = Instant::now();
-        let window = now - self.window_opened;
-        self.window_opened = now;
-        let (learner, host, out) = (&mut self.learner, &mut self.host, &mut self.out);
-        let mut err = None;
-        let closed = self.windows.close(window, |key, row| {
-            if let Some(l) = learner.as_mut() {
-                l.hosts.offer(row);
-            } else if let Some(p) = host.as_mut() {
-                keep_first(&mut err, p.queue(out, key, row));
-            }
-        });
-        if closed.saturated {
-            tracing::warn!(
-                "more distinct sources and ports in one second than the host windows track; their counts are upper bounds this second"
-            );
-        }
-        err.map_or(Ok(()), Err)
-    }
-
-    /// Scores whatever both detectors have queued.
-    fn score(&mut self) -> Result<()> {
-        if let Some(p) = &mut self.flow {
-            p.score(&mut self.out)?;
-        }
-        if let Some(p) = &mut self.host {
-            p.score(&mut self.out)?;
-        }
-        Ok(())
-    }
-
-    /// Starts scoring with `models`, and says which detectors are on.
-    fn install(&mut self, models: Models) -> Result<()> {
-        // Build both before printing anything: a model that does not fit fails alone.
-        let described =
-            |m: &models::Loaded| format!("model {} ({})", m.model.id(), m.path.display());
-        let flow_text = models.flow.as_ref().map(described);
-        let host_text = models.host.as_ref().map(described);
-        if let Some(m) = models.flow {
-            self.flow = Some(Pipeline::new(m, flow::NAMES, &self.out)?);
-        }
-        if let Some(m) = models.host {
-            self.host = Some(Pipeline::new(m, host::NAMES, &self.out)?);
-        }
-        for (name, text) in [("flow", flow_text), ("host", host_text)] {
-            match text {
-                Some(t) => eprintln!("{name} detector: {t}"),
-                None => eprintln!("{name} detector: off (no {name} model)"),
-            }
-        }
-        Ok(())
-    }
-
-    /// Ends the learning phase: trains, saves, and starts detecting with the new models
-    /// (a detector that saw too little keeps the default model, if there is one).
-    fn finish_learning(&mut self, dir: &std::path::Path) -> Result<()> {
-        let Some(learner) = self.learner.take() else {
-            return Ok(());
-        };
-        let mut learned = learner.finish(dir)?;
-        if learned.flow.is_none() || learned.host.is_none() {
-            if let Ok(defaults) = models::load(None) {
-                learned.flow = learned.flow.or(defaults.flow);
-                learned.host = learned.host.or(defaults.host);
-            }
-        }
-        self.install(learned)
     }
 }
 
@@ -332,25 +194,26 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
         Some(_) => None,
         None => Some(models::load(s.model.as_deref())?),
     };
-    // Flow starts feed the host windows only; the kernel sends them when those are built.
-    s.datapath.emit_flow_starts =
-        s.learn.is_some() || loaded.as_ref().is_some_and(|m| m.host.is_some());
+    let rules = Rules::new(&s.rules)?;
+    // Flow starts feed the windows only; the kernel sends them when those are built.
+    s.datapath.emit_flow_starts = s.learn.is_some()
+        || !rules.is_empty()
+        || loaded
+            .as_ref()
+            .is_some_and(|m| m.host.is_some() || m.source.is_some());
     let metrics = Arc::new(Metrics::new()?);
     metrics.set_flow_table_capacity(s.datapath.flow_entries as u64);
     // Bind before attaching: a port in use must fail with nothing attached.
     let listener = metrics::bind(s.metrics_addr).await?;
     let events = EventWriter::open(&EventTarget::parse(&s.events), s.rate_limit)?;
-    let mut det = Detectors {
-        out: Outputs {
+    let mut det = Detectors::new(
+        Outputs {
             events,
             metrics: metrics.clone(),
         },
-        flow: None,
-        host: None,
-        windows: HostWindows::new(),
-        window_opened: Instant::now(),
-        learner: s.learn.map(|d| Learner::new(d, s.learn_contamination)),
-    };
+        rules,
+        s.learn.map(|d| Learner::new(d, s.learn_contamination)),
+    )?;
     if let Some(models) = loaded {
         det.install(models)?;
     }
@@ -373,6 +236,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     let mut table = FlowTable::new(dp.take_flows()?);
     let counter_map = dp.take_counters()?;
     let mut host_table = HostTable::new(dp.take_hosts()?)?;
+    let mut source_table = HostTable::sources(dp.take_sources()?)?;
 
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(metrics::serve(listener, metrics.clone(), async {
@@ -417,7 +281,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
                     return Err(e);
                 }
                 observe_batch(&metrics, &before, &drain.stats, start);
-                det.close_window(&mut host_table)?;
+                det.close_windows(&mut host_table, &mut source_table)?;
                 let k = counters::read(&counter_map)?;
                 metrics.set_kernel_totals(&k);
                 metrics.set_flow_table_entries((st.entries - st.removed) as u64);
@@ -440,7 +304,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     if let Some(e) = err {
         return Err(e);
     }
-    det.close_window(&mut host_table)?;
+    det.close_windows(&mut host_table, &mut source_table)?;
     det.score()?;
     if det.learner.is_some() {
         eprintln!("stopped before learning finished: no model was written");

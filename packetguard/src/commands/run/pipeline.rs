@@ -102,3 +102,34 @@ fn report<T: Tag>(
     }
     Ok(())
 }
+
+/// Writes the event of one threshold-rule match and counts it: the rule's feature as the
+/// only top feature, its value as the score and the limit as the threshold. Rate-limited
+/// per address like model events, under the `threshold` detector.
+pub fn report_rule(
+    out: &mut Outputs,
+    m: &crate::detect::rules::RuleMatch<'_>,
+    subject: crate::events::Subject,
+) -> Result<()> {
+    use crate::events::Detector;
+    out.metrics.record_anomaly(Detector::Threshold);
+    let top = [FeatureContribution {
+        name: m.feature,
+        value: m.value,
+        weight: 1.0,
+    }];
+    let ev = AnomalyEvent {
+        time: SystemTime::now(),
+        detector: Detector::Threshold,
+        rule: Some(m.rule),
+        subject,
+        score: m.value,
+        threshold: m.limit,
+        top_features: &top,
+        model: "",
+    };
+    if let Outcome::Suppressed = out.events.emit(&ev, Instant::now())? {
+        out.metrics.add_events_suppressed(Detector::Threshold, 1);
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The detectors of `run` and what feeds them: the flow detector (every flow record), the
+//! host detector (per-destination windows), the source detector (per-source windows), the
+//! threshold rules (both kinds of windows), and the learning phase if any.
+
+use std::{net::IpAddr, path::Path, time::Instant};
+
+use anyhow::Result;
+use packetguard_common::{FlowRecord, HostKey};
+
+use super::{
+    keep_first,
+    learn::Learner,
+    pipeline::{report_rule, Outputs, Pipeline},
+};
+use crate::{
+    datapath::{drain::Event, flow_table::Removed, hosts::HostTable},
+    detect::{
+        flow::{self, flow_row},
+        host,
+        models::{self, Models},
+        rules::{Rules, WindowKind},
+        source::{self, SourceKey},
+        window::{DestinationWindows, SourceWindows, WindowRole},
+    },
+    events::Subject,
+    flows::{addr, features::flow_features, Endpoints},
+    metrics::RuleMetrics,
+};
+
+/// Every detector (each may be off), the windows, and the learning phase if any.
+pub struct Detectors {
+    pub out: Outputs,
+    flow: Option<Pipeline<Endpoints>>,
+    host: Option<Pipeline<HostKey>>,
+    source: Option<Pipeline<SourceKey>>,
+    rules: Rules,
+    rule_metrics: Option<RuleMetrics>,
+    destinations: DestinationWindows,
+    sources: SourceWindows,
+    pub window_opened: Instant,
+    pub learner: Option<Learner>,
+}
+
+impl Detectors {
+    pub fn new(out: Outputs, rules: Rules, learner: Option<Learner>) -> Result<Self> {
+        let rule_metrics = if rules.is_empty() {
+            None
+        } else {
+            Some(RuleMetrics::new(&out.metrics, rules.names())?)
+        };
+        Ok(Self {
+            out,
+            flow: None,
+            host: None,
+            source: None,
+            rules,
+            rule_metrics,
+            destinations: DestinationWindows::new(),
+            sources: SourceWindows::new(),
+            window_opened: Instant::now(),
+            learner,
+        })
+    }
+
+    /// Windows are built while learning and while a window detector or a rule is on;
+    /// without any, reading the address maps and counting flow starts would be work for
+    /// nothing.
+    pub fn wants_windows(&self) -> bool {
+        self.learner.is_some()
+            || self.host.is_some()
+            || self.source.is_some()
+            || !self.rules.is_empty()
+    }
+
+    /// Scores (or, while learning, keeps) a flow record.
+    fn flow_record(&mut self, rec: &FlowRecord) -> Result<()> {
+        if let Some(l) = &mut self.learner {
+            l.flows.offer(&flow_features(&rec.stats));
+        } else if let Some(p) = &mut self.flow {
+            let (tag, row) = flow_row(rec);
+            p.queue(&mut self.out, tag, &row)?;
+        }
+        Ok(())
+    }
+
+    /// Handles what the agent exported when it removed a flow from the kernel: its last
+    /// record, and what it counted but had not credited to its addresses.
+    pub fn removed(&mut self, removed: &Removed) -> Result<()> {
+        if self.wants_windows() {
+            for (host, d) in &removed.uncredited {
+                self.destinations.credit_late(*host, d);
+            }
+            for (sender, d) in &removed.uncredited_sources {
+                self.sources.credit_late(*sender, d);
+            }
+        }
+        match &removed.record {
+            Some(rec) => self.flow_record(rec),
+            None => Ok(()),
+        }
+    }
+
+    pub fn event(&mut self, ev: Event<'_>) -> Result<()> {
+        match ev {
+            Event::Flow(rec) => self.flow_record(rec),
+            Event::FlowStart(start) => {
+                if self.wants_windows() {
+                    self.destinations.observe_start(start);
+                    self.sources.observe_start(start);
+                }
+                Ok(())
+            }
+            Event::Sample(_) => Ok(()),
+        }
+    }
+
+    /// Reads the kernel's per-destination and per-source totals and closes the current
+    /// windows: one row per address that saw traffic, scored (or kept while learning) and
+    /// checked against the rules.
+    pub fn close_windows(
+        &mut self,
+        dst_map: &mut HostTable,
+        src_map: &mut HostTable,
+    ) -> Result<()> {
+        if !self.wants_windows() {
+            return Ok(());
+        }
+        let destinations = &mut self.destinations;
+        dst_map.for_each_total(|a, totals| destinations.reading(a, totals))?;
+        let sources = &mut self.sources;
+        src_map.for_each_total(|a, totals| sources.reading(a, totals))?;
+        let now = Instant::now();
+        let window = now - self.window_opened;
+        self.window_opened = now;
+
+        let mut err = None;
+        let (learner, rules, out) = (&mut self.learner, &self.rules, &mut self.out);
+        let rule_metrics = self.rule_metrics.as_ref();
+        let (host, source) = (&mut self.host, &mut self.source);
+        let closed_dst = self.destinations.close(window, |key, row| {
+            if let Some(l) = learner.as_mut() {
+                l.hosts.offer(row);
+            } else if let Some(p) = host.as_mut() {
+                keep_first(&mut err, p.queue(out, key, row));
+            }
+            let ip = addr(&key.addr, key.ip_version);
+            check_rules(
+                rules,
+                rule_metrics,
+                out,
+                WindowKind::Destination,
+                ip,
+                row,
+                &mut err,
+            );
+        });
+        let closed_src = self.sources.close(window, |key, row| {
+            if let Some(l) = learner.as_mut() {
+                l.sources.offer(row);
+            } else if let Some(p) = source.as_mut() {
+                keep_first(&mut err, p.queue(out, SourceKey(key), row));
+            }
+            let ip = addr(&key.addr, key.ip_version);
+            check_rules(
+                rules,
+                rule_metrics,
+                out,
+                WindowKind::Source,
+                ip,
+                row,
+                &mut err,
+            );
+        });
+        for (role, closed) in [
+            (WindowRole::Destination, closed_dst),
+            (WindowRole::Source, closed_src),
+        ] {
+            if closed.saturated {
+                self.out.metrics.record_window_saturated(role);
+                tracing::warn!(
+                    window = role.as_str(),
+                    "more addresses or distinct peers and ports in one second than the windows track; this second's counts are upper bounds"
+                );
+            }
+        }
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Scores whatever the detectors have queued.
+    pub fn score(&mut self) -> Result<()> {
+        if let Some(p) = &mut self.flow {
+            p.score(&mut self.out)?;
+        }
+        if let Some(p) = &mut self.host {
+            p.score(&mut self.out)?;
+        }
+        if let Some(p) = &mut self.source {
+            p.score(&mut self.out)?;
+        }
+        Ok(())
+    }
+
+    /// Starts scoring with `models`, and says which detectors are on.
+    pub fn install(&mut self, models: Models) -> Result<()> {
+        // Build every pipeline before printing anything: a model that does not fit fails
+        // alone.
+        let described =
+            |m: &models::Loaded| format!("model {} ({})", m.model.id(), m.path.display());
+        let texts = [
+            ("flow", models.flow.as_ref().map(described)),
+            ("host", models.host.as_ref().map(described)),
+            ("source", models.source.as_ref().map(described)),
+        ];
+        if let Some(m) = models.flow {
+            self.flow = Some(Pipeline::new(m, flow::NAMES, &self.out)?);
+        }
+        if let Some(m) = models.host {
+            self.host = Some(Pipeline::new(m, host::NAMES, &self.out)?);
+        }
+        if let Some(m) = models.source {
+            self.source = Some(Pipeline::new(m, source::NAMES, &self.out)?);
+        }
+        for (name, text) in texts {
+            match text {
+                Some(t) => eprintln!("{name} detector: {t}"),
+                None => eprintln!("{name} detector: off (no {name} model)"),
+            }
+        }
+        if !self.rules.is_empty() {
+            eprintln!(
+                "threshold rules: {}",
+                self.rules.names().collect::<Vec<_>>().join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Ends the learning phase: trains, saves, and starts detecting with the new models
+    /// (a detector that saw too little keeps the default model, if there is one).
+    pub fn finish_learning(&mut self, dir: &Path) -> Result<()> {
+        let Some(learner) = self.learner.take() else {
+            return Ok(());
+        };
+        let mut learned = learner.finish(dir)?;
+        if learned.flow.is_none() || learned.host.is_none() || learned.source.is_none() {
+            if let Ok(defaults) = models::load(None) {
+                learned.flow = learned.flow.or(defaults.flow);
+                learned.host = learned.host.or(defaults.host);
+                learned.source = learned.source.or(defaults.source);
+            }
+        }
+        self.install(learned)
+    }
+}
+
+/// Checks one window row against the rules, counting and reporting each match.
+fn check_rules(
+    rules: &Rules,
+    metrics: Option<&RuleMetrics>,
+    out: &mut Outputs,
+    kind: WindowKind,
+    ip: IpAddr,
+    row: &[f64],
+    err: &mut Option<anyhow::Error>,
+) {
+    let (Some(metrics), true) = (metrics, rules.reads(kind)) else {
+        return;
+    };
+    let subject = match kind {
+        WindowKind::Destination => Subject::Host(ip),
+        WindowKind::Source => Subject::Source(ip),
+    };
+    rules.matches(kind, ip, row, &mut |m| {
+        metrics.record_match(m.index);
+        keep_first(err, report_rule(out, &m, subject));
+    });
+}
