@@ -16,5 +16,6 @@ mod learn;
 mod offline;
 mod parser;
 mod prometheus_scrape;
+mod rules;
 mod source_credit;
 mod traffic;
