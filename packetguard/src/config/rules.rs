@@ -195,21 +195,25 @@ mod tests {
 
     #[test]
     fn unknown_feature_lists_the_features_of_that_window() {
+        use packetguard_common::features::{HOST_FEATURES, SOURCE_FEATURES};
         assert_eq!(
             error(&rule("a", "pps", "1", "")),
-            "rule 1 \"a\": unknown feature \"pps\" for a destination window; use one of \
-             packets_per_s, bytes_per_s, new_flows_per_s, distinct_sources, \
-             distinct_dst_ports, syn_without_ack_ratio, mean_packet_size"
+            format!(
+                "rule 1 \"a\": unknown feature \"pps\" for a destination window; use one of {}",
+                HOST_FEATURES.join(", ")
+            )
         );
         // A source feature is not a destination feature, and the other way round.
         let text = rule("ok", "packets_per_s", "1", "")
             + &rule("b", "mean_packet_size", "1", "window = \"source\"");
         assert_eq!(
             error(&text),
-            "rule 2 \"b\": unknown feature \"mean_packet_size\" for a source window; use one \
-             of packets_per_s, bytes_per_s, new_flows_per_s, distinct_destinations, \
-             distinct_dst_ports, syn_without_ack_ratio, failed_attempt_ratio"
+            format!(
+                "rule 2 \"b\": unknown feature \"mean_packet_size\" for a source window; use one of {}",
+                SOURCE_FEATURES.join(", ")
+            )
         );
+        assert!(!SOURCE_FEATURES.contains(&"mean_packet_size"));
         assert!(error(&rule("c", "distinct_destinations", "1", ""))
             .contains("unknown feature \"distinct_destinations\" for a destination window"));
     }
