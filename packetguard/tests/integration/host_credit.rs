@@ -15,7 +15,8 @@ use crate::{
     parser::{harness, Harness},
 };
 
-fn host(addr: [u8; 4]) -> HostKey {
+/// The key of an IPv4 address in the destination and source maps.
+pub fn host(addr: [u8; 4]) -> HostKey {
     HostKey {
         addr: [u32::from_ne_bytes(addr), 0, 0, 0],
         ip_version: 4,
@@ -23,8 +24,9 @@ fn host(addr: [u8; 4]) -> HostKey {
     }
 }
 
-/// A host's totals summed over CPUs, as the agent reads them; zero when it has no entry.
-fn totals(hosts: &mut HostTable, h: HostKey) -> HostStats {
+/// An address's totals summed over CPUs, as the agent reads them (from the destination or
+/// the source map); zero when it has no entry.
+pub fn totals(hosts: &mut HostTable, h: HostKey) -> HostStats {
     let mut found = None;
     hosts
         .for_each_total(|key, t| {

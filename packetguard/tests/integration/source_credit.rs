@@ -10,27 +10,11 @@ use packetguard_common::{
     HostKey, HostStats,
 };
 
-use crate::{frames::*, parser::harness};
-
-fn address(addr: [u8; 4]) -> HostKey {
-    HostKey {
-        addr: [u32::from_ne_bytes(addr), 0, 0, 0],
-        ip_version: 4,
-        _pad: [0; 3],
-    }
-}
-
-/// An address's totals summed over CPUs; zero when it has no entry.
-fn totals(map: &mut HostTable, h: HostKey) -> HostStats {
-    let mut found = HostStats::default();
-    map.for_each_total(|key, t| {
-        if key == h {
-            found = t;
-        }
-    })
-    .unwrap();
-    found
-}
+use crate::{
+    frames::*,
+    host_credit::{host as address, totals},
+    parser::harness,
+};
 
 #[test]
 fn what_each_end_sent_and_whether_its_attempt_was_answered() {
