@@ -219,6 +219,7 @@ async fn collect(args: CollectArgs) -> Result<()> {
     let scan_every =
         (args.idle_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
     let mut scan = tokio::time::interval(scan_every);
+    scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
     let reason = loop {
         tokio::select! {

@@ -221,6 +221,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// The process id (of `ip netns exec`, which execs the command: the same process).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("process already stopped").id()
+    }
+
     pub fn stderr(&self) -> String {
         let mut s = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.stderr) {

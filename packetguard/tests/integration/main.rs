@@ -18,4 +18,5 @@ mod parser;
 mod prometheus_scrape;
 mod rules;
 mod source_credit;
+mod stall;
 mod traffic;

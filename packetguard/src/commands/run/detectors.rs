@@ -2,7 +2,11 @@
 //! host detector (per-destination windows), the source detector (per-source windows), the
 //! threshold rules (both kinds of windows), and the learning phase if any.
 
-use std::{net::IpAddr, path::Path, time::Instant};
+use std::{
+    net::IpAddr,
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use anyhow::Result;
 use packetguard_common::{FlowRecord, HostKey};
@@ -26,6 +30,17 @@ use crate::{
     flows::{addr, features::flow_features, Endpoints},
     metrics::RuleMetrics,
 };
+
+/// The shortest window that is scored. The run loop closes a window every second; after a
+/// stall (the agent descheduled, a slow disk) the next tick may come moments after the one
+/// before, and rates over a few milliseconds would be noise blown up a hundredfold. A
+/// window shorter than this is not closed: it goes on and is scored with the next.
+pub const MIN_WINDOW: Duration = Duration::from_millis(500);
+
+/// True when a window open for `elapsed` is long enough to close and score.
+pub fn window_due(elapsed: Duration) -> bool {
+    elapsed >= MIN_WINDOW
+}
 
 /// Every detector (each may be off), the windows, and the learning phase if any.
 pub struct Detectors {
@@ -274,4 +289,17 @@ fn check_rules(
         metrics.record_match(m.index);
         keep_first(err, report_rule(out, &m, subject));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_shorter_than_half_a_second_are_not_scored() {
+        assert!(!window_due(Duration::from_millis(3)));
+        assert!(!window_due(Duration::from_millis(499)));
+        assert!(window_due(Duration::from_millis(500)));
+        assert!(window_due(Duration::from_secs(7)));
+    }
 }

@@ -244,6 +244,9 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     }));
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // After a stall, one tick a second from then on, not a burst of the missed ones: each
+    // window is scored on its real length (see `detectors::MIN_WINDOW`).
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut removed_total = 0u64;
     let mut err = None;
     tokio::pin!(stop);

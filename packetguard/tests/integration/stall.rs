@@ -1,0 +1,63 @@
+//! A stalled agent does not invent anomalies: stopped (SIGSTOP) for a few seconds under
+//! steady traffic and resumed, it scores each window on its real length and never one
+//! shorter than half a second, so the seconds after the stall read like the ones before.
+
+use std::{process::Command, time::Duration};
+
+use crate::{
+    capture::read_events,
+    collect_agent::BIN,
+    lab::{Lab, SERVER_V4},
+};
+
+#[test]
+fn a_stall_under_steady_traffic_raises_no_window_anomaly() {
+    let lab = Lab::new();
+    let events = lab.dir.join("events.jsonl");
+    let mut agent = lab.spawn(
+        &lab.server,
+        &[
+            BIN,
+            "run",
+            "-i",
+            "s0",
+            "--metrics-addr",
+            "127.0.0.1:9617",
+            "--events",
+            events.to_str().unwrap(),
+        ],
+    );
+    agent.wait_for_stderr("attached:", 1, Duration::from_secs(30));
+    // For 8 s (bounded by count): 100 echo requests a second, answered by the server, and
+    // 40 small UDP queries a second, each from a new source port: a new flow every 25 ms,
+    // which a window of a few milliseconds would read as hundreds of new flows a second.
+    let mut ping = lab.spawn(
+        &lab.client,
+        &["ping", "-q", "-c", "800", "-i", "0.01", SERVER_V4],
+    );
+    let mut queries = lab.spawn(
+        &lab.client,
+        &[
+            "hping3", "-q", "--udp", "-p", "53", "-d", "40", "-c", "320", "-i", "u25000", SERVER_V4,
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let pid = agent.pid().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(ok.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_millis(3000));
+    signal("-CONT");
+    std::thread::sleep(Duration::from_millis(2500));
+    ping.wait(Duration::from_secs(20));
+    queries.wait(Duration::from_secs(20));
+    agent.stop(libc::SIGTERM, Duration::from_secs(20));
+    let got = read_events(&events);
+    let windows: Vec<_> = got
+        .iter()
+        .filter(|e| e["detector"] == "host" || e["detector"] == "source")
+        .collect();
+    assert!(windows.is_empty(), "no window anomaly: {windows:?}");
+}
