@@ -1,12 +1,13 @@
-//! `packetguard status`: which BPF programs are attached to an interface's TCX hooks and
-//! its XDP hook, so an operator (and the tests) can check what the agent left behind.
+//! `packetguard status`: which BPF programs are attached to an interface's XDP hook, its
+//! TCX hooks and its clsact egress hook, so an operator (and the tests) can check what the
+//! agent left behind.
 
-use std::process::Command;
+use anyhow::Result;
 
-use anyhow::{Context, Result};
-use aya::programs::{SchedClassifier, TcAttachType};
-
-use crate::datapath::{interface_index, interface_or_default};
+use crate::datapath::{
+    attached::{tc_egress_filters, tcx_programs, xdp_program},
+    interface_index, interface_or_default,
+};
 
 /// Arguments of `packetguard status`.
 #[derive(clap::Args, Debug)]
@@ -19,23 +20,19 @@ pub struct StatusArgs {
 pub fn run(args: StatusArgs) -> Result<()> {
     let iface = interface_or_default(args.iface)?;
     interface_index(&iface)?;
-    println!("{iface} xdp: {}", xdp_program(&iface)?);
-    for (hook, attach) in [
-        ("tcx ingress", TcAttachType::Ingress),
-        ("tcx egress", TcAttachType::Egress),
-    ] {
-        let (_, programs) = SchedClassifier::query_tcx(&iface, attach)
-            .with_context(|| format!("querying the {hook} programs of {iface}"))?;
-        let listed: Vec<String> = programs
+    let xdp = xdp_program(&iface)?
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    println!("{iface} xdp: {}", or_none(xdp));
+    for (hook, egress) in [("tcx ingress", false), ("tcx egress", true)] {
+        let listed: Vec<String> = tcx_programs(&iface, egress)?
             .iter()
-            .map(|p| format!("{} {}", p.id(), p.name_as_str().unwrap_or("?")))
+            .map(|p| p.to_string())
             .collect();
         println!("{iface} {hook}: {}", or_none(listed.join(", ")));
     }
-    println!(
-        "{iface} tc egress filters: {}",
-        or_none(tc_filters(&iface)?)
-    );
+    let filters = tc_egress_filters(&iface)?.join("; ");
+    println!("{iface} tc egress filters: {}", or_none(filters));
     Ok(())
 }
 
@@ -45,31 +42,4 @@ fn or_none(s: String) -> String {
     } else {
         s
     }
-}
-
-/// The XDP program as `ip link` reports it (`prog/xdp id N` or none).
-fn xdp_program(iface: &str) -> Result<String> {
-    let out = Command::new("ip")
-        .args(["-d", "link", "show", "dev", iface])
-        .output()
-        .context("running `ip link`")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let found = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("prog/xdp"))
-        .map(|l| l.trim().to_string());
-    Ok(found.unwrap_or_else(|| "none".into()))
-}
-
-/// Netlink (cls_bpf) filters on the clsact egress hook, as `tc filter show` lists them.
-fn tc_filters(iface: &str) -> Result<String> {
-    let out = Command::new("tc")
-        .args(["filter", "show", "dev", iface, "egress"])
-        .output()
-        .context("running `tc filter show`")?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(" bpf "))
-        .collect::<Vec<_>>()
-        .join("; "))
 }

@@ -20,7 +20,10 @@ use aya::{
 use packetguard_common::config;
 use tracing::{info, warn};
 
-use super::{interface_index, load_error, program, DataPath, DataPathError};
+use super::{
+    attached::{self, OUR_TC_FILTER, OUR_XDP_NAME},
+    interface_index, load_error, program, DataPath, DataPathError,
+};
 
 /// How to attach XDP: `auto` tries native (driver) XDP and falls back to generic (skb)
 /// mode with a message; `native` fails if the driver cannot; `skb` works on every device,
@@ -136,7 +139,26 @@ impl DataPath {
         Ok(&self.attachments[first..])
     }
 
+    /// Before attaching XDP: a PacketGuard program left on the interface by a killed agent
+    /// is removed (and said so); any other XDP program is refused and left in place.
+    fn clear_xdp(iface: &str) -> Result<(), DataPathError> {
+        match attached::xdp_program(iface)? {
+            None => Ok(()),
+            Some(p) if p.name == OUR_XDP_NAME => {
+                attached::remove_xdp(iface)?;
+                warn!(iface, program = %p, "replacing a PacketGuard XDP program left attached by an earlier run");
+                eprintln!("{iface}: replacing the PacketGuard XDP program {p} an earlier run left attached");
+                Ok(())
+            }
+            Some(program) => Err(DataPathError::ForeignXdp {
+                iface: iface.into(),
+                program,
+            }),
+        }
+    }
+
     fn attach_xdp(&mut self, iface: &str, mode: AttachMode) -> Result<Attachment, DataPathError> {
+        Self::clear_xdp(iface)?;
         let prog: &mut Xdp = program(&mut self.ebpf, config::PROGRAM_XDP)?;
         let try_attach =
             |prog: &mut Xdp, m: XdpMode| prog.attach(iface, m).map_err(|e| format!("{e}"));
@@ -201,10 +223,27 @@ impl DataPath {
                 .map_err(|e| refused(format!("{e}")))?;
             (link, false, "TC (tcx)")
         } else {
+            // A filter of ours an earlier, killed run left on the hook: netlink attachments
+            // outlive their process. Replace it rather than count every packet twice.
+            let mut leftover = false;
+            if attached::tc_egress_filters(iface)?
+                .iter()
+                .any(|f| f.contains(OUR_TC_FILTER))
+            {
+                tc::qdisc_detach_program(iface, TcAttachType::Egress, OUR_TC_FILTER).map_err(
+                    |e| refused(format!("removing the filter an earlier run left: {e}")),
+                )?;
+                eprintln!(
+                    "{iface}: replacing the PacketGuard egress filter an earlier run left attached"
+                );
+                leftover = true;
+            }
             let created = match tc::qdisc_add_clsact(iface) {
                 Ok(()) => true,
+                // A qdisc that holds nothing once the earlier run's filter is gone was that
+                // run's: this run removes it when it stops, as that run would have.
                 Err(tc::TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    false
+                    leftover && attached::clsact_is_empty(iface)?
                 }
                 Err(e) => return Err(refused(format!("adding the clsact qdisc: {e}"))),
             };

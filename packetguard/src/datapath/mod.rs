@@ -4,6 +4,7 @@
 //!
 //! - this file: [`DataPath`], loading, taking maps, and its errors.
 //! - [`attach`]: attaching the ingress (XDP) and egress (TC) programs and detaching them.
+//! - [`attached`]: what the kernel reports attached to an interface.
 //! - [`drain`]: the ring buffer reader (tokio `AsyncFd`, batched, zero-copy decode).
 //! - [`batch`]: reading a hash map a few thousand entries per syscall.
 //! - [`flow_table`]: idle expiry and final export of the kernel flow map.
@@ -11,6 +12,7 @@
 //! - [`counters`]: reading the per-CPU counters.
 
 pub mod attach;
+pub mod attached;
 pub mod batch;
 pub mod counters;
 pub mod drain;
@@ -94,6 +96,15 @@ pub enum DataPathError {
         how: &'static str,
         cause: String,
     },
+    #[error(
+        "interface {iface} already runs the XDP program {program}, which is not PacketGuard's; it is left in place: detach it (ip link set dev {iface} xdp off) or watch with --direction egress"
+    )]
+    ForeignXdp {
+        iface: String,
+        program: attached::AttachedProgram,
+    },
+    #[error("cannot tell what is attached to {iface}: {cause}")]
+    Query { iface: String, cause: String },
     #[error("the XDP object has no {what} named {name}; rebuild with `cargo xtask build-ebpf`")]
     Missing {
         what: &'static str,

@@ -8,7 +8,6 @@
 //! All traffic stays inside the lab's namespaces; every step is bounded in count and time.
 
 use std::{
-    os::fd::AsRawFd,
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -19,7 +18,7 @@ use serde_json::Value;
 use crate::{
     capture::read_events,
     collect_agent::{assert_detached_in, BIN},
-    lab::{Lab, SERVER_V4},
+    lab::{in_ns, Lab, SERVER_V4},
     prometheus_scrape::{
         assert_shipped_queries_evaluate, require, single_value, wait_for, Prometheus, PROMETHEUS,
     },
@@ -39,24 +38,6 @@ const SCAN_FEATURES: [&str; 2] = ["distinct_dst_ports", "new_flows_per_s"];
 /// The shipped default models (`cargo xtask models`).
 fn default_models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
-
-/// Runs `f` on a thread that has entered the network namespace `ns`: the sockets it opens
-/// and the processes it starts live there. The calling thread stays where it is.
-fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        let thread = s.spawn(|| {
-            let path = format!("/run/netns/{ns}");
-            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-            // Only this thread moves; it ends when `f` returns.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-            f()
-        });
-        thread
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
 }
 
 /// Waits (bounded) until something listens on TCP `port` in the server namespace.

@@ -76,6 +76,15 @@ impl Collector {
         self.collected(status)
     }
 
+    /// Kills it with SIGKILL: nothing of its own shutdown runs.
+    pub fn kill(mut self) {
+        let status = self.proc.stop(libc::SIGKILL, Duration::from_secs(10));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+    }
+
     /// Waits for it to stop by itself (`--duration`).
     pub fn wait(mut self) -> Collected {
         let status = self.proc.wait(Duration::from_secs(60));

@@ -15,6 +15,7 @@
 
 use std::{
     io::Read,
+    os::fd::AsRawFd,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
@@ -285,4 +286,22 @@ impl Drop for Proc {
             let _ = c.wait();
         }
     }
+}
+
+/// Runs `f` on a thread that has entered the network namespace `ns`: the sockets it opens
+/// and the processes it starts live there. The calling thread stays where it is.
+pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        let thread = s.spawn(|| {
+            let path = format!("/run/netns/{ns}");
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // Only this thread moves; it ends when `f` returns.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+            f()
+        });
+        thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }

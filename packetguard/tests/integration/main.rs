@@ -16,6 +16,7 @@ mod learn;
 mod offline;
 mod parser;
 mod prometheus_scrape;
+mod restart;
 mod rules;
 mod source_credit;
 mod stall;

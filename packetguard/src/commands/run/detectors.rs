@@ -132,12 +132,14 @@ impl Detectors {
     /// Reads the kernel's per-destination and per-source totals and closes the current
     /// windows: one row per address that saw traffic, scored (or kept while learning) and
     /// checked against the rules.
+    ///
+    /// A window shorter than [`MIN_WINDOW`] stays open (see there).
     pub fn close_windows(
         &mut self,
         dst_map: &mut HostTable,
         src_map: &mut HostTable,
     ) -> Result<()> {
-        if !self.wants_windows() {
+        if !self.wants_windows() || !window_due(self.window_opened.elapsed()) {
             return Ok(());
         }
         let destinations = &mut self.destinations;
