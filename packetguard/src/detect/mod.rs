@@ -15,3 +15,8 @@ pub mod models;
 pub mod scorer;
 pub mod source;
 pub mod window;
+
+#[cfg(test)]
+mod scenarios;
+#[cfg(test)]
+mod shipped_tests;
