@@ -111,3 +111,35 @@ fn shipped_models_catch_the_lab_attacks_and_pass_its_normal_traffic() {
         broken.join("\n")
     );
 }
+
+/// The model's own inputs of a window: its features in the model's schema order.
+fn model_input(model: &Model, names: &[&str], row: &[f64]) -> Vec<f64> {
+    let positions = model.schema().positions_in(names).unwrap();
+    positions.iter().map(|&p| row[p]).collect()
+}
+
+#[test]
+fn ssh_brute_force_at_3_per_s_is_the_lab_curl_clients_row_for_the_source_model() {
+    // Why the defaults cannot flag it: three answered connections a second to one port of
+    // one server is what the curl client of the normal traffic sends too. Only packets
+    // and bytes per connection differ, and bulk senders spread those over their range.
+    let source_model = shipped("source.pgm");
+    let find = |windows: Vec<Window>, name: &str| {
+        windows
+            .into_iter()
+            .find(|w| w.name == name)
+            .unwrap_or_else(|| panic!("no window {name:?}"))
+    };
+    let ssh = find(attacks(), "SSH brute force 3/s, attacker");
+    let curl = find(normal(), "curl 200 kB x3/s, client");
+    let (a, b) = (
+        model_input(&source_model, source::NAMES, &ssh.row),
+        model_input(&source_model, source::NAMES, &curl.row),
+    );
+    assert_eq!(a, vec![3.0, 1.0, 1.0, 0.0, 0.0]);
+    assert_eq!(a, b);
+    assert_ne!(
+        ssh.row, curl.row,
+        "the full rows differ in packets and bytes"
+    );
+}
