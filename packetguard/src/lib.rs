@@ -4,13 +4,14 @@
 //!
 //! - [`datapath`]: loading and attaching the XDP program, draining its ring buffer,
 //!   expiring and exporting its flow map.
-//! - [`detect`]: live scoring of flow records and host windows.
+//! - [`detect`]: live scoring of flow records, destination (host) windows and source
+//!   windows.
 //! - [`flows`]: flow rows in userspace: orientation, merging records, features, CSV.
 //! - [`baseline`]: generated normal traffic, the training data of the default models.
 //! - [`commands`]: one module per sub-command of the `packetguard` binary.
 //! - [`metrics`]: the Prometheus registry, every metric the agent exports, and the HTTP
 //!   server behind `/metrics`.
-//! - [`events`]: JSON anomaly events, one per line, rate-limited per host.
+//! - [`events`]: JSON anomaly events, one per line, rate-limited per address.
 //! - [`config`]: the TOML configuration file of `packetguard run`.
 pub mod baseline;
 pub mod commands;

@@ -221,14 +221,15 @@ fn activity(rng: &mut SmallRng) -> Sent {
             }
         }
         // A server's replies: web pages, files, query answers, no connections of its own
-        // but the odd one to a backend; a DNS server answers over UDP.
+        // but the odd one to a backend; one in ten is a DNS server answering up to 1000
+        // queries/s over UDP.
         84..=92 => {
             let n = if rng.random_bool(0.2) {
                 count(rng, 1, 3)
             } else {
                 0.0
             };
-            let replies = if rng.random_bool(0.8) {
+            let replies = if rng.random_bool(0.9) {
                 let frame = if rng.random_bool(0.5) {
                     log_uniform(rng, 60.0, 1514.0)
                 } else {
@@ -249,7 +250,8 @@ fn activity(rng: &mut SmallRng) -> Sent {
             let n = if rng.random_bool(0.2) { 1.0 } else { 0.0 };
             Sent::traffic(count(rng, 1, 10), 98.0, 0.0).opened(n, 0.0, 0.0, 1.0, 0.0)
         }
-        // A call or a media stream over UDP: one or two flows of up to 1000 packets/s.
+        // A call or a media stream over UDP: one or two flows of up to 400 packets/s (a
+        // 1080p video call).
         _ => {
             let n = if rng.random_bool(0.2) {
                 count(rng, 1, 2)
@@ -257,7 +259,7 @@ fn activity(rng: &mut SmallRng) -> Sent {
                 0.0
             };
             Sent::traffic(
-                log_uniform(rng, 20.0, 1000.0),
+                log_uniform(rng, 20.0, 400.0),
                 rng.random_range(200.0..=1250.0),
                 0.0,
             )

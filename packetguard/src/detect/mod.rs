@@ -17,3 +17,8 @@ pub mod rules;
 pub mod scorer;
 pub mod source;
 pub mod window;
+
+#[cfg(test)]
+mod scenarios;
+#[cfg(test)]
+mod shipped_tests;

@@ -227,9 +227,7 @@ impl<R: Role> Windows<R> {
 
     /// Adds what a removed flow counted for `addr` without crediting the kernel's totals.
     pub fn credit_late(&mut self, addr: HostKey, d: &HostStats) {
-        if d.packets != 0 {
-            self.add_traffic(addr, d);
-        }
+        self.add_traffic(addr, d);
     }
 
     /// Records one address's kernel totals (summed over CPUs) for the window being closed:
@@ -258,7 +256,12 @@ impl<R: Role> Windows<R> {
         }
     }
 
+    /// Adds `d` to the window of `addr`; nothing at all (no packet, no answer) takes no
+    /// room, so idle addresses of a reading do not fill the window.
     fn add_traffic(&mut self, addr: HostKey, d: &HostStats) {
+        if d.packets == 0 && d.answered == 0 {
+            return;
+        }
         if let Some(p) = slot(&mut self.window, &mut self.saturated, addr, MAX_ADDRESSES) {
             p.traffic = p.traffic.plus(d);
         }

@@ -156,8 +156,8 @@ fn late_credits_join_the_window_answers_included() {
     let mut totals = HostStats::first(60, 1, TCP_SYN);
     w.reading(addr(SENDER), totals);
     close(&mut w, 1);
-    // Two attempts; the kernel credited one answer, a removed flow held the other and two
-    // uncredited packets.
+    // Two attempts; the kernel credited one answer, removed flows held two uncredited
+    // packets and, in another flow, the other answer without a packet.
     w.observe_start(&start_to(SENDER, 40000, A, 53, IPPROTO_UDP, 0));
     w.observe_start(&start_to(SENDER, 40001, A, 53, IPPROTO_UDP, 0));
     totals.add(80, 0, 0);
@@ -165,8 +165,14 @@ fn late_credits_join_the_window_answers_included() {
     w.reading(addr(SENDER), totals);
     let mut late = HostStats::first(80, 0, 0);
     late.add(80, 0, 0);
-    late.answered = 1;
     w.credit_late(addr(SENDER), &late);
+    let answer = HostStats {
+        answered: 1,
+        ..HostStats::default()
+    };
+    w.credit_late(addr(SENDER), &answer);
+    // Nothing at all makes no row.
+    w.credit_late(addr(B), &HostStats::default());
     assert_eq!(
         close(&mut w, 1),
         vec![(
