@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer};
 
 pub use crate::datapath::{AttachMode, Direction, TcMode};
 use crate::detect::rules::{RuleError, RuleProblem, RuleRef, MAX_RULES};
+use crate::limits;
 pub use rules::RuleConfig;
 
 /// Settings of `packetguard run`, as read from the config file.
@@ -81,7 +82,7 @@ pub enum ConfigError {
     Invalid {
         path: PathBuf,
         key: &'static str,
-        reason: &'static str,
+        reason: String,
     },
     #[error(
         "invalid config file {path}: {count} [[rules]] tables; at most {MAX_RULES} are allowed"
@@ -116,27 +117,40 @@ pub fn parse(text: &str, path: &Path) -> Result<RunConfig, ConfigError> {
         key,
         reason,
     };
-    let zero = Some(Duration::ZERO);
-    if config.flow_entries == Some(0) {
-        return Err(invalid("flow_entries", "must be at least 1"));
-    }
-    for (key, value) in [
-        ("idle_timeout", config.idle_timeout),
-        ("active_timeout", config.active_timeout),
-        ("event_rate_interval", config.event_rate_interval),
-    ] {
-        if value == zero {
-            return Err(invalid(key, "must be longer than zero"));
+    // The same ranges as the flags (see `limits`).
+    let counts = [
+        (&limits::FLOW_ENTRIES, config.flow_entries.map(u64::from)),
+        (
+            &limits::EVENT_RATE_LIMIT,
+            config.event_rate_limit.map(u64::from),
+        ),
+        (
+            &limits::EVENT_RATE_HOSTS,
+            config.event_rate_hosts.map(|v| v as u64),
+        ),
+    ];
+    for (range, value) in counts {
+        if let Some(v) = value {
+            range
+                .check(v)
+                .map_err(|reason| invalid(range.key, reason))?;
         }
     }
-    if config.event_rate_limit == Some(0) {
-        return Err(invalid("event_rate_limit", "must be at least 1"));
-    }
-    if config.event_rate_hosts == Some(0) {
-        return Err(invalid("event_rate_hosts", "must be at least 1"));
+    let spans = [
+        (&limits::IDLE_TIMEOUT, config.idle_timeout),
+        (&limits::ACTIVE_TIMEOUT, config.active_timeout),
+        (&limits::EVENT_RATE_INTERVAL, config.event_rate_interval),
+        (&limits::LEARN, config.learn),
+    ];
+    for (range, value) in spans {
+        if let Some(d) = value {
+            range
+                .check(d)
+                .map_err(|reason| invalid(range.key, reason))?;
+        }
     }
     if config.events.as_deref() == Some("") {
-        return Err(invalid("events", "must be \"-\" or a file path"));
+        return Err(invalid("events", "must be \"-\" or a file path".into()));
     }
     let tables = std::mem::take(&mut config.rule_tables);
     config.rules = rules::read(&tables).map_err(|err| match err {
@@ -296,16 +310,43 @@ mod tests {
     }
 
     #[test]
-    fn zero_values_that_make_no_sense_are_rejected() {
-        for (text, key) in [
-            ("flow_entries = 0", "flow_entries"),
-            ("idle_timeout = \"0s\"", "idle_timeout"),
-            ("event_rate_limit = 0", "event_rate_limit"),
-            ("event_rate_hosts = 0", "event_rate_hosts"),
+    fn zero_and_absurd_values_are_rejected_with_the_flags_ranges() {
+        for (text, key, says) in [
+            (
+                "flow_entries = 0",
+                "flow_entries",
+                "between 1 and 16777216 (got 0)",
+            ),
+            (
+                "flow_entries = 4000000000",
+                "flow_entries",
+                "(got 4000000000)",
+            ),
+            (
+                "idle_timeout = \"0s\"",
+                "idle_timeout",
+                "between 1ms and 1day (got 0s)",
+            ),
+            (
+                "active_timeout = \"30days\"",
+                "active_timeout",
+                "between 1ms and 1day",
+            ),
+            ("learn = \"1ms\"", "learn", "between 1s and 30days"),
+            ("event_rate_limit = 0", "event_rate_limit", "(got 0)"),
+            ("event_rate_hosts = 0", "event_rate_hosts", "(got 0)"),
         ] {
             let msg = parse_str(text).unwrap_err().to_string();
+            assert!(
+                msg.contains(&format!("`{key}` must be {says}")) || msg.contains(says),
+                "{msg}"
+            );
             assert!(msg.contains(&format!("`{key}`")), "{msg}");
+            assert_eq!(msg.lines().count(), 1, "{msg}");
         }
+        // A negative count is a TOML type error, also one line naming the key.
+        let msg = parse_str("flow_entries = -1").unwrap_err().to_string();
+        assert!(msg.contains("flow_entries"), "{msg}");
     }
 
     #[test]

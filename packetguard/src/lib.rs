@@ -13,6 +13,7 @@
 //!   server behind `/metrics`.
 //! - [`events`]: JSON anomaly events, one per line, rate-limited per address.
 //! - [`config`]: the TOML configuration file of `packetguard run`.
+//! - [`limits`]: the range of every numeric setting, for flags and the file alike.
 pub mod baseline;
 pub mod commands;
 pub mod config;
@@ -20,4 +21,5 @@ pub mod datapath;
 pub mod detect;
 pub mod events;
 pub mod flows;
+pub mod limits;
 pub mod metrics;

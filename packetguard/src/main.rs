@@ -52,7 +52,14 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            eprintln!("{}", one_line_usage_error(&e.to_string()));
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Collect(args) => commands::collect::run(args),
@@ -72,6 +79,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// A command-line error on one line: clap's message with its hints (`[possible values:
+/// ...]`, a suggested flag) joined by `; `, without the usage block.
+fn one_line_usage_error(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .collect();
+    format!("{}; see --help", parts.join("; "))
+}
+
 /// The error and its causes on one line, like `{err:#}`, but a cause whose text the line
 /// already holds is left out: most errors here quote their source in their own message
 /// (`cannot read config file F: {source}`), and printing it again would repeat it.
@@ -89,7 +109,16 @@ fn one_line(err: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::{one_line, one_line_usage_error};
+
+    #[test]
+    fn usage_errors_fold_into_one_line_with_their_hints() {
+        let text = "error: invalid value 'x' for '--direction <DIRECTION>'\n  [possible values: both, ingress, egress]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line_usage_error(text),
+            "error: invalid value 'x' for '--direction <DIRECTION>'; [possible values: both, ingress, egress]; see --help"
+        );
+    }
 
     #[test]
     fn causes_are_printed_once() {

@@ -24,6 +24,7 @@ use crate::{
         merge::{FlowMerger, FlowRow},
         Endpoints,
     },
+    limits,
 };
 
 /// Arguments of `packetguard collect`.
@@ -34,7 +35,7 @@ pub struct CollectArgs {
     #[arg(long, short)]
     pub iface: Vec<String>,
     /// Stop after this long (for example 30s, 5m); default: until SIGINT or SIGTERM.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = limits::RUN_DURATION.parser())]
     pub duration: Option<Duration>,
     /// Flow CSV to write; default: standard output.
     #[arg(long, short)]
@@ -59,13 +60,14 @@ pub struct CollectArgs {
     #[arg(long)]
     pub samples_out: Option<PathBuf>,
     /// A flow with no packet for this long is exported and removed from the kernel.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
+    #[arg(long, value_parser = limits::IDLE_TIMEOUT.parser(), default_value = "15s")]
     pub idle_timeout: Duration,
     /// A flow reporting for this long emits an interim record (merged into its row).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = limits::ACTIVE_TIMEOUT.parser(), default_value = "60s")]
     pub active_timeout: Duration,
     /// Flow map size (least recently used flows are evicted beyond it, and counted).
-    #[arg(long, default_value_t = packetguard_common::config::DEFAULT_FLOW_ENTRIES)]
+    #[arg(long, value_parser = limits::FLOW_ENTRIES.parse_u32(),
+          default_value_t = packetguard_common::config::DEFAULT_FLOW_ENTRIES)]
     pub flow_entries: u32,
     /// Write each kernel record as its own row instead of one row per flow.
     #[arg(long)]

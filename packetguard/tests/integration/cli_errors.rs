@@ -27,6 +27,36 @@ fn bad_flags_and_durations_are_rejected_by_the_parser() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("error:"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    // Zero, negative and absurd values: refused by the same ranges as the config file.
+    for (args, says) in [
+        (
+            &["collect", "-i", "lo", "--flow-entries", "0"][..],
+            "must be between 1 and 16777216 (got 0)",
+        ),
+        (
+            &["run", "-i", "lo", "--flow-entries=-5"][..],
+            "\"-5\" is not a whole number",
+        ),
+        (
+            &["run", "-i", "lo", "--idle-timeout", "0s"][..],
+            "must be between 1ms and 1day (got 0s)",
+        ),
+        (
+            &["collect", "-i", "lo", "--active-timeout", "400days"][..],
+            "must be between 1ms and 1day",
+        ),
+        (
+            &["run", "-i", "lo", "--learn", "10ms"][..],
+            "must be between 1s and 30days",
+        ),
+    ] {
+        let out = packetguard(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
     }
     for args in [
         &["collect", "-i", "lo", "--direction", "sideways"][..],
@@ -36,6 +66,7 @@ fn bad_flags_and_durations_are_rejected_by_the_parser() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("error: invalid value"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(
             err.contains("[possible values: both, ingress, egress]"),
             "{err}"

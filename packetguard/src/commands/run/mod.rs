@@ -36,6 +36,7 @@ use crate::{
     },
     detect::{models, rules::Rules},
     events::{EventTarget, EventWriter, RateLimit},
+    limits,
     metrics::{self, DrainBatch, Metrics},
 };
 
@@ -72,16 +73,19 @@ pub struct RunArgs {
     /// qdisc), `tcx`, `netlink`.
     #[arg(long, value_enum)]
     pub tc_mode: Option<TcMode>,
-    #[arg(long, value_parser = humantime::parse_duration)]
+    /// A flow with no packet for this long is exported, scored and removed (default 15s).
+    #[arg(long, value_parser = limits::IDLE_TIMEOUT.parser())]
     pub idle_timeout: Option<Duration>,
-    #[arg(long, value_parser = humantime::parse_duration)]
+    /// A long-lived flow is exported and scored every this long (default 60s).
+    #[arg(long, value_parser = limits::ACTIVE_TIMEOUT.parser())]
     pub active_timeout: Option<Duration>,
-    #[arg(long)]
+    /// Kernel flow map size (default 262144; least recently used flows are evicted beyond).
+    #[arg(long, value_parser = limits::FLOW_ENTRIES.parse_u32())]
     pub flow_entries: Option<u32>,
     /// Learn a baseline from this host's traffic for this long (e.g. 1h), train both
     /// models, save them to /var/lib/packetguard/models (or $STATE_DIRECTORY/models), then
     /// detect with them. Only learn on traffic you trust to be normal.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = limits::LEARN.parser())]
     pub learn: Option<Duration>,
     /// Expected share of anomalies in the learned traffic (`auto`: threshold 0.5).
     #[arg(long)]
@@ -90,7 +94,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub learn_dir: Option<PathBuf>,
     /// Stop after this long (default: until SIGINT or SIGTERM).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = limits::RUN_DURATION.parser())]
     pub duration: Option<Duration>,
 }
 
