@@ -84,16 +84,26 @@ pub struct DrainBatch {
 }
 
 /// The kernel counters exported as one plain counter each: slot, metric name, help.
-const KERNEL_SERIES: [(Counter, &str, &str); 10] = [
+const KERNEL_SERIES: [(Counter, &str, &str); 13] = [
     (
         Counter::Packets,
         "packetguard_packets_total",
-        "Frames the XDP program saw on the interface, every protocol.",
+        "Frames the kernel programs saw on the interface (received and sent), every protocol.",
     ),
     (
         Counter::Bytes,
         "packetguard_bytes_total",
-        "Bytes of the frames the XDP program saw, link-layer headers included.",
+        "Bytes of the frames the kernel programs saw, link-layer headers included.",
+    ),
+    (
+        Counter::EgressPackets,
+        "packetguard_egress_packets_total",
+        "Of packetguard_packets_total, the frames the egress (TC) program saw: what the host sent.",
+    ),
+    (
+        Counter::EgressBytes,
+        "packetguard_egress_bytes_total",
+        "Of packetguard_bytes_total, the bytes the egress (TC) program saw.",
     ),
     (
         Counter::NonIp,
@@ -134,6 +144,11 @@ const KERNEL_SERIES: [(Counter, &str, &str); 10] = [
         Counter::HostInsertFailed,
         "packetguard_host_insert_failures_total",
         "Host map inserts the kernel refused; those packets are missing from their host's window.",
+    ),
+    (
+        Counter::SourceInsertFailed,
+        "packetguard_source_insert_failures_total",
+        "Source map inserts the kernel refused; those packets are missing from their source's window.",
     ),
 ];
 
