@@ -12,6 +12,7 @@
 //! them into counter increments so the exported values stay monotone and exact.
 //! [`RuleMetrics`] adds the threshold rule counter, whose label values come from the config.
 
+mod event_drops;
 mod rules;
 mod server;
 
@@ -173,6 +174,7 @@ pub struct Metrics {
     flows_scored: IntCounter,
     host_windows: IntCounter,
     source_windows: IntCounter,
+    event_drops: crate::events::queue::DropCounters,
     anomalies: [IntCounter; N_DETECTORS],
     scores: [Histogram; N_DETECTORS],
     flow_table_entries: IntGauge,
@@ -234,6 +236,7 @@ impl Metrics {
         let b = Builder {
             registry: Registry::new(),
         };
+        let event_drops = event_drops::register(&b)?;
         let mut kernel = KERNEL_SERIES
             .iter()
             .map(|&(slot, name, help)| Ok((slot, b.counter(name, help)?)))
@@ -302,6 +305,7 @@ impl Metrics {
             .set(1);
 
         Ok(Metrics {
+            event_drops,
             kernel,
             last_kernel: Mutex::new(KernelCounters::default()),
             flows_scored: b.counter(
@@ -378,6 +382,11 @@ impl Metrics {
     /// previous call. A total below the previous one means the program was reloaded and
     /// its counters restarted at zero; the counter then rises by the new total, so it
     /// stays monotone and counts every packet of both lifetimes.
+    /// The counters of events dropped instead of written, for the event queue.
+    pub fn event_drop_counters(&self) -> crate::events::queue::DropCounters {
+        self.event_drops.clone()
+    }
+
     pub fn set_kernel_totals(&self, now: &KernelCounters) {
         let mut last = match self.last_kernel.lock() {
             Ok(guard) => guard,

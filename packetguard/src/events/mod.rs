@@ -203,14 +203,24 @@ pub struct EventWriter<W: Write> {
     line: Vec<u8>,
 }
 
-impl EventWriter<Box<dyn Write + Send>> {
-    /// Opens stdout, or a file for appending (created if missing).
-    pub fn open(target: &EventTarget, limit: RateLimit) -> Result<Self, EventsError> {
+impl EventWriter<queue::QueuedSink> {
+    /// Opens stdout, or a file for appending (created if missing), behind the bounded
+    /// queue of a writer thread (see [`queue`]): writing never blocks the caller, and
+    /// what cannot be written is dropped and counted in `drops`.
+    pub fn open(
+        target: &EventTarget,
+        limit: RateLimit,
+        drops: queue::DropCounters,
+    ) -> Result<Self, EventsError> {
         let out: Box<dyn Write + Send> = match target {
             EventTarget::Stdout => Box::new(io::stdout()),
             EventTarget::File(path) => Box::new(open_append(path)?),
         };
-        Ok(EventWriter::new(out, limit))
+        let sink = queue::QueuedSink::spawn(out, drops).map_err(|source| EventsError::Open {
+            path: PathBuf::from("(event writer thread)"),
+            source,
+        })?;
+        Ok(EventWriter::new(sink, limit))
     }
 }
 
@@ -308,6 +318,7 @@ impl<W: Write> Drop for EventWriter<W> {
 
 mod json;
 mod limiter;
+pub mod queue;
 
 use json::{json_error, write_event, write_summary};
 use limiter::{Limiter, Pending};

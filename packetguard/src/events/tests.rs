@@ -310,11 +310,17 @@ fn file_target_is_created_then_appended() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("events.jsonl");
     let target = EventTarget::parse(path.to_str().unwrap());
+    let drops = crate::events::queue::DropCounters {
+        queue_full: prometheus::IntCounter::new("q", "q").unwrap(),
+        write_failed: prometheus::IntCounter::new("w", "w").unwrap(),
+    };
     for port in [1, 2] {
-        let mut w = EventWriter::open(&target, RateLimit::default()).unwrap();
+        // Dropping the writer waits for its thread to write the queued line.
+        let mut w = EventWriter::open(&target, RateLimit::default(), drops.clone()).unwrap();
         w.emit(&flow_event("192.0.2.1", port), Instant::now())
             .unwrap();
     }
+    assert_eq!((drops.queue_full.get(), drops.write_failed.get()), (0, 0));
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(text.lines().count(), 2);

@@ -8,6 +8,7 @@ mod capture;
 mod cli_errors;
 mod collect_agent;
 mod detector;
+mod event_sinks;
 mod flow_table;
 mod frames;
 mod host_credit;

@@ -209,7 +209,11 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     metrics.set_flow_table_capacity(s.datapath.flow_entries as u64);
     // Bind before attaching: a port in use must fail with nothing attached.
     let listener = metrics::bind(s.metrics_addr).await?;
-    let events = EventWriter::open(&EventTarget::parse(&s.events), s.rate_limit)?;
+    let events = EventWriter::open(
+        &EventTarget::parse(&s.events),
+        s.rate_limit,
+        metrics.event_drop_counters(),
+    )?;
     let mut det = Detectors::new(
         Outputs {
             events,

@@ -15,8 +15,8 @@ use crate::{
     metrics::Metrics,
 };
 
-/// The event writer `run` uses (standard output or an appended file).
-pub type Events = EventWriter<Box<dyn std::io::Write + Send>>;
+/// The event writer `run` uses (standard output or an appended file, behind a queue).
+pub type Events = EventWriter<crate::events::queue::QueuedSink>;
 
 /// Where both detectors report.
 pub struct Outputs {
