@@ -8,7 +8,6 @@
 //! All traffic stays inside the lab's namespaces; every step is bounded in count and time.
 
 use std::{
-    os::fd::AsRawFd,
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -19,7 +18,7 @@ use serde_json::Value;
 use crate::{
     capture::read_events,
     collect_agent::{assert_detached_in, BIN},
-    lab::{Lab, SERVER_V4},
+    lab::{in_ns, Lab, SERVER_V4},
     prometheus_scrape::{
         assert_shipped_queries_evaluate, require, single_value, wait_for, Prometheus, PROMETHEUS,
     },
@@ -39,36 +38,6 @@ const SCAN_FEATURES: [&str; 2] = ["distinct_dst_ports", "new_flows_per_s"];
 /// The shipped default models (`cargo xtask models`).
 fn default_models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
-
-/// Runs `f` on a thread that has entered the network namespace `ns`: the sockets it opens
-/// and the processes it starts live there. The calling thread stays where it is.
-fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        let thread = s.spawn(|| {
-            let path = format!("/run/netns/{ns}");
-            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-            // Only this thread moves; it ends when `f` returns.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-            f()
-        });
-        thread
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
-}
-
-/// Waits (bounded) until something listens on TCP `port` in the server namespace.
-fn wait_listening(lab: &Lab, port: &str) {
-    let what = format!("a listener on port {port} of the server");
-    wait_for(&what, Duration::from_secs(10), || {
-        let out = lab.output(
-            &lab.server,
-            &["ss", "-Hltn", "sport", "=", &format!(":{port}")],
-        );
-        (!out.stdout.is_empty()).then_some(())
-    });
 }
 
 fn event_time(e: &Value) -> SystemTime {
@@ -188,8 +157,8 @@ fn attack_lab_raises_host_anomalies_for_flood_and_scan_but_not_for_normal_traffi
         ],
     );
     let _iperf_server = lab.spawn(&lab.server, &["iperf3", "-s", "-1", "-p", IPERF_PORT]);
-    wait_listening(&lab, WEB_PORT);
-    wait_listening(&lab, IPERF_PORT);
+    lab.wait_listening(&lab.server, WEB_PORT);
+    lab.wait_listening(&lab.server, IPERF_PORT);
     let url = format!("http://{SERVER_V4}:{WEB_PORT}/");
     let quiet_start = SystemTime::now();
     std::thread::scope(|s| {
