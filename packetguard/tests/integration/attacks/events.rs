@@ -65,22 +65,29 @@ pub fn describe(events: &[Value], origin: SystemTime) -> String {
             if let (Some(s), Some(d)) = (e["src_ip"].as_str(), e["dst_ip"].as_str()) {
                 names.push(format!(
                     "flow {s}:{} -> {d}:{} {}",
-                    e["src_port"], e["dst_port"], e["protocol"]
+                    e["src_port"],
+                    e["dst_port"],
+                    e["protocol"].as_str().unwrap_or("?")
                 ));
             }
             let features: Vec<String> = e["top_features"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|f| format!("{}={:.3}", f["name"].as_str().unwrap_or("?"), f["value"]))
+                .map(|f| {
+                    let value = f["value"].as_f64().unwrap_or(f64::NAN);
+                    format!("{}={value:.3}", f["name"].as_str().unwrap_or("?"))
+                })
                 .collect();
             format!(
-                "  {:+.3}s {} [{}] {} score {} {}{}",
+                "  {:+.3}s {} [{}] {} {} {}{}",
                 offset(event_time(e), origin),
                 e["detector"].as_str().unwrap_or("?"),
                 e["time"].as_str().unwrap_or("?"),
                 names.join(" "),
-                e["score"],
+                e["score"]
+                    .as_f64()
+                    .map_or(String::new(), |s| format!("score {s:.4}")),
                 features.join(" "),
                 if e["summary"] == true {
                     " (summary)"

@@ -22,6 +22,7 @@
 
 mod events;
 mod floods;
+mod quiet;
 mod rate;
 mod scans;
 mod ssh;
@@ -30,8 +31,6 @@ use std::{
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
-
-use serde_json::Value;
 
 use self::events::{assert_no_events_before, describe, event_time, first_detection, offset};
 pub use self::{
@@ -42,7 +41,6 @@ use crate::{
     capture::read_events,
     collect_agent::BIN,
     lab::{Lab, Proc, SERVER_V4},
-    sshd::Sshd,
 };
 
 /// The agent's metrics address, on the loopback of the namespace it runs in.
@@ -61,16 +59,10 @@ pub const DEADLINE: Duration = Duration::from_secs(2);
 /// with the default 15 s, the quiet phase's ping flow would be scored in the middle of the
 /// attack. With 2 s, everything the quiet phase started has been scored before it.
 const IDLE_TIMEOUT: &str = "2s";
-/// After the quiet phase: the idle timeout, the agent's one-second expiry tick and the
-/// last one-second window closing.
-const SETTLE: Duration = Duration::from_millis(3500);
 /// How long after an attack's start the events file is watched for the detection.
 const WATCH: Duration = Duration::from_secs(5);
 const WEB_PORT: &str = "8080";
 const IPERF_PORT: &str = "5201";
-const PINGS: usize = 20;
-const CURLS: usize = 10;
-const SSH_LOGINS: usize = 2;
 
 /// The shipped default models (`cargo xtask models`).
 fn default_models() -> PathBuf {
@@ -163,125 +155,23 @@ impl<'a> Scenario<'a> {
         self.failures.push(why);
     }
 
-    /// Ordinary traffic from the client to the server for about four seconds, checked to
-    /// have really happened, then [`SETTLE`] for the agent to score all of it.
-    pub fn quiet_phase(&mut self, sshd: Option<&Sshd>) {
-        let lab = self.lab;
-        let url = format!("http://{SERVER_V4}:{WEB_PORT}/");
-        let (ping, http, iperf, ssh) = std::thread::scope(|s| {
-            let ping = s.spawn(|| {
-                let out = lab.exec(
-                    &lab.client,
-                    &[
-                        "ping",
-                        "-q",
-                        "-c",
-                        &PINGS.to_string(),
-                        "-i",
-                        "0.2",
-                        SERVER_V4,
-                    ],
-                );
-                String::from_utf8_lossy(&out.stdout).into_owned()
-            });
-            let http = s.spawn(|| {
-                (0..CURLS)
-                    .filter(|_| {
-                        let out = lab.output(
-                            &lab.client,
-                            &[
-                                "curl",
-                                "-sS",
-                                "-o",
-                                "/dev/null",
-                                "-w",
-                                "%{http_code}",
-                                "--max-time",
-                                "5",
-                                &url,
-                            ],
-                        );
-                        std::thread::sleep(Duration::from_millis(300));
-                        out.stdout == b"200"
-                    })
-                    .count()
-            });
-            let ssh = s.spawn(|| {
-                let Some(sshd) = sshd else { return 0 };
-                (0..SSH_LOGINS)
-                    .filter(|_| {
-                        let out = sshd.login(lab, &sshd.password, "echo quiet-ok");
-                        std::thread::sleep(Duration::from_millis(500));
-                        out.status.success() && out.stdout == b"quiet-ok\n"
-                    })
-                    .count()
-            });
-            std::thread::sleep(Duration::from_secs(1));
-            let out = lab.exec(
-                &lab.client,
-                &[
-                    "iperf3", "-c", SERVER_V4, "-p", IPERF_PORT, "-t", "2", "-b", "20M", "--json",
-                ],
-            );
-            let json: Value = serde_json::from_slice(&out.stdout).expect("iperf3 --json output");
-            let got = &json["end"]["sum_received"];
-            let iperf = (
-                got["bytes"].as_f64().unwrap_or(0.0),
-                got["seconds"].as_f64().unwrap_or(0.0),
-            );
-            let join = |t: std::thread::ScopedJoinHandle<'_, usize>| {
-                t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-            };
-            let ping = ping.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (ping, join(http), iperf, join(ssh))
-        });
-        let replies = format!("{PINGS} packets transmitted, {PINGS} received");
-        let mut ran = vec![
-            format!(
-                "ping {}",
-                if ping.contains(&replies) {
-                    "all replies"
-                } else {
-                    "lost replies"
-                }
-            ),
-            format!("curl {http}/{CURLS} HTTP 200"),
-            format!(
-                "iperf3 TCP {:.1} MB received in {:.1} s",
-                iperf.0 / 1e6,
-                iperf.1
-            ),
-        ];
-        let mut ok = ping.contains(&replies) && http == CURLS && iperf.0 > 1e6;
-        if let Some(sshd) = sshd {
-            let accepted = sshd.logged("Accepted password");
-            ran.push(format!(
-                "ssh {ssh}/{SSH_LOGINS} logins ({accepted} accepted by sshd)"
-            ));
-            ok &= ssh == SSH_LOGINS && accepted == SSH_LOGINS;
-        }
-        eprintln!("[{}] quiet phase: {}", self.name, ran.join(", "));
-        if !ok {
-            self.fail(format!(
-                "the quiet phase did not run as intended: {}\n{ping}",
-                ran.join(", ")
-            ));
-        }
-        std::thread::sleep(SETTLE);
-    }
-
-    /// Prints [`REPORTED_METRICS`] as the agent serves them now.
-    fn print_metrics(&self) {
+    /// The agent's metrics as it serves them now.
+    pub(super) fn metrics(&self) -> String {
         let url = format!("http://{METRICS_ADDR}/metrics");
         let out = self
             .lab
             .output(&self.ns, &["curl", "-sS", "--max-time", "5", &url]);
-        let text = String::from_utf8_lossy(&out.stdout);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Prints [`REPORTED_METRICS`] as the agent serves them now.
+    fn print_metrics(&self, when: &str) {
+        let text = self.metrics();
         let lines: Vec<&str> = text
             .lines()
             .filter(|l| REPORTED_METRICS.iter().any(|m| l.starts_with(m)))
             .collect();
-        eprintln!("[{}] agent metrics: {}", self.name, lines.join("; "));
+        eprintln!("[{}] agent metrics {when}: {}", self.name, lines.join("; "));
     }
 
     /// Judges the run and panics with every failure: the attack's `rate` must reach
@@ -317,7 +207,7 @@ impl<'a> Scenario<'a> {
             std::thread::sleep(Duration::from_millis(200));
             events = read_events(&self.events);
         }
-        self.print_metrics();
+        self.print_metrics("at the end");
         let status = self.agent.stop(libc::SIGTERM, Duration::from_secs(30));
         if !status.success() {
             let stderr = self.agent.stderr();

@@ -17,6 +17,8 @@ use crate::{
 const WORKERS: u32 = 4;
 const GUESSES_PER_WORKER: u32 = 6;
 const GUESS_INTERVAL: Duration = Duration::from_millis(666);
+/// A worker makes no further guess after this long.
+const LIMIT: Duration = Duration::from_secs(10);
 
 /// Runs the workers; returns how many guesses the server refused ("Permission denied").
 fn guess_passwords(lab: &Lab, sshd: &Sshd) -> usize {
@@ -26,6 +28,7 @@ fn guess_passwords(lab: &Lab, sshd: &Sshd) -> usize {
                 s.spawn(move || {
                     let start = Instant::now();
                     (0..GUESSES_PER_WORKER)
+                        .take_while(|_| start.elapsed() < LIMIT)
                         .filter(|g| {
                             let due = start + GUESS_INTERVAL * *g;
                             if let Some(wait) = due.checked_duration_since(Instant::now()) {
