@@ -5,8 +5,11 @@
 //! of `/etc/netns/<namespace>/` over `/etc` for the processes it starts there, so the lab
 //! writes copies of `/etc/passwd`, `/etc/shadow` and `/etc/group` with one more line each
 //! there. The host's own files are never changed, and [`Lab`]'s drop removes the copies.
-//! The server uses no PAM (no session modules that expect a full system) and listens on
-//! the server's address only.
+//! sshd records logins and failed logins in utmp, wtmp, lastlog and btmp; empty files of
+//! the lab are bind-mounted over those in sshd's own mount namespace (the one `ip netns
+//! exec` makes), so a brute force leaves the host's login records alone. The server uses
+//! no PAM (no session modules that expect a full system) and listens on the server's
+//! address only.
 
 use std::{
     os::unix::fs::PermissionsExt,
@@ -20,6 +23,13 @@ use crate::lab::{Lab, Proc, SERVER_V4};
 /// The throwaway account's name (only the server namespace has it).
 pub const SSH_USER: &str = "labuser";
 const SSHD: &str = "/usr/sbin/sshd";
+/// Where sshd records logins and failed logins.
+const LOGIN_RECORDS: [&str; 4] = [
+    "/run/utmp",
+    "/var/log/wtmp",
+    "/var/log/lastlog",
+    "/var/log/btmp",
+];
 
 pub struct Sshd {
     proc: Proc,
@@ -131,8 +141,18 @@ impl Lab {
         .unwrap();
         let config = config.to_str().unwrap();
         self.exec(&self.server, &[SSHD, "-t", "-f", config]);
+        let mut script = String::new();
+        for record in LOGIN_RECORDS {
+            let own = dir.join(Path::new(record).file_name().unwrap());
+            std::fs::write(&own, b"").unwrap();
+            script.push_str(&format!(
+                "if [ -e {record} ]; then mount --bind {} {record} || exit 1; fi\n",
+                own.display()
+            ));
+        }
         // -D: stay in the foreground (the guard kills it); -e: log to stderr.
-        let proc = self.spawn(&self.server, &[SSHD, "-D", "-e", "-f", config]);
+        script.push_str(&format!("exec {SSHD} -D -e -f {config}\n"));
+        let proc = self.spawn(&self.server, &["sh", "-c", &script]);
         self.wait_listening(&self.server, "22");
         Sshd { proc, password }
     }
