@@ -1,5 +1,6 @@
 //! Capturing with tcpdump and reading what the tests captured and what the agent wrote:
-//! pcap packets (time, length, the IPv4 header fields), the flow CSV and the events file.
+//! pcap packets (time, length, bytes; a frame's IPv4 destination), the flow CSV and the
+//! events file.
 
 use std::{
     collections::HashMap,
