@@ -15,9 +15,10 @@ const LLVM_APT: [&str; 4] = [
     "zlib1g-dev",
 ];
 
-/// Debian packages the tests drive: real traffic tools, capture, Prometheus, and
+/// Debian packages the tests drive: real traffic tools, capture, Prometheus, an SSH
+/// server and client with sshpass and openssl (the attack lab's SSH brute force), and
 /// `systemd-analyze` (the install test verifies the installed unit).
-pub const TEST_APT: [(&str, &str); 10] = [
+pub const TEST_APT: [(&str, &str); 14] = [
     ("hping3", "hping3"),
     ("nmap", "nmap"),
     ("iperf3", "iperf3"),
@@ -28,6 +29,10 @@ pub const TEST_APT: [(&str, &str); 10] = [
     ("prometheus", "prometheus"),
     ("python3", "python3"),
     ("systemd-analyze", "systemd"),
+    ("sshd", "openssh-server"),
+    ("ssh", "openssh-client"),
+    ("sshpass", "sshpass"),
+    ("openssl", "openssl"),
 ];
 
 pub fn run(cmd: &mut Command) -> Result<()> {

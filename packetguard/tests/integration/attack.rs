@@ -40,18 +40,6 @@ fn default_models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
 }
 
-/// Waits (bounded) until something listens on TCP `port` in the server namespace.
-fn wait_listening(lab: &Lab, port: &str) {
-    let what = format!("a listener on port {port} of the server");
-    wait_for(&what, Duration::from_secs(10), || {
-        let out = lab.output(
-            &lab.server,
-            &["ss", "-Hltn", "sport", "=", &format!(":{port}")],
-        );
-        (!out.stdout.is_empty()).then_some(())
-    });
-}
-
 fn event_time(e: &Value) -> SystemTime {
     let time = e["time"].as_str().unwrap_or_else(|| panic!("no time: {e}"));
     humantime::parse_rfc3339(time).unwrap_or_else(|err| panic!("time {time:?}: {err}"))
@@ -169,8 +157,8 @@ fn attack_lab_raises_host_anomalies_for_flood_and_scan_but_not_for_normal_traffi
         ],
     );
     let _iperf_server = lab.spawn(&lab.server, &["iperf3", "-s", "-1", "-p", IPERF_PORT]);
-    wait_listening(&lab, WEB_PORT);
-    wait_listening(&lab, IPERF_PORT);
+    lab.wait_listening(&lab.server, WEB_PORT);
+    lab.wait_listening(&lab.server, IPERF_PORT);
     let url = format!("http://{SERVER_V4}:{WEB_PORT}/");
     let quiet_start = SystemTime::now();
     std::thread::scope(|s| {

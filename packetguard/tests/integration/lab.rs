@@ -12,15 +12,21 @@
 //! XDP sees ingress only, so the agent attaches to both router interfaces: client-to-server
 //! packets enter at `rc`, server-to-client packets at `rs`, and every packet of a
 //! conversation is seen exactly once.
+//!
+//! Files under `/etc/netns/<namespace>/` are what `ip netns exec` bind-mounts over `/etc`
+//! for the processes it starts there (see [`Sshd`]); a lab removes its own on drop.
 
 use std::{
     io::Read,
+    net::Ipv4Addr,
     os::fd::AsRawFd,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
+
+use crate::prometheus_scrape::wait_for;
 
 pub const CLIENT_V4: &str = "192.0.2.2";
 pub const SERVER_V4: &str = "198.51.100.2";
@@ -72,8 +78,32 @@ fn remove_stale() {
             .unwrap_or(0);
         if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = Command::new("ip").args(["netns", "del", name]).status();
+            let _ = std::fs::remove_dir_all(etc_netns(name));
         }
     }
+}
+
+/// The directory whose files `ip netns exec NS` mounts over `/etc` inside `NS`.
+fn etc_netns(ns: &str) -> PathBuf {
+    Path::new("/etc/netns").join(ns)
+}
+
+/// Runs `f` on a thread that has entered the network namespace `ns`: the sockets it opens
+/// and the processes it starts live there. The calling thread stays where it is.
+pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        let thread = s.spawn(|| {
+            let path = format!("/run/netns/{ns}");
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // Only this thread moves; it ends when `f` returns.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+            f()
+        });
+        thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 impl Lab {
@@ -200,6 +230,47 @@ impl Lab {
         }
     }
 
+    /// Waits (bounded) until something listens on TCP `port` in namespace `ns`.
+    pub fn wait_listening(&self, ns: &str, port: &str) {
+        let what = format!("a listener on TCP port {port} in {ns}");
+        wait_for(&what, Duration::from_secs(10), || {
+            let out = self.output(ns, &["ss", "-Hltn", "sport", "=", &format!(":{port}")]);
+            (!out.stdout.is_empty()).then_some(())
+        });
+    }
+
+    /// Gives the server `count` more addresses, `net`.1 to `net`.`count` of the /24 `net`
+    /// (203.0.113.0 or a /24 of 198.18.0.0/15, which no lab link uses), on `s0`, and
+    /// routes that /24 from the router to the server: many hosts behind one interface, as
+    /// a horizontal scan needs, without one ARP resolution per address.
+    pub fn add_server_addresses(&self, net: Ipv4Addr, count: u8) -> Vec<Ipv4Addr> {
+        let o = net.octets();
+        assert!(
+            (o[..3] == [203, 0, 113] || (o[0] == 198 && o[1] & 0xfe == 18)) && o[3] == 0,
+            "{net} is not 203.0.113.0 or a /24 of 198.18.0.0/15"
+        );
+        let via = format!("{net}/24");
+        ip(&["-n", &self.router, "route", "add", &via, "via", SERVER_V4]);
+        let addrs: Vec<Ipv4Addr> = (1..=count)
+            .map(|i| Ipv4Addr::new(o[0], o[1], o[2], i))
+            .collect();
+        let batch = self.dir.join(format!("addresses-{net}"));
+        let lines: String = addrs
+            .iter()
+            .map(|a| format!("addr add {a}/32 dev s0\n"))
+            .collect();
+        std::fs::write(&batch, lines).unwrap();
+        ip(&["-n", &self.server, "-batch", batch.to_str().unwrap()]);
+        addrs
+    }
+
+    /// Routes `cidr` from the router towards the client. Replies to packets the client sent
+    /// from addresses of `cidr` (spoofed sources) then go back to the client, which drops
+    /// them, instead of leaving the router by a default route it does not have.
+    pub fn route_via_client(&self, cidr: &str) {
+        ip(&["-n", &self.router, "route", "add", cidr, "via", CLIENT_V4]);
+    }
+
     /// `ip link show` of interface `dev` in namespace `ns`.
     pub fn link(&self, ns: &str, dev: &str) -> String {
         String::from_utf8_lossy(&self.exec(ns, &["ip", "link", "show", dev]).stdout).into_owned()
@@ -210,6 +281,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         for ns in [&self.client, &self.router, &self.server] {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = std::fs::remove_dir_all(etc_netns(ns));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -286,22 +358,4 @@ impl Drop for Proc {
             let _ = c.wait();
         }
     }
-}
-
-/// Runs `f` on a thread that has entered the network namespace `ns`: the sockets it opens
-/// and the processes it starts live there. The calling thread stays where it is.
-pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        let thread = s.spawn(|| {
-            let path = format!("/run/netns/{ns}");
-            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-            // Only this thread moves; it ends when `f` returns.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-            f()
-        });
-        thread
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
 }

@@ -3,6 +3,7 @@
 //! Tests that load the XDP program need root (CAP_BPF, CAP_NET_ADMIN) and the traffic tools
 //! `cargo xtask test` installs.
 mod attack;
+mod attacks;
 mod both_directions;
 mod capture;
 mod cli_errors;
@@ -17,8 +18,10 @@ mod learn;
 mod offline;
 mod parser;
 mod prometheus_scrape;
+mod raw_ip;
 mod restart;
 mod rules;
 mod source_credit;
+mod sshd;
 mod stall;
 mod traffic;

@@ -3,7 +3,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use crate::{
-    capture::{num, pcap_frame_lengths, rows_between},
+    capture::{num, pcap_frame_lengths, rows_between, tcpdump},
     collect_agent::{assert_detached, assert_detached_in, Collector},
     lab::{Lab, CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6},
 };
@@ -106,37 +106,6 @@ fn hping3_syn_burst_to_a_closed_port_gives_one_syn_and_one_rst_per_flow() {
     assert_detached(&lab);
 }
 
-/// Starts tcpdump writing the `filter` frames seen on `dev` in `ns` to a file. Filters
-/// name the sending host, so a capture holds exactly one endpoint's frames.
-fn capture(
-    lab: &Lab,
-    ns: &str,
-    dev: &str,
-    filter: &str,
-    name: &str,
-) -> (crate::lab::Proc, std::path::PathBuf) {
-    let path = lab.dir.join(name);
-    let mut p = lab.spawn(
-        ns,
-        &[
-            "tcpdump",
-            "-Z",
-            "root",
-            "--immediate-mode",
-            "-i",
-            dev,
-            "-U",
-            "-s",
-            "96",
-            "-w",
-            path.to_str().unwrap(),
-            filter,
-        ],
-    );
-    p.wait_for_stderr("listening on", 1, Duration::from_secs(15));
-    (p, path)
-}
-
 /// Where the agent watches from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Vantage {
@@ -206,8 +175,8 @@ pub fn tcp_transfer_matches_capture(v: Vantage, server: &str, client_addr: &str,
     let f_c = format!("tcp port 8000 and src host {client_addr}");
     let f_s = format!("tcp port 8000 and src host {server}");
     let (c_ns, c_dev) = v.client_capture_point(&lab);
-    let (mut cap_c, pcap_c) = capture(&lab, c_ns, c_dev, &f_c, "client.pcap");
-    let (mut cap_s, pcap_s) = capture(&lab, &lab.server, "s0", &f_s, "server.pcap");
+    let (mut cap_c, pcap_c) = tcpdump(&lab, c_ns, c_dev, &f_c, "client.pcap");
+    let (mut cap_s, pcap_s) = tcpdump(&lab, &lab.server, "s0", &f_s, "server.pcap");
     let url = format!("http://{url_host}:8000/blob");
     lab.exec(
         &lab.client,
@@ -309,7 +278,7 @@ pub fn udp_transfer_matches_capture(v: Vantage) {
     // must still add up to exactly what the wire carried.
     let agent = v.start(&lab, &["--active-timeout", "30ms"]);
     let (c_ns, c_dev) = v.client_capture_point(&lab);
-    let (mut cap, pcap) = capture(&lab, c_ns, c_dev, "udp and host 198.51.100.2", "udp.pcap");
+    let (mut cap, pcap) = tcpdump(&lab, c_ns, c_dev, "udp and host 198.51.100.2", "udp.pcap");
     // Bounded: 300 datagrams of 1000 bytes at 20 Mbit/s.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
