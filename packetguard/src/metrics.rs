@@ -175,6 +175,7 @@ pub struct Metrics {
     host_windows: IntCounter,
     source_windows: IntCounter,
     event_drops: crate::events::queue::DropCounters,
+    score_drops: crate::events::queue::DropCounters,
     anomalies: [IntCounter; N_DETECTORS],
     scores: [Histogram; N_DETECTORS],
     flow_table_entries: IntGauge,
@@ -236,7 +237,8 @@ impl Metrics {
         let b = Builder {
             registry: Registry::new(),
         };
-        let event_drops = event_drops::register(&b)?;
+        let event_drops = event_drops::register_events(&b)?;
+        let score_drops = event_drops::register_flow_scores(&b)?;
         let mut kernel = KERNEL_SERIES
             .iter()
             .map(|&(slot, name, help)| Ok((slot, b.counter(name, help)?)))
@@ -306,6 +308,7 @@ impl Metrics {
 
         Ok(Metrics {
             event_drops,
+            score_drops,
             kernel,
             last_kernel: Mutex::new(KernelCounters::default()),
             flows_scored: b.counter(
@@ -385,6 +388,11 @@ impl Metrics {
     /// The counters of events dropped instead of written, for the event queue.
     pub fn event_drop_counters(&self) -> crate::events::queue::DropCounters {
         self.event_drops.clone()
+    }
+
+    /// The same for the rows of the `--flow-scores` file.
+    pub fn flow_score_drop_counters(&self) -> crate::events::queue::DropCounters {
+        self.score_drops.clone()
     }
 
     pub fn set_kernel_totals(&self, now: &KernelCounters) {

@@ -15,6 +15,7 @@ use super::{
     keep_first,
     learn::Learner,
     pipeline::{report_rule, Outputs, Pipeline},
+    scores_out::FlowScores,
 };
 use crate::{
     datapath::{drain::Event, flow_table::Removed, hosts::HostTable},
@@ -54,6 +55,8 @@ pub struct Detectors {
     sources: SourceWindows,
     pub window_opened: Instant,
     pub learner: Option<Learner>,
+    /// `--flow-scores`: every scored flow, as CSV.
+    pub flow_scores: Option<FlowScores>,
 }
 
 impl Detectors {
@@ -74,6 +77,7 @@ impl Detectors {
             sources: SourceWindows::new(),
             window_opened: Instant::now(),
             learner,
+            flow_scores: None,
         })
     }
 
@@ -206,7 +210,10 @@ impl Detectors {
     /// Scores whatever the detectors have queued.
     pub fn score(&mut self) -> Result<()> {
         if let Some(p) = &mut self.flow {
-            p.score(&mut self.out)?;
+            match &mut self.flow_scores {
+                Some(csv) => p.score_each(&mut self.out, |scorer, s| csv.write(scorer, s))?,
+                None => p.score(&mut self.out)?,
+            }
         }
         if let Some(p) = &mut self.host {
             p.score(&mut self.out)?;

@@ -5,11 +5,13 @@
 //! - this file: arguments, settings, and the main loop.
 //! - [`detectors`]: every detector and the windows that feed them.
 //! - [`pipeline`]: a detector with its scorer, metrics and events.
+//! - [`scores_out`]: `--flow-scores`, every scored flow as CSV.
 //! - [`learn`]: `--learn`, training both models on this host's own traffic.
 
 mod detectors;
 mod learn;
 mod pipeline;
+mod scores_out;
 
 use std::{
     net::SocketAddr,
@@ -96,6 +98,10 @@ pub struct RunArgs {
     /// Stop after this long (default: until SIGINT or SIGTERM).
     #[arg(long, value_parser = limits::RUN_DURATION.parser())]
     pub duration: Option<Duration>,
+    /// Write every scored flow record (key, the model's features, score, verdict) to this
+    /// CSV file, for evaluating the flow model on live traffic.
+    #[arg(long)]
+    pub flow_scores: Option<PathBuf>,
 }
 
 /// Settings after merging flags over the config file over defaults.
@@ -112,6 +118,7 @@ struct Settings {
     datapath: DataPathConfig,
     rate_limit: RateLimit,
     rules: Vec<RuleConfig>,
+    flow_scores: Option<PathBuf>,
 }
 
 fn settings(args: RunArgs) -> Result<Settings> {
@@ -160,6 +167,7 @@ fn settings(args: RunArgs) -> Result<Settings> {
         datapath,
         rate_limit,
         rules: file.rules,
+        flow_scores: args.flow_scores,
     })
 }
 
@@ -222,6 +230,12 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
         rules,
         s.learn.map(|d| Learner::new(d, s.learn_contamination)),
     )?;
+    if let Some(path) = &s.flow_scores {
+        det.flow_scores = Some(scores_out::FlowScores::create(
+            path,
+            metrics.flow_score_drop_counters(),
+        )?);
+    }
     if let Some(models) = loaded {
         det.install(models)?;
     }

@@ -52,10 +52,20 @@ impl<T: Tag> Pipeline<T> {
 
     /// Scores what is queued, counts it and reports the anomalies.
     pub fn score(&mut self, out: &mut Outputs) -> Result<()> {
+        self.score_each(out, |_, _| {})
+    }
+
+    /// [`Self::score`], calling `each` with every scored row first.
+    pub fn score_each(
+        &mut self,
+        out: &mut Outputs,
+        mut each: impl FnMut(&Scorer<T>, &Scored<'_, T>),
+    ) -> Result<()> {
         let n = self.scorer.score_pending();
         out.metrics.record_scores(T::DETECTOR, self.scorer.scores());
         for i in 0..n {
             let scored = self.scorer.result(i);
+            each(&self.scorer, &scored);
             if scored.verdict == Verdict::Anomaly {
                 report(&self.scorer, out, &self.model_id, &scored)?;
             }

@@ -20,6 +20,7 @@
 //! - `scans`: vertical SYN scan, horizontal scan, outbound scan from the agent's host;
 //! - `ssh`: SSH password brute force against a real sshd.
 
+mod auc;
 mod events;
 mod floods;
 mod quiet;
@@ -78,6 +79,8 @@ pub struct Scenario<'a> {
     ns: String,
     agent: Proc,
     events: PathBuf,
+    /// The agent's `--flow-scores` file.
+    flow_scores: PathBuf,
     failures: Vec<String>,
     _servers: [Proc; 2],
 }
@@ -87,6 +90,7 @@ impl<'a> Scenario<'a> {
     /// the quiet phase's HTTP and iperf3 servers in the server namespace.
     pub fn start(lab: &'a Lab, name: &'static str, ns: &str, dev: &str) -> Scenario<'a> {
         let events = lab.dir.join("events.jsonl");
+        let flow_scores = lab.dir.join("flow_scores.csv");
         let models = default_models();
         let mut agent = lab.spawn(
             ns,
@@ -105,6 +109,8 @@ impl<'a> Scenario<'a> {
                 IDLE_TIMEOUT,
                 "--metrics-addr",
                 METRICS_ADDR,
+                "--flow-scores",
+                flow_scores.to_str().unwrap(),
             ],
         );
         agent.wait_for_stderr("attached:", 1, Duration::from_secs(30));
@@ -137,6 +143,7 @@ impl<'a> Scenario<'a> {
             ns: ns.to_string(),
             agent,
             events,
+            flow_scores,
             failures: Vec::new(),
             _servers: [web, iperf],
         }
@@ -212,6 +219,19 @@ impl<'a> Scenario<'a> {
         if !status.success() {
             let stderr = self.agent.stderr();
             self.fail(format!("the agent exited {status}: {stderr}"));
+        }
+        let (quiet, attack) = auc::split_scores(&self.flow_scores, start);
+        match auc::roc_auc(&quiet, &attack) {
+            Some(a) => eprintln!(
+                "[{name}] flow model ROC AUC, attack flows against quiet-phase flows: {a:.3} ({} attack flows, {} quiet flows)",
+                attack.len(),
+                quiet.len()
+            ),
+            None => eprintln!(
+                "[{name}] flow model ROC AUC: no flows to compare ({} attack, {} quiet)",
+                attack.len(),
+                quiet.len()
+            ),
         }
         events = read_events(&self.events);
         eprintln!(
