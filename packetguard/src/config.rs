@@ -55,6 +55,8 @@ pub struct RunConfig {
     pub event_rate_interval: Option<Duration>,
     /// Hosts the event rate limiter tracks at once.
     pub event_rate_hosts: Option<usize>,
+    /// Events written per second over every host and detector.
+    pub event_budget_per_s: Option<u32>,
     /// Threshold rules, in file order; none by default. Filled by [`parse`] from the
     /// `[[rules]]` tables.
     #[serde(skip)]
@@ -208,6 +210,7 @@ mod tests {
         assert_eq!(c.event_rate_limit, Some(5));
         assert_eq!(c.event_rate_interval, Some(Duration::from_secs(10)));
         assert_eq!(c.event_rate_hosts, Some(4096));
+        assert_eq!(c.event_budget_per_s, Some(100));
         assert!(c.rules.is_empty(), "rules are off by default");
     }
 

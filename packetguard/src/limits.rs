@@ -39,6 +39,11 @@ pub const EVENT_RATE_HOSTS: Count = Count {
     min: 1,
     max: 1 << 20,
 };
+pub const EVENT_BUDGET: Count = Count {
+    key: "event_budget_per_s",
+    min: 1,
+    max: 1_000_000,
+};
 pub const IDLE_TIMEOUT: Span = Span {
     key: "idle_timeout",
     min: Duration::from_millis(1),

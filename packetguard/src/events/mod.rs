@@ -144,17 +144,22 @@ pub struct RateLimit {
     pub interval: Duration,
     /// Hosts tracked at once; the least recently seen is evicted beyond this.
     pub max_hosts: usize,
+    /// Events written per second over all hosts and detectors; beyond it events are held
+    /// back and folded into their host's count like rate-limited ones.
+    pub global_per_s: u32,
 }
 
 impl Default for RateLimit {
     /// 5 events per host every 10 s: enough to see an attack start and change, few enough
     /// that a flood does not bury everything else. 4096 hosts cap the table at well under
-    /// a megabyte.
+    /// a megabyte. 100 events a second in all keep a flood over millions of spoofed
+    /// addresses from writing millions of lines.
     fn default() -> Self {
         RateLimit {
             burst: 5,
             interval: Duration::from_secs(10),
             max_hosts: 4096,
+            global_per_s: 100,
         }
     }
 }

@@ -64,6 +64,7 @@ fn limit(burst: u32, max_hosts: usize) -> RateLimit {
         burst,
         interval: Duration::from_secs(10),
         max_hosts,
+        global_per_s: 1_000_000,
     }
 }
 
@@ -325,4 +326,68 @@ fn file_target_is_created_then_appended() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(text.lines().count(), 2);
     assert_eq!(EventTarget::parse("-"), EventTarget::Stdout);
+}
+
+#[test]
+fn the_global_budget_holds_back_events_over_all_hosts_and_folds_them_into_each_hosts_count() {
+    let mut w = EventWriter::new(
+        Vec::new(),
+        RateLimit {
+            global_per_s: 3,
+            ..limit(5, 100)
+        },
+    );
+    let t0 = Instant::now();
+    // Five hosts in one second: three are written, two held back by the budget.
+    let outcomes: Vec<Outcome> = (1..=5)
+        .map(|i| w.emit(&host_event(&format!("192.0.2.{i}")), t0).unwrap())
+        .collect();
+    let written = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Written { .. }))
+        .count();
+    assert_eq!(written, 3, "{outcomes:?}");
+    // A second later the budget has room again: host 4's next event carries its held-back
+    // one.
+    let t1 = t0 + Duration::from_millis(1000);
+    assert_eq!(
+        w.emit(&host_event("192.0.2.4"), t1).unwrap(),
+        Outcome::Written { folded: 1 }
+    );
+    w.finish(SystemTime::now()).unwrap();
+    let v = lines(&w);
+    let summary: Vec<&Value> = v.iter().filter(|l| l["host"] == "192.0.2.5").collect();
+    assert_eq!(
+        summary.len(),
+        1,
+        "host 5's held-back event is summarised: {v:?}"
+    );
+    assert_eq!(summary[0]["suppressed"], 1);
+}
+
+#[test]
+fn a_flood_of_distinct_hosts_costs_constant_work_per_event_and_keeps_the_table_bounded() {
+    // 100,000 distinct addresses through a 4096-entry table: with a scan of the table per
+    // eviction this would be 400 million steps; with the touch queue it is a moment.
+    let mut w = EventWriter::new(
+        std::io::sink(),
+        RateLimit {
+            global_per_s: u32::MAX,
+            ..limit(1, 4096)
+        },
+    );
+    let t0 = Instant::now();
+    for i in 0..100_000u32 {
+        let ip = std::net::Ipv4Addr::from(0xC612_0000 + i); // 198.18.0.0/15
+        w.emit(&host_event(&ip.to_string()), t0).unwrap();
+        assert!(w.limiter.hosts.len() <= 4096);
+    }
+    assert_eq!(w.limiter.hosts.len(), 4096);
+    // The survivors are the most recent addresses.
+    let newest = std::net::Ipv4Addr::from(0xC612_0000 + 99_999u32);
+    assert!(w
+        .limiter
+        .hosts
+        .keys()
+        .any(|(_, h)| *h == std::net::IpAddr::V4(newest)));
 }

@@ -144,6 +144,9 @@ fn settings(args: RunArgs) -> Result<Settings> {
     if let Some(h) = file.event_rate_hosts {
         rate_limit.max_hosts = h;
     }
+    if let Some(b) = file.event_budget_per_s {
+        rate_limit.global_per_s = b;
+    }
     Ok(Settings {
         iface,
         model: args.model.or(file.model),
