@@ -22,6 +22,7 @@ mod raw_ip;
 mod restart;
 mod rules;
 mod source_credit;
+mod spoofed_flood;
 mod sshd;
 mod stall;
 mod traffic;

@@ -53,6 +53,8 @@ impl Sources {
 pub struct RawFlood {
     pub sources: Sources,
     pub dst: Ipv4Addr,
+    /// Packet `i` goes to `dst + i % dst_count` (1: every packet to `dst`).
+    pub dst_count: u32,
     pub probe: Probe,
     /// Packets per second.
     pub rate: u32,
@@ -92,8 +94,14 @@ fn checksum(chunks: &[&[u8]]) -> u16 {
 impl RawFlood {
     /// The IPv4 packet `i`: header and transport header with a correct checksum. The
     /// kernel fills in the IP header checksum (`IP_HDRINCL`, see raw(7)).
+    /// The destination of packet `i`.
+    pub fn dst_of(&self, i: u64) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.dst) + (i % u64::from(self.dst_count.max(1))) as u32)
+    }
+
     pub fn packet(&self, i: u64) -> Vec<u8> {
         let (src, src_port) = self.sources.of(i);
+        let dst = self.dst_of(i);
         let (protocol, transport) = match self.probe {
             Probe::Syn { dst_port } => {
                 let mut t = Vec::with_capacity(24);
@@ -121,7 +129,7 @@ impl RawFlood {
         let mut transport = transport;
         let pseudo = [
             &src.octets()[..],
-            &self.dst.octets()[..],
+            &dst.octets()[..],
             &[0, protocol],
             &(transport.len() as u16).to_be_bytes(),
         ]
@@ -137,7 +145,7 @@ impl RawFlood {
         p.extend_from_slice(&(i as u16).to_be_bytes());
         p.extend_from_slice(&[0x40, 0, 64, protocol, 0, 0]); // DF, TTL 64
         p.extend_from_slice(&src.octets());
-        p.extend_from_slice(&self.dst.octets());
+        p.extend_from_slice(&dst.octets());
         p.extend_from_slice(&transport);
         p
     }
@@ -153,11 +161,11 @@ impl RawFlood {
         }
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
         assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-        let dst = libc::sockaddr_in {
+        let sockaddr = |a: Ipv4Addr| libc::sockaddr_in {
             sin_family: libc::AF_INET as libc::sa_family_t,
             sin_port: 0,
             sin_addr: libc::in_addr {
-                s_addr: u32::from(self.dst).to_be(),
+                s_addr: u32::from(a).to_be(),
             },
             sin_zero: [0; 8],
         };
@@ -173,6 +181,7 @@ impl RawFlood {
                 std::thread::sleep(due - now);
             }
             let p = self.packet(i);
+            let dst = sockaddr(self.dst_of(i));
             let rc = unsafe {
                 libc::sendto(
                     fd,
@@ -207,6 +216,7 @@ fn syn_checksum_verifies_and_spoofed_sources_step_through_the_range() {
             count: 300,
         },
         dst: Ipv4Addr::new(198, 51, 100, 2),
+        dst_count: 1,
         probe: Probe::Syn { dst_port: 80 },
         rate: 1,
         count: 1,

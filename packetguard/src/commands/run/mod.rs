@@ -4,11 +4,13 @@
 //!
 //! - this file: arguments, settings, and the main loop.
 //! - [`detectors`]: every detector and the windows that feed them.
+//! - [`http`]: the metrics server on its own thread.
 //! - [`pipeline`]: a detector with its scorer, metrics and events.
 //! - [`scores_out`]: `--flow-scores`, every scored flow as CSV.
 //! - [`learn`]: `--learn`, training both models on this host's own traffic.
 
 mod detectors;
+mod http;
 mod learn;
 mod pipeline;
 mod scores_out;
@@ -263,10 +265,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     let mut host_table = HostTable::new(dp.take_hosts()?)?;
     let mut source_table = HostTable::sources(dp.take_sources()?)?;
 
-    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(metrics::serve(listener, metrics.clone(), async {
-        let _ = server_stopped.await;
-    }));
+    let server = http::start(listener, metrics.clone())?;
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // After a stall, one tick a second from then on, not a burst of the missed ones: each
@@ -340,8 +339,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     let k = counters::read(&counter_map)?;
     metrics.set_kernel_totals(&k);
     det.out.events.finish(SystemTime::now())?;
-    let _ = stop_server.send(());
-    let _ = server.await;
+    server.stop(Duration::from_secs(2));
     eprintln!(
         "summary: packets {}, flows exported {}, records lost {} (ring buffer full)",
         k.get(Counter::Packets),

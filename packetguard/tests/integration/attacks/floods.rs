@@ -34,6 +34,7 @@ fn udp_flood_from_one_source_is_reported_within_2s() {
     let flood = RawFlood {
         sources: Sources::One(CLIENT_V4.parse().unwrap()),
         dst: SERVER_V4.parse().unwrap(),
+        dst_count: 1,
         probe: Probe::Udp {
             dst_port: 53,
             payload: 512,
@@ -77,6 +78,7 @@ fn syn_flood_from_spoofed_sources_is_reported_within_2s() {
             count: PACKETS as u32,
         },
         dst: SERVER_V4.parse().unwrap(),
+        dst_count: 1,
         probe: Probe::Syn { dst_port: 8080 },
         rate: 1500,
         count: PACKETS,
