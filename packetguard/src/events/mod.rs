@@ -217,16 +217,23 @@ impl EventWriter<queue::QueuedSink> {
         limit: RateLimit,
         drops: queue::DropCounters,
     ) -> Result<Self, EventsError> {
-        let out: Box<dyn Write + Send> = match target {
-            EventTarget::Stdout => Box::new(io::stdout()),
-            EventTarget::File(path) => Box::new(open_append(path)?),
-        };
-        let sink = queue::QueuedSink::spawn(out, drops).map_err(|source| EventsError::Open {
-            path: PathBuf::from("(event writer thread)"),
-            source,
-        })?;
-        Ok(EventWriter::new(sink, limit))
+        Ok(EventWriter::new(open_queued(target, drops)?, limit))
     }
+}
+
+/// `target` behind a writer thread's queue (see [`EventWriter::open`]).
+pub fn open_queued(
+    target: &EventTarget,
+    drops: queue::DropCounters,
+) -> Result<queue::QueuedSink, EventsError> {
+    let out: Box<dyn Write + Send> = match target {
+        EventTarget::Stdout => Box::new(io::stdout()),
+        EventTarget::File(path) => Box::new(open_append(path)?),
+    };
+    queue::QueuedSink::spawn(out, drops).map_err(|source| EventsError::Open {
+        path: PathBuf::from("(event writer thread)"),
+        source,
+    })
 }
 
 fn open_append(path: &Path) -> Result<std::fs::File, EventsError> {
@@ -291,6 +298,14 @@ impl<W: Write> EventWriter<W> {
             self.write_summary(pending, time)?;
         }
         self.flush()
+    }
+
+    /// Puts `out` in place of the current sink (the old one is flushed and dropped), e.g.
+    /// the events file opened again after log rotation. The rate-limit state carries over.
+    pub fn replace_sink(&mut self, out: W) -> Result<(), EventsError> {
+        self.flush()?;
+        self.out = out;
+        Ok(())
     }
 
     /// The sink, e.g. to inspect a `Vec<u8>` in tests.

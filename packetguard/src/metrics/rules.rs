@@ -14,6 +14,7 @@ pub const RULE_MATCHES: &str = "packetguard_rule_matches_total";
 
 /// The rule match counters, one per configured rule, in configuration order.
 pub struct RuleMetrics {
+    vec: prometheus::IntCounterVec,
     /// Name and counter of each rule; a rule's index is its position.
     matches: Vec<(Box<str>, IntCounter)>,
 }
@@ -34,11 +35,28 @@ impl RuleMetrics {
             "Window rows a threshold rule matched (feature strictly above its limit), by rule.",
             &["rule"],
         )?;
-        let matches = names
+        let mut m = RuleMetrics {
+            vec,
+            matches: Vec::new(),
+        };
+        m.set_names(names);
+        Ok(m)
+    }
+
+    /// Follows a reloaded configuration: one child per rule of `names` (new ones at 0; a
+    /// rule that keeps its name keeps its count). Rules no longer configured leave the
+    /// exposition.
+    pub fn set_names<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        let new: Vec<(Box<str>, IntCounter)> = names
             .into_iter()
-            .map(|name| (name.into(), vec.with_label_values(&[name])))
+            .map(|name| (name.into(), self.vec.with_label_values(&[name])))
             .collect();
-        Ok(RuleMetrics { matches })
+        for (old, _) in &self.matches {
+            if !new.iter().any(|(n, _)| n == old) {
+                let _ = self.vec.remove_label_values(&[old]);
+            }
+        }
+        self.matches = new;
     }
 
     /// Counts one match of the rule at `index` (`RuleMatch::index`). Touches one atomic; an

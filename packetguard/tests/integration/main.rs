@@ -21,6 +21,7 @@ mod prometheus_scrape;
 mod raw_ip;
 mod restart;
 mod rules;
+mod sighup;
 mod source_credit;
 mod spoofed_flood;
 mod sshd;

@@ -81,6 +81,19 @@ impl Detectors {
         })
     }
 
+    /// Takes `rules` in place of the current ones (a reloaded config file).
+    pub fn set_rules(&mut self, rules: Rules, metrics: &crate::metrics::Metrics) -> Result<()> {
+        match &mut self.rule_metrics {
+            Some(m) => m.set_names(rules.names()),
+            None if !rules.is_empty() => {
+                self.rule_metrics = Some(RuleMetrics::new(metrics, rules.names())?);
+            }
+            None => {}
+        }
+        self.rules = rules;
+        Ok(())
+    }
+
     /// Windows are built while learning and while a window detector or a rule is on;
     /// without any, reading the address maps and counting flow starts would be work for
     /// nothing.

@@ -7,12 +7,14 @@
 //! - [`http`]: the metrics server on its own thread.
 //! - [`pipeline`]: a detector with its scorer, metrics and events.
 //! - [`scores_out`]: `--flow-scores`, every scored flow as CSV.
+//! - [`reload`]: SIGHUP, reopening the events file and reloading models and rules.
 //! - [`learn`]: `--learn`, training both models on this host's own traffic.
 
 mod detectors;
 mod http;
 mod learn;
 mod pipeline;
+mod reload;
 mod scores_out;
 
 use std::{
@@ -121,6 +123,7 @@ struct Settings {
     rate_limit: RateLimit,
     rules: Vec<RuleConfig>,
     flow_scores: Option<PathBuf>,
+    reloadable: reload::Reloadable,
 }
 
 fn settings(args: RunArgs) -> Result<Settings> {
@@ -129,6 +132,12 @@ fn settings(args: RunArgs) -> Result<Settings> {
         None => RunConfig::default(),
     };
     let iface = interface_or_default(args.iface.or(file.iface))?;
+    let model_flag = args.model.clone();
+    let events_arg = args
+        .events
+        .clone()
+        .or(file.events.clone())
+        .unwrap_or_else(|| "-".into());
     let mut datapath = DataPathConfig::default();
     if let Some(n) = args.flow_entries.or(file.flow_entries) {
         datapath.flow_entries = n;
@@ -159,7 +168,7 @@ fn settings(args: RunArgs) -> Result<Settings> {
             .metrics_addr
             .or(file.metrics_addr)
             .unwrap_or(metrics::DEFAULT_METRICS_ADDR),
-        events: args.events.or(file.events).unwrap_or_else(|| "-".into()),
+        events: events_arg.clone(),
         attach: AttachOptions {
             direction: args.direction.or(file.direction).unwrap_or_default(),
             xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
@@ -173,6 +182,11 @@ fn settings(args: RunArgs) -> Result<Settings> {
         rate_limit,
         rules: file.rules,
         flow_scores: args.flow_scores,
+        reloadable: reload::Reloadable {
+            events: events_arg,
+            config: args.config,
+            model_flag,
+        },
     })
 }
 
@@ -206,6 +220,7 @@ fn observe_batch(metrics: &Metrics, before: &DrainStats, after: &DrainStats, sta
 
 async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     let stop = stop_signal(duration)?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     // Models first: a bad model must fail before anything is bound or attached.
     let loaded = match s.learn {
         Some(_) => None,
@@ -278,6 +293,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     let reason = loop {
         tokio::select! {
             r = &mut stop => break r,
+            _ = hangup.recv() => reload::reload(&s.reloadable, &mut det, &metrics)?,
             res = async {
                 let start = Instant::now();
                 let before = drain.stats;
