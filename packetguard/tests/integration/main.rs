@@ -11,6 +11,7 @@ mod detector;
 mod flow_table;
 mod frames;
 mod host_credit;
+mod hostile_clients;
 mod lab;
 mod learn;
 mod offline;
