@@ -15,9 +15,10 @@ const LLVM_APT: [&str; 4] = [
     "zlib1g-dev",
 ];
 
-/// Debian packages the tests drive: real traffic tools, capture, Prometheus, and
-/// `systemd-analyze` (the install test verifies the installed unit).
-pub const TEST_APT: [(&str, &str); 10] = [
+/// Debian packages the tests drive: real traffic tools, capture, Prometheus,
+/// `systemd-analyze` (the install and unit security tests), and util-linux's `setpriv`,
+/// `prlimit` and `unshare` (the agent confined as the unit confines it).
+pub const TEST_APT: [(&str, &str); 11] = [
     ("hping3", "hping3"),
     ("nmap", "nmap"),
     ("iperf3", "iperf3"),
@@ -28,6 +29,7 @@ pub const TEST_APT: [(&str, &str); 10] = [
     ("prometheus", "prometheus"),
     ("python3", "python3"),
     ("systemd-analyze", "systemd"),
+    ("setpriv", "util-linux"),
 ];
 
 pub fn run(cmd: &mut Command) -> Result<()> {

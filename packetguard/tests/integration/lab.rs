@@ -221,6 +221,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Its process id (the command's own: `ip netns exec` execs it in place).
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().expect("process already stopped").id()
+    }
+
     pub fn stderr(&self) -> String {
         let mut s = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.stderr) {

@@ -20,3 +20,4 @@ mod prometheus_scrape;
 mod rules;
 mod source_credit;
 mod traffic;
+mod unit_confinement;
