@@ -174,11 +174,16 @@ pub(super) async fn serve(
             },
             _ = &mut evicted => break End::Evicted,
             () = &mut idle => {
+                let now = Instant::now();
                 let quiet_until = activity.last() + limits.idle_timeout;
-                if quiet_until <= Instant::now() && !slot.in_request() {
+                if quiet_until > now {
+                    idle.as_mut().reset(quiet_until);
+                } else if slot.in_request() {
+                    // The handler is working, not the client idling: look again later.
+                    idle.as_mut().reset(now + limits.idle_timeout);
+                } else {
                     break End::TimedOut(Timeout::Idle);
                 }
-                idle.as_mut().reset(quiet_until.max(Instant::now() + Duration::from_millis(1)));
             }
             // Idle keep-alive connections close now, requests in flight finish; the
             // server drops whatever is left after its grace period.
