@@ -1,7 +1,8 @@
 #!/bin/sh
 # Checks the deployment files without installing anything:
-#   the systemd unit (systemd-analyze verify), the Prometheus configuration and
-#   alert rules (promtool check / test), and the dashboard's JSON.
+#   the systemd unit (systemd-analyze verify, and systemd-analyze security:
+#   exposure at most 2.0), the Prometheus configuration and alert rules
+#   (promtool check / test), and the dashboard's JSON.
 # Needs: systemd (systemd-analyze), prometheus (promtool), python3.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,6 +16,9 @@ chmod +x "$tmp/packetguard"
 sed "s|/usr/local/bin/packetguard|$tmp/packetguard|" "$here/packetguard.service" > "$tmp/packetguard.service"
 systemd-analyze verify "$tmp/packetguard.service"
 echo "packetguard.service: ok"
+# Offline (no running systemd needed; systemd 250+); fails above 2.0.
+report=$(LC_ALL=C systemd-analyze security --offline=yes --threshold=20 "$here/packetguard.service")
+printf '%s\n' "$report" | tail -n 1
 
 promtool check config "$here/prometheus/prometheus.yml"
 promtool check rules "$here/prometheus/packetguard-rules.yml"

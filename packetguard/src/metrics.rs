@@ -11,8 +11,14 @@
 //! The kernel's per-CPU counters are absolute totals; [`Metrics::set_kernel_totals`] turns
 //! them into counter increments so the exported values stay monotone and exact.
 //! [`RuleMetrics`] adds the threshold rule counter, whose label values come from the config.
+//! [`HttpMetrics`] are the metrics server's own connection counts; the server itself is in
+//! `server.rs`, its bounds in [`ServerLimits`].
 
+mod connection;
+mod connections;
 mod event_drops;
+mod http;
+mod limits;
 mod rules;
 mod server;
 
@@ -29,8 +35,10 @@ use prometheus::{
 use crate::datapath::counters::KernelCounters;
 use crate::detect::window::WindowRole;
 pub use crate::events::{Detector, N_DETECTORS};
+pub use http::{HttpMetrics, Timeout};
+pub use limits::ServerLimits;
 pub use rules::{RuleMetrics, RULE_MATCHES};
-pub use server::{bind, router, serve, DEFAULT_METRICS_ADDR};
+pub use server::{bind, router, serve, serve_with, DEFAULT_METRICS_ADDR};
 
 /// Errors of the metrics registry and its HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +50,6 @@ pub enum MetricsError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("metrics server failed: {source}")]
-    Serve { source: std::io::Error },
     #[error("cannot register metric {name}: {source}")]
     Register {
         name: &'static str,
@@ -191,6 +197,7 @@ pub struct Metrics {
     suppressed: [IntCounter; N_DETECTORS],
     /// Windows closed with a bound reached, per [`WindowRole`].
     windows_saturated: [IntCounter; WindowRole::ALL.len()],
+    http: HttpMetrics,
 }
 
 /// Builds metrics and registers them; the first failure is returned at once, naming the
@@ -372,6 +379,7 @@ impl Metrics {
             )?,
             suppressed: per_detector(&suppressed),
             windows_saturated: WindowRole::ALL.map(|r| saturated.with_label_values(&[r.as_str()])),
+            http: HttpMetrics::new(&b)?,
             registry: b.registry,
         })
     }
@@ -379,6 +387,11 @@ impl Metrics {
     /// The registry, e.g. to add metrics of another module.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The metrics server's own series.
+    pub fn http(&self) -> &HttpMetrics {
+        &self.http
     }
 
     /// Applies the kernel's absolute totals. Each counter rises by the difference to the
@@ -502,5 +515,7 @@ impl Metrics {
     }
 }
 
+#[cfg(test)]
+mod server_tests;
 #[cfg(test)]
 mod tests;

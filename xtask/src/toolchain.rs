@@ -16,9 +16,10 @@ const LLVM_APT: [&str; 4] = [
 ];
 
 /// Debian packages the tests drive: real traffic tools, capture, Prometheus, an SSH
-/// server and client with sshpass and openssl (the attack lab's SSH brute force), and
-/// `systemd-analyze` (the install test verifies the installed unit).
-pub const TEST_APT: [(&str, &str); 14] = [
+/// server and client with sshpass and openssl (the attack lab's SSH brute force),
+/// `systemd-analyze` (the install and unit security tests), and util-linux's `setpriv`,
+/// `prlimit` and `unshare` (the agent confined as the unit confines it).
+pub const TEST_APT: [(&str, &str); 15] = [
     ("hping3", "hping3"),
     ("nmap", "nmap"),
     ("iperf3", "iperf3"),
@@ -33,6 +34,7 @@ pub const TEST_APT: [(&str, &str); 14] = [
     ("ssh", "openssh-client"),
     ("sshpass", "sshpass"),
     ("openssl", "openssl"),
+    ("setpriv", "util-linux"),
 ];
 
 pub fn run(cmd: &mut Command) -> Result<()> {

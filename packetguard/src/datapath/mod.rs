@@ -140,9 +140,11 @@ pub(crate) fn load_error<E: std::error::Error>(e: &E) -> DataPathError {
     }
 }
 
-/// The interface of the IPv4 default route (from `/proc/net/route`), if there is one.
+/// The interface of the IPv4 default route, if there is one. Read from
+/// `/proc/self/net/route`, the same table as `/proc/net/route` (this process's network
+/// namespace), because the unit's `ProcSubset=pid` hides `/proc/net` but not `/proc/self`.
 pub fn default_route_interface() -> Option<String> {
-    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    let table = std::fs::read_to_string("/proc/self/net/route").ok()?;
     table.lines().skip(1).find_map(|line| {
         let mut cols = line.split_whitespace();
         let iface = cols.next()?;

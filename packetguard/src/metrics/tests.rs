@@ -17,7 +17,7 @@ fn totals(values: &[(Counter, u64)]) -> KernelCounters {
 }
 
 /// The value of the one sample line that starts with `series ` (name plus labels).
-fn sample(text: &str, series: &str) -> Option<String> {
+pub(super) fn sample(text: &str, series: &str) -> Option<String> {
     let prefix = format!("{series} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
@@ -339,7 +339,6 @@ async fn server_serves_metrics_health_and_index_then_shuts_down() {
     stop.send(()).unwrap();
     tokio::time::timeout(deadline, server)
         .await
-        .unwrap()
         .unwrap()
         .unwrap();
 }

@@ -26,7 +26,7 @@ use crate::{
 
 /// The agent's metrics address, on the server namespace's own loopback (no other listener
 /// can hold it there).
-const METRICS_ADDR: &str = "127.0.0.1:9617";
+pub const METRICS_ADDR: &str = "127.0.0.1:9617";
 const WEB_PORT: &str = "8080";
 const IPERF_PORT: &str = "5201";
 
@@ -36,7 +36,7 @@ const FLOOD_FEATURES: [&str; 3] = ["new_flows_per_s", "syn_without_ack_ratio", "
 const SCAN_FEATURES: [&str; 2] = ["distinct_dst_ports", "new_flows_per_s"];
 
 /// The shipped default models (`cargo xtask models`).
-fn default_models() -> PathBuf {
+pub fn default_models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
 }
 

@@ -43,7 +43,7 @@ pub fn start(listener: TcpListener, metrics: Arc<Metrics>) -> Result<HttpThread>
                         metrics::serve(listener, metrics, async {
                             let _ = stopped.await;
                         })
-                        .await?;
+                        .await;
                         anyhow::Ok(())
                     })
                 });
