@@ -165,7 +165,10 @@ fn tiny_first_fragments_of_a_syn_flood_are_attempts_and_new_flows_in_the_destina
             flows.sort_by_key(|(k, _)| (k.port_a.max(k.port_b), k.port_a.min(k.port_b)));
             assert_eq!(flows.len(), 101, "{what}");
             let (tails, firsts) = flows.split_first().unwrap();
-            assert_eq!((tails.0.port_a, tails.0.port_b, tails.0.protocol), (0, 0, 6));
+            assert_eq!(
+                (tails.0.port_a, tails.0.port_b, tails.0.protocol),
+                (0, 0, 6)
+            );
             assert_eq!(tails.1.packets(), 100, "{what}");
             for (i, (k, s)) in firsts.iter().enumerate() {
                 let ports = (k.port_a.min(k.port_b), k.port_a.max(k.port_b));
@@ -182,7 +185,10 @@ fn tiny_first_fragments_of_a_syn_flood_are_attempts_and_new_flows_in_the_destina
             // The kernel's totals plus what the tail flow holds uncredited: every fragment,
             // and every first fragment an attempt (credited at once).
             let kernel = totals(&mut hosts, victim);
-            assert_eq!(kernel.syn_without_ack, 100, "{what}: attempts count at once");
+            assert_eq!(
+                kernel.syn_without_ack, 100,
+                "{what}: attempts count at once"
+            );
             let (all, row) = window_row(&h, &mut hosts, &starts, victim);
             assert_eq!(
                 all,
@@ -206,7 +212,15 @@ fn tiny_first_fragments_of_a_syn_flood_are_attempts_and_new_flows_in_the_destina
                     f("syn_without_ack_ratio"),
                     f("mean_packet_size"),
                 ),
-                (200.0, bytes as f64, 100.0, 1.0, 1.0, 0.5, bytes as f64 / 200.0),
+                (
+                    200.0,
+                    bytes as f64,
+                    100.0,
+                    1.0,
+                    1.0,
+                    0.5,
+                    bytes as f64 / 200.0
+                ),
                 "{what}"
             );
         }
@@ -282,10 +296,7 @@ fn a_spoofed_tiny_fragment_flood_is_an_anomaly_for_the_shipped_host_model() {
     }
     let starts = flow_starts(&mut ring);
     let (all, row) = window_row(&h, &mut hosts, &starts, host(V4_B));
-    assert_eq!(
-        (all.packets, all.syn_without_ack),
-        (2 * n as u64, n as u64)
-    );
+    assert_eq!((all.packets, all.syn_without_ack), (2 * n as u64, n as u64));
     let f = |name: &str| row[HOST_FEATURES.iter().position(|n| *n == name).unwrap()];
     assert_eq!(
         (f("new_flows_per_s"), f("distinct_sources")),

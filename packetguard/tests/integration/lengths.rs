@@ -67,14 +67,29 @@ fn an_ipv4_total_length_beyond_the_frame_counts_only_what_the_frame_holds() {
     let tcp = tcp_v4(V4_A, V4_B, 40000, 80, TCP_SYN, 30);
     assert_eq!(payload_of(&mut h, &mut ring, &udp), Some(10));
     // The length promises 1500 bytes; the frame holds 10 (UDP) and 30 (TCP) of payload.
-    assert_eq!(payload_of(&mut h, &mut ring, &ipv4_total(udp.clone(), 1500)), Some(10));
-    assert_eq!(payload_of(&mut h, &mut ring, &ipv4_total(tcp.clone(), 1500)), Some(30));
+    assert_eq!(
+        payload_of(&mut h, &mut ring, &ipv4_total(udp.clone(), 1500)),
+        Some(10)
+    );
+    assert_eq!(
+        payload_of(&mut h, &mut ring, &ipv4_total(tcp.clone(), 1500)),
+        Some(30)
+    );
     // 0 is the frame's length (Linux's convention for GSO packets above 64 KiB).
-    assert_eq!(payload_of(&mut h, &mut ring, &ipv4_total(tcp.clone(), 0)), Some(30));
+    assert_eq!(
+        payload_of(&mut h, &mut ring, &ipv4_total(tcp.clone(), 0)),
+        Some(30)
+    );
     // A length shorter than the IP header: no valid reading.
-    assert_eq!(payload_of(&mut h, &mut ring, &ipv4_total(tcp.clone(), 19)), None);
+    assert_eq!(
+        payload_of(&mut h, &mut ring, &ipv4_total(tcp.clone(), 19)),
+        None
+    );
     // A length that ends inside the TCP header: the header is not in the packet.
-    assert_eq!(payload_of(&mut h, &mut ring, &ipv4_total(tcp, 20 + 19)), None);
+    assert_eq!(
+        payload_of(&mut h, &mut ring, &ipv4_total(tcp, 20 + 19)),
+        None
+    );
     // The capped packets are packets of their flow, counted whole.
     assert_eq!(h.counter(Counter::ParseErrors), 2);
     let mut flows: Vec<(u16, u64, u64)> = h
@@ -117,14 +132,29 @@ fn an_ipv6_payload_length_beyond_the_frame_is_capped_and_one_below_the_chain_is_
         .udp(5353, 53, 24)
         .0;
     assert_eq!(payload_of(&mut h, &mut ring, &udp), Some(24));
-    assert_eq!(payload_of(&mut h, &mut ring, &ipv6_payload(udp.clone(), 9000)), Some(24));
-    assert_eq!(payload_of(&mut h, &mut ring, &ipv6_payload(udp.clone(), 0)), Some(24));
+    assert_eq!(
+        payload_of(&mut h, &mut ring, &ipv6_payload(udp.clone(), 9000)),
+        Some(24)
+    );
+    assert_eq!(
+        payload_of(&mut h, &mut ring, &ipv6_payload(udp.clone(), 0)),
+        Some(24)
+    );
     // Shorter than the extension header: an error. Covering it but not UDP's header: the
     // UDP header is not in the packet, an error too.
-    assert_eq!(payload_of(&mut h, &mut ring, &ipv6_payload(udp.clone(), 7)), None);
-    assert_eq!(payload_of(&mut h, &mut ring, &ipv6_payload(udp.clone(), 8 + 7)), None);
+    assert_eq!(
+        payload_of(&mut h, &mut ring, &ipv6_payload(udp.clone(), 7)),
+        None
+    );
+    assert_eq!(
+        payload_of(&mut h, &mut ring, &ipv6_payload(udp.clone(), 8 + 7)),
+        None
+    );
     // Covering the headers, the payload is what the length says (the rest is padding).
-    assert_eq!(payload_of(&mut h, &mut ring, &ipv6_payload(udp, 8 + 8 + 5)), Some(5));
+    assert_eq!(
+        payload_of(&mut h, &mut ring, &ipv6_payload(udp, 8 + 8 + 5)),
+        Some(5)
+    );
 }
 
 /// An IPv6 TCP frame whose chain holds `n` extension headers of 8 bytes, alternating
@@ -152,7 +182,11 @@ fn an_ipv6_chain_of_six_extension_headers_parses_and_seven_is_a_parse_error() {
     assert_eq!((flows[0].0.port_a, flows[0].0.port_b), (50000, 22));
     assert_eq!(flows[0].1.fwd_packets, 7);
     h.run(&chain(7), 1);
-    assert_eq!(h.counter(Counter::ParseErrors), 1, "7 headers are one too many");
+    assert_eq!(
+        h.counter(Counter::ParseErrors),
+        1,
+        "7 headers are one too many"
+    );
 
     // The limit counts a fragment header too: five options and a tail's fragment header
     // parse (the tail's next header is its protocol), six and a fragment header do not.
@@ -163,7 +197,11 @@ fn an_ipv6_chain_of_six_extension_headers_parses_and_seven_is_a_parse_error() {
         }
         let tail = f.frag6(6, 3, false).bytes(&[0; 16]).0;
         h.run(&tail, 1);
-        assert_eq!(h.counter(Counter::ParseErrors), errors, "{n} options and a fragment");
+        assert_eq!(
+            h.counter(Counter::ParseErrors),
+            errors,
+            "{n} options and a fragment"
+        );
     }
     assert_eq!(h.counter(Counter::Fragments), 1);
 }

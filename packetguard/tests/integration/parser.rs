@@ -44,7 +44,8 @@ impl Harness {
         };
         let res = prog.test_run(opts).expect("BPF_PROG_TEST_RUN");
         assert_eq!(
-            res.return_value, TC_ACT_UNSPEC,
+            res.return_value,
+            TC_ACT_UNSPEC,
             "TC_ACT_UNSPEC for a {}-byte frame",
             frame.len()
         );

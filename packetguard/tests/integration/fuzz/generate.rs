@@ -81,7 +81,9 @@ impl Generator {
     pub fn frame(&mut self) -> (Vec<u8>, Shape) {
         let mut shape = Shape::default();
         let mut f = self.bytes(12);
-        shape.vlans = *[0, 0, 0, 1, 1, 2, 2, 3].get(self.rng.random_range(0..8)).unwrap();
+        shape.vlans = *[0, 0, 0, 1, 1, 2, 2, 3]
+            .get(self.rng.random_range(0..8))
+            .unwrap();
         for _ in 0..shape.vlans {
             let tpid: u16 = match self.rng.random_range(0..10) {
                 0..=5 => 0x8100,
@@ -187,8 +189,15 @@ impl Generator {
             .get(self.rng.random_range(0..12))
             .unwrap();
         shape.ipv6_exts = n_ext;
+        // Hop-by-hop belongs first (RFC 8200); now and then it is elsewhere.
         let kinds: Vec<u8> = (0..n_ext)
-            .map(|_| [0u8, 43, 60, 44][self.rng.random_range(0..4)])
+            .map(|i| {
+                if (i == 0 && self.chance(0.3)) || self.chance(0.03) {
+                    0
+                } else {
+                    [43u8, 60, 44][self.rng.random_range(0..3)]
+                }
+            })
             .collect();
         let protocol = self.protocol();
         let mut chain = Vec::new();

@@ -2,14 +2,19 @@
 //! parser accepts IP lengths beyond the frame and reads what is there), with every point
 //! where PacketGuard's parser deliberately reads a frame differently reconciled here, each
 //! with its reason. What comes out is what the kernel must have produced: a flow key, a
-//! non-IP frame or a parse error; or nothing, when etherparse does not accept the frame.
+//! non-IP frame or a parse error.
 //!
-//! Where PacketGuard is stricter than etherparse, the reconciliation says so and expects
-//! a parse error; where it reads less (AH, MACsec), it expects what PacketGuard reads.
+//! Etherparse accepting a frame gives a flow key. Etherparse rejecting a header that
+//! PacketGuard reads too, by the same rule (cut short, IHL below 5, a TCP data offset
+//! below 5), gives a parse error. Where etherparse rejects what PacketGuard does not read
+//! (the body of an ARP packet, an authentication header, IGMP) or reads differently (a
+//! hop-by-hop header that is not first), the reconciliations below say what PacketGuard
+//! does instead, or the frame is not judged (`None`).
 
 use etherparse::{
-    Icmpv4Slice, Icmpv6Slice, Ipv6ExtensionSlice, LaxLinkExtSlice,
-    LaxNetSlice, LaxSlicedPacket, TcpSlice, TransportSlice, UdpSlice,
+    err::{packet::SliceError, Layer},
+    Icmpv4Slice, Icmpv6Slice, Ipv6FragmentHeaderSlice, Ipv6RawExtHeaderSlice, LaxLinkExtSlice,
+    LaxNetSlice, LaxSlicedPacket, LinkSlice, TcpSlice, TransportSlice, UdpSlice,
 };
 use packetguard_common::FlowKey;
 
@@ -24,6 +29,7 @@ pub enum Expected {
 
 const TPID_8021Q: u16 = 0x8100;
 const TPID_8021AD: u16 = 0x88A8;
+const MACSEC: u16 = 0x88E5;
 const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86DD;
 /// VLAN tags and IPv6 extension headers the kernel parser skips at most (the parse
@@ -35,42 +41,47 @@ const TCP: u8 = 6;
 const UDP: u8 = 17;
 const ICMP: u8 = 1;
 const ICMPV6: u8 = 58;
+const IGMP: u8 = 2;
 const AH: u8 = 51;
+const FRAGMENT: u8 = 44;
 
-/// The reference reading of `frame`; `None` when etherparse does not accept it.
+/// The reference reading of `frame`; `None` when it cannot be judged.
 pub fn expected(frame: &[u8]) -> Option<Expected> {
     let p = LaxSlicedPacket::from_ethernet(frame).ok()?;
     // The EtherTypes in order: the Ethernet header's, then each tag's inner one.
-    // Reconciled: etherparse takes up to three tags and also 0x9100 and MACsec (0x88E5)
-    // as link extensions; PacketGuard takes at most two tags, 802.1Q or 802.1ad, so a
-    // deeper stack, a 0x9100 tag or MACsec leaves it at a non-IP EtherType.
-    let eth = match &p.link {
-        Some(etherparse::LinkSlice::Ethernet2(e)) => e.ether_type().0,
-        _ => return None,
-    };
-    let mut types = vec![eth];
-    for ext in &p.link_exts {
-        match ext {
-            LaxLinkExtSlice::Vlan(v) => types.push(v.ether_type().0),
-            LaxLinkExtSlice::Macsec(_) => types.push(0x88E5),
-        }
-    }
-    let mut i = 0;
-    while i < MAX_VLAN && i < types.len() && matches!(types[i], TPID_8021Q | TPID_8021AD) {
-        i += 1;
-    }
-    // No EtherType after the tags PacketGuard reads: etherparse could not read one of
-    // them whole either (a `stop_err`), and does not accept the frame.
-    let ethertype = *types.get(i)?;
-    if ethertype != ETH_IPV4 && ethertype != ETH_IPV6 {
-        // A third tag, ARP, anything else: PacketGuard stops here, whatever etherparse
-        // read after it.
-        return p.stop_err.is_none().then_some(Expected::NonIp);
-    }
-    if p.stop_err.is_some() {
+    // Reconciled: etherparse takes up to three tags, 0x9100 as a tag too, and MACsec;
+    // PacketGuard takes at most two tags, 802.1Q or 802.1ad, so a deeper stack, a 0x9100
+    // tag or MACsec leaves it at an EtherType that is not IP.
+    let Some(LinkSlice::Ethernet2(eth)) = &p.link else {
         return None;
+    };
+    let mut types = vec![eth.ether_type().0];
+    for ext in &p.link_exts {
+        types.push(match ext {
+            LaxLinkExtSlice::Vlan(v) => v.ether_type().0,
+            LaxLinkExtSlice::Macsec(_) => MACSEC,
+        });
     }
-    let net = p.net.as_ref()?;
+    let mut tags = 0;
+    while tags < MAX_VLAN && tags < types.len() && matches!(types[tags], TPID_8021Q | TPID_8021AD) {
+        tags += 1;
+    }
+    // No EtherType after a tag PacketGuard reads: etherparse found the tag cut short
+    // (a `VlanHeader` length error), and so does PacketGuard.
+    let Some(&ethertype) = types.get(tags) else {
+        return Some(Expected::ParseError);
+    };
+    if ethertype != ETH_IPV4 && ethertype != ETH_IPV6 {
+        // Not IP, decided by the EtherType alone: whatever etherparse made of what follows
+        // (a third tag, an ARP body cut short), PacketGuard never reads it.
+        return Some(Expected::NonIp);
+    }
+    let stop = p.stop_err.as_ref();
+    let Some(net) = &p.net else {
+        // Etherparse rejected the IP header itself (cut short, IHL below 5, a version
+        // other than 4 or 6): PacketGuard rejects it by the same rules.
+        return matches!(stop, Some((_, Layer::IpHeader))).then_some(Expected::ParseError);
+    };
     match net {
         LaxNetSlice::Arp(_) => Some(Expected::NonIp),
         LaxNetSlice::Ipv4(ip) => {
@@ -94,14 +105,14 @@ pub fn expected(frame: &[u8]) -> Option<Expected> {
                 Expected::Flow(FlowKey::canonical(4, protocol, src, sport, dst, dport).0)
             };
             let protocol = h.protocol().0;
-            // Reconciled: etherparse skips an IPv4 authentication header; PacketGuard
-            // reads AH as the protocol, an L3 flow with ports 0.
+            // Reconciled: etherparse reads an IPv4 authentication header (and rejects a
+            // bad one); PacketGuard reads AH as the protocol, an L3 flow with ports 0.
             if protocol == AH {
                 return Some(key(AH, 0, 0));
             }
             let tail = h.fragments_offset().value() != 0;
             let first = !tail && h.more_fragments();
-            Some(l4(protocol, tail, first, ip.payload().payload, &p, key))
+            l4(protocol, tail, first, ip.payload().payload, &p, key)
         }
         LaxNetSlice::Ipv6(ip) => {
             if ethertype != ETH_IPV6 {
@@ -117,30 +128,65 @@ pub fn expected(frame: &[u8]) -> Option<Expected> {
                 Expected::Flow(FlowKey::canonical(6, protocol, src, sport, dst, dport).0)
             };
             // Walk the chain as PacketGuard does. Reconciled: PacketGuard skips at most
-            // six extension headers (a seventh is a parse error, etherparse has no
+            // six extension headers (a seventh is a parse error; etherparse has no
             // limit); it stops at a fragment header with a non-zero offset (what
             // follows is the fragment's data, which etherparse goes on parsing as
-            // headers); and it reads an authentication header as the protocol (an L3
-            // flow with ports 0), where etherparse skips it.
+            // headers, and may reject); and it reads an authentication header as the
+            // protocol (an L3 flow with ports 0), where etherparse skips it.
+            //
+            // The chain is walked with etherparse's checked slicers over the bytes it
+            // took as extension headers: its own iterator over them reads past their end
+            // when the lax slicer stopped on an error (undefined behaviour, caught by the
+            // standard library's debug checks).
+            let exts = ip.extensions();
+            let mut next = exts.first_header().map(|n| n.0);
+            let mut rest = exts.slice();
             let mut count = 0;
             let mut first = false;
-            for ext in ip.extensions().clone() {
-                if let Ipv6ExtensionSlice::Authentication(_) = ext {
+            while !rest.is_empty() {
+                let kind = next?;
+                if kind == AH {
                     return Some(key(AH, 0, 0));
                 }
                 count += 1;
                 if count > MAX_IPV6_EXT {
                     return Some(Expected::ParseError);
                 }
-                if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                if kind == FRAGMENT {
+                    let f = Ipv6FragmentHeaderSlice::from_slice(rest).ok()?;
                     if f.fragment_offset().value() != 0 {
                         return Some(key(f.next_header().0, 0, 0));
                     }
                     first |= f.more_fragments();
+                    next = Some(f.next_header().0);
+                    rest = &rest[f.slice().len()..];
+                } else {
+                    let h = Ipv6RawExtHeaderSlice::from_slice(rest).ok()?;
+                    next = Some(h.next_header().0);
+                    rest = &rest[h.slice().len()..];
                 }
             }
             let payload = ip.payload();
-            Some(l4(payload.ip_number.0, false, first, payload.payload, &p, key))
+            match stop {
+                // An authentication header etherparse could not read: PacketGuard does
+                // not read it.
+                Some((_, Layer::IpAuthHeader)) => return Some(key(AH, 0, 0)),
+                // Reconciled: PacketGuard skips a hop-by-hop header wherever it stands
+                // (RFC 8200 wants it first; etherparse stops there). Not judged.
+                Some((SliceError::Ipv6Exts(_), _)) => return None,
+                // The next extension header is cut short or runs past the payload:
+                // PacketGuard checks the chain against the same payload.
+                Some((
+                    SliceError::Len(_),
+                    Layer::Ipv6ExtHeader
+                    | Layer::Ipv6HopByHopHeader
+                    | Layer::Ipv6DestOptionsHeader
+                    | Layer::Ipv6RouteHeader
+                    | Layer::Ipv6FragHeader,
+                )) => return Some(Expected::ParseError),
+                _ => {}
+            }
+            l4(payload.ip_number.0, false, first, payload.payload, &p, key)
         }
     }
 }
@@ -154,14 +200,14 @@ fn l4(
     payload: &[u8],
     p: &LaxSlicedPacket,
     key: impl Fn(u8, u16, u16) -> Expected,
-) -> Expected {
+) -> Option<Expected> {
     // Reconciled: etherparse reads no transport header in a fragment. PacketGuard counts
     // a tail on the L3 flow with ports 0, and reads a first fragment's header like a
     // whole packet's when it is whole, else its ports when the 4 port bytes are there
     // (TCP and UDP), else ports 0. The first-fragment rules are read here with etherparse's
     // own header slicers.
     if tail {
-        return key(protocol, 0, 0);
+        return Some(key(protocol, 0, 0));
     }
     if first {
         let whole = match protocol {
@@ -184,17 +230,33 @@ fn l4(
                 })
             })
             .unwrap_or((0, 0));
-        return key(protocol, s, d);
+        return Some(key(protocol, s, d));
     }
-    match &p.transport {
-        Some(TransportSlice::Tcp(t)) => key(protocol, t.source_port(), t.destination_port()),
-        Some(TransportSlice::Udp(u)) => key(protocol, u.source_port(), u.destination_port()),
-        Some(TransportSlice::Icmpv4(_)) | Some(TransportSlice::Icmpv6(_)) => {
-            let (s, d) = echo_ports(protocol, payload).expect("etherparse read 8 bytes");
-            key(protocol, s, d)
+    match (&p.transport, p.stop_err.as_ref()) {
+        (Some(TransportSlice::Tcp(t)), _) => {
+            Some(key(protocol, t.source_port(), t.destination_port()))
         }
-        // IGMP and everything etherparse has no slicer for: an L3 flow with ports 0.
-        Some(TransportSlice::Igmp(_)) | None => key(protocol, 0, 0),
+        (Some(TransportSlice::Udp(u)), _) => {
+            Some(key(protocol, u.source_port(), u.destination_port()))
+        }
+        (Some(TransportSlice::Icmpv4(_)), _) | (Some(TransportSlice::Icmpv6(_)), _) => {
+            let (s, d) = echo_ports(protocol, payload).expect("etherparse read 8 bytes");
+            Some(key(protocol, s, d))
+        }
+        // Reconciled: PacketGuard reads no IGMP header (an L3 flow with ports 0, whether
+        // or not etherparse could read one).
+        (Some(TransportSlice::Igmp(_)), _) | (None, Some((_, Layer::Igmp))) => {
+            Some(key(IGMP, 0, 0))
+        }
+        // A TCP, UDP, ICMP or ICMPv6 header cut short (or a TCP data offset below 5) in
+        // a whole packet: a parse error for PacketGuard too. The ICMP header is 8 bytes
+        // for both.
+        (None, Some((_, Layer::TcpHeader | Layer::UdpHeader | Layer::Icmpv4 | Layer::Icmpv6))) => {
+            Some(Expected::ParseError)
+        }
+        // Everything etherparse has no slicer for: an L3 flow with ports 0.
+        (None, None) => Some(key(protocol, 0, 0)),
+        (None, Some(_)) => None,
     }
 }
 
