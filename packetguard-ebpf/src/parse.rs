@@ -28,8 +28,7 @@ mod fragment;
 mod l3;
 mod l4;
 
-use core::mem::MaybeUninit;
-use core::ptr::addr_of_mut;
+use core::{mem::MaybeUninit, ptr::addr_of_mut};
 
 use packetguard_common::{host::connection_attempt, key::IPPROTO_TCP, FlowKey, PacketMeta};
 

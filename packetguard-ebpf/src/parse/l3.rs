@@ -19,12 +19,11 @@
 //! The frame's length is `len`, the whole packet (on TC it can exceed the linear part the
 //! parser reads, `end - start`).
 
-use core::cmp::Ordering;
+use core::{cmp::Ordering, ptr::addr_of_mut};
 
 use packetguard_common::FlowKey;
 
 use super::{at, be16, fragment::Fragment, ld32, ld8};
-use core::ptr::addr_of_mut;
 
 const IPV6_HLEN: usize = 40;
 const NEXTHDR_HOP: u8 = 0;

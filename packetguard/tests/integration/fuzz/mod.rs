@@ -252,7 +252,10 @@ fn generated_frames_through_both_programs_match_the_reference_parser() {
         coverage.count(&shape, expected);
     }
     let elapsed = started.elapsed();
-    eprintln!("seed {seed:#x}, {elapsed:.1?}: {coverage:?}");
+    eprintln!(
+        "seed {seed:#x}, {elapsed:.1?}: {coverage:?}, {} also through egress",
+        runner.egress_runs
+    );
     assert!(
         mismatches.is_empty(),
         "seed {seed:#x}: {mismatched} frames differ from the reference; the first:\n{}",
@@ -279,6 +282,12 @@ fn generated_frames_through_both_programs_match_the_reference_parser() {
     ] {
         assert!(n * 200 >= c.frames, "too few {what}: {c:?}");
     }
+
+    assert!(
+        runner.egress_runs * EGRESS_EVERY * 10 >= c.frames * 8,
+        "egress ran {} frames",
+        runner.egress_runs
+    );
 
     // Every frame counted once, by both programs together.
     let k = counters::read(&runner.counters).unwrap();
