@@ -41,10 +41,14 @@ pub enum Counter {
     /// Source map inserts the kernel refused (the packet is missing from its source's
     /// window).
     SourceInsertFailed = 16,
+    /// First IP fragments too short for their L4 header (a tiny-fragment attack, RFC
+    /// 1858): counted on their flow by ports when the 4 port bytes are there, a TCP one as
+    /// a connection attempt. Not parse errors.
+    ShortFirstFragments = 17,
 }
 
 /// Number of counter slots; the size of the per-CPU array.
-pub const COUNTER_SLOTS: u32 = 17;
+pub const COUNTER_SLOTS: u32 = 18;
 
 /// Every counter with its metric-friendly name, in slot order.
 pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
@@ -65,4 +69,5 @@ pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
     (Counter::EgressPackets, "egress_packets"),
     (Counter::EgressBytes, "egress_bytes"),
     (Counter::SourceInsertFailed, "source_insert_failed"),
+    (Counter::ShortFirstFragments, "short_first_fragments"),
 ];

@@ -4,8 +4,9 @@
 //! packet to its destination's host entry would cost a second hash lookup per packet, so
 //! the kernel credits hosts from the flow instead: each direction of a flow adds what it
 //! counted since its last credit to its destination's entry when at least
-//! [`HOST_CREDIT_INTERVAL_NS`] passed since that credit, on every SYN without ACK (a
-//! connection attempt counts at once), and when the flow ends. The first packet of every
+//! [`HOST_CREDIT_INTERVAL_NS`] passed since that credit, on every connection attempt (a
+//! SYN without ACK, or a first fragment cut inside its TCP header: see
+//! [`crate::host::connection_attempt`]; it counts at once), and when the flow ends. The first packet of every
 //! flow credits at once, so floods and scans, whose flows are one packet long, reach the
 //! host map without delay; a busy flow credits about ten times a second. What a direction
 //! counted after its last credit and before it went quiet is credited by the agent when it

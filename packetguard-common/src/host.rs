@@ -55,6 +55,23 @@ pub fn syn_without_ack(is_tcp: bool, tcp_flags: u8) -> bool {
         && tcp_flags & (crate::record::TCP_SYN | crate::record::TCP_ACK) == crate::record::TCP_SYN
 }
 
+/// True when a packet is a connection attempt toward its destination: a TCP segment with
+/// SYN set and ACK clear, or a first IP fragment that cuts its TCP header short
+/// (`short_tcp_first_fragment`: the ports are in it, the flags are not, or the header's
+/// options run past it).
+///
+/// No TCP stack splits its header across fragments (RFC 1858; RFC 7112 forbids it for
+/// IPv6), so such a fragment is made to slip past filters that read flags, and a flood of
+/// them is a SYN flood once the destination reassembles it. Its flags are unknowable
+/// here; counting it as an attempt is what keeps the flood in the destination's window
+/// (`syn_without_ack` and new flows) instead of hiding it. The kernel parser decides this
+/// once per packet and carries it in [`crate::PacketMeta::attempt`] and
+/// [`crate::FlowStart::attempt`].
+#[inline(always)]
+pub fn connection_attempt(is_tcp: bool, tcp_flags: u8, short_tcp_first_fragment: bool) -> bool {
+    short_tcp_first_fragment || syn_without_ack(is_tcp, tcp_flags)
+}
+
 /// True when the first reply of a flow with these TCP flags (ignored for other protocols)
 /// answers the opener's attempt: a SYN-ACK for TCP (a reset or a bare ACK is no answer;
 /// a bare ACK is the reply of a flow first seen mid-stream, which was no attempt), any
@@ -76,7 +93,8 @@ pub struct HostStats {
     /// Frame bytes.
     pub bytes: u64,
     pub tcp_packets: u64,
-    /// TCP packets with SYN set and ACK clear: connection attempts.
+    /// Connection attempts ([`connection_attempt`]): TCP packets with SYN set and ACK
+    /// clear, and first fragments that cut their TCP header short.
     pub syn_without_ack: u64,
     /// Source map only: flows this address opened whose first reply was not a TCP reset
     /// (a SYN-ACK, a UDP answer, an echo reply). Connection attempts minus these are the
@@ -163,6 +181,14 @@ mod tests {
                 answered: 0,
             }
         );
+    }
+
+    #[test]
+    fn a_first_fragment_cut_inside_its_tcp_header_is_an_attempt() {
+        assert!(connection_attempt(false, 0, true), "flags unknown");
+        assert!(connection_attempt(true, TCP_SYN, false));
+        assert!(!connection_attempt(true, TCP_SYN | TCP_ACK, false));
+        assert!(!connection_attempt(false, TCP_SYN, false), "not TCP");
     }
 
     #[test]

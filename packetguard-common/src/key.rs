@@ -17,7 +17,8 @@ pub const IPPROTO_ICMPV6: u8 = 58;
 /// Addresses are four 32-bit words exactly as they appear on the wire (network byte order);
 /// an IPv4 address occupies word 0 and the other words are zero. Ports are in host byte
 /// order. For ICMP and ICMPv6 echo messages both ports hold the echo identifier, so separate
-/// `ping` runs are separate flows; other ICMP messages and non-first fragments use port 0.
+/// `ping` runs are separate flows; other ICMP messages, non-first fragments and first
+/// fragments too short to hold their ports use port 0.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct FlowKey {

@@ -192,7 +192,10 @@ pub struct FlowStart {
     pub tcp_flags: u8,
     /// 1 when endpoint `a` sent the first packet.
     pub fwd_is_a: u8,
-    pub _pad: [u8; 6],
+    /// 1 when the first packet was a connection attempt
+    /// ([`crate::host::connection_attempt`]): what makes a TCP flow one its sender opened.
+    pub attempt: u8,
+    pub _pad: [u8; 5],
 }
 
 const _: () = assert!(core::mem::size_of::<FlowStart>() == 64);

@@ -25,9 +25,13 @@ pub struct PacketMeta {
     pub tcp_flags: u8,
     /// IPv4 TTL or IPv6 hop limit.
     pub ttl: u8,
-    /// 1 for TCP.
+    /// 1 for a TCP segment whose flags and window were read; 0 for other protocols, for
+    /// fragment tails and for a first fragment cut inside its TCP header.
     pub is_tcp: u8,
-    pub _pad: [u8; 3],
+    /// 1 when the packet is a connection attempt toward its destination
+    /// ([`crate::host::connection_attempt`]).
+    pub attempt: u8,
+    pub _pad: [u8; 2],
 }
 
 impl FlowStats {
@@ -235,7 +239,8 @@ mod tests {
             tcp_flags: flags,
             ttl: 64,
             is_tcp: 1,
-            _pad: [0; 3],
+            attempt: 0,
+            _pad: [0; 2],
         }
     }
 

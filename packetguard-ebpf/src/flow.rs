@@ -12,7 +12,7 @@ use core::intrinsics::{atomic_xadd, AtomicOrdering};
 use aya_ebpf::bindings::BPF_NOEXIST;
 use packetguard_common::{
     entry::{BACKWARD, FORWARD},
-    host::{is_answer, syn_without_ack},
+    host::is_answer,
     key::IPPROTO_TCP,
     record::{STATE_ENDED, STATE_REPLIED, TCP_RST},
     Counter, FlowEntry, FlowKey, FlowRecord, FlowStart, HostStats, PacketSample, RecordKind,
@@ -60,7 +60,7 @@ pub fn account(pkt: &Packet) {
 
     // A connection that ended and now sees a fresh SYN on the same 5-tuple is a new flow:
     // report the old one's tail (if any) and start over.
-    let attempt = syn_without_ack(meta.is_tcp != 0, meta.tcp_flags);
+    let attempt = meta.attempt != 0;
     if entry.stats.state & STATE_ENDED != 0 && attempt {
         credit_both(&pkt.key, entry, meta.ts_ns);
         if entry.stats.packets() == 0 || emit(&pkt.key, entry, RecordReason::FlowEnd) {
@@ -197,7 +197,8 @@ fn flow_start(pkt: &Packet) {
         (*ev).key = pkt.key;
         (*ev).tcp_flags = pkt.meta.tcp_flags;
         (*ev).fwd_is_a = pkt.src_is_a as u8;
-        (*ev)._pad = [0; 6];
+        (*ev).attempt = pkt.meta.attempt;
+        (*ev)._pad = [0; 5];
     }
     entry.submit(0);
     count(Counter::FlowStartsEmitted, 1);

@@ -91,7 +91,7 @@ pub struct DrainBatch {
 }
 
 /// The kernel counters exported as one plain counter each: slot, metric name, help.
-const KERNEL_SERIES: [(Counter, &str, &str); 13] = [
+const KERNEL_SERIES: [(Counter, &str, &str); 14] = [
     (
         Counter::Packets,
         "packetguard_packets_total",
@@ -141,6 +141,11 @@ const KERNEL_SERIES: [(Counter, &str, &str); 13] = [
         Counter::Fragments,
         "packetguard_ip_fragments_total",
         "Non-first IP fragments, counted toward their flow without ports.",
+    ),
+    (
+        Counter::ShortFirstFragments,
+        "packetguard_ip_short_first_fragments_total",
+        "First IP fragments cut inside their L4 header, counted by ports; TCP ones as connection attempts.",
     ),
     (
         Counter::FlowInsertFailed,

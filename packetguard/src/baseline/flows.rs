@@ -3,6 +3,7 @@
 
 use packetguard_common::{
     features::N_FLOW_FEATURES,
+    host::connection_attempt,
     record::{TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN},
     FlowStats, PacketMeta,
 };
@@ -90,7 +91,8 @@ impl Sim {
                 self.ttl_bwd
             },
             is_tcp: self.is_tcp,
-            _pad: [0; 3],
+            attempt: connection_attempt(self.is_tcp != 0, p.flags, false) as u8,
+            _pad: [0; 2],
         };
         // The first packet seen defines the flow's forward direction, as in the kernel.
         let stats = self

@@ -101,6 +101,11 @@ impl Frame {
     }
 }
 
+/// A 20-byte TCP header without options, as [`Frame::tcp`] writes it.
+pub fn tcp_header(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    Frame(Vec::new()).tcp(sport, dport, flags, 0).0
+}
+
 /// An IPv4 TCP frame from `src` to `dst` with `payload` bytes.
 pub fn tcp_v4(
     src: [u8; 4],

@@ -13,7 +13,9 @@ use packetguard_common::{config::PROGRAM_XDP, Counter, FlowEntry, FlowKey, FlowS
 
 use crate::frames::*;
 
-const XDP_PASS: u32 = 2;
+pub const XDP_PASS: u32 = 2;
+/// `TC_ACT_UNSPEC` (-1) as the test run reports it.
+pub const TC_ACT_UNSPEC: u32 = u32::MAX;
 
 pub struct Harness {
     pub dp: DataPath,
@@ -22,7 +24,7 @@ pub struct Harness {
 }
 
 impl Harness {
-    fn new(cfg: DataPathConfig) -> Harness {
+    pub fn new(cfg: DataPathConfig) -> Harness {
         let mut dp = DataPath::load(&cfg).expect("the XDP program loads (needs root)");
         let flows = dp.take_flows().unwrap();
         let counters = dp.take_counters().unwrap();
@@ -31,6 +33,22 @@ impl Harness {
             flows,
             counters,
         }
+    }
+
+    /// Runs the egress (TC) program once on `frame`; asserts it let the frame go on.
+    pub fn run_egress(&mut self, frame: &[u8]) {
+        let prog = self.dp.load_egress().expect("the TC program loads");
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            ..Default::default()
+        };
+        let res = prog.test_run(opts).expect("BPF_PROG_TEST_RUN");
+        assert_eq!(
+            res.return_value,
+            TC_ACT_UNSPEC,
+            "TC_ACT_UNSPEC for a {}-byte frame",
+            frame.len()
+        );
     }
 
     /// Runs the program once (or `repeat` times) on `frame`; asserts it passed the frame.
@@ -50,11 +68,11 @@ impl Harness {
         );
     }
 
-    fn counter(&self, c: Counter) -> u64 {
+    pub fn counter(&self, c: Counter) -> u64 {
         counters::read(&self.counters).unwrap().get(c)
     }
 
-    fn flows(&self) -> Vec<(FlowKey, FlowStats)> {
+    pub fn flows(&self) -> Vec<(FlowKey, FlowStats)> {
         self.entries()
             .into_iter()
             .map(|(k, e)| (k, e.stats))

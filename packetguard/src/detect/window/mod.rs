@@ -15,8 +15,9 @@
 //!   without crediting it to the kernel's totals (a flow direction credits at most a tenth
 //!   of a second late, see `packetguard_common::entry`);
 //! - flow-start events from the ring buffer, for new flows, distinct peers and distinct
-//!   destination ports. Only flows *opened* count: a TCP flow whose first packet is a SYN
-//!   without ACK, or any UDP or ICMP flow. A TCP flow first seen mid-stream predates the
+//!   destination ports. Only flows *opened* count: a TCP flow whose first packet is a
+//!   connection attempt (a SYN without ACK, or a first fragment cut inside its TCP header,
+//!   see `packetguard_common::host::connection_attempt`), or any UDP or ICMP flow. A TCP flow first seen mid-stream predates the
 //!   agent, and one first seen at its SYN-ACK was opened by a host whose SYN the agent did
 //!   not see; neither is a connection attempt. A destination window counts the flows opened
 //!   toward its address and their distinct sources; a source window counts the flows its
@@ -41,7 +42,6 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use packetguard_common::{
-    host::syn_without_ack,
     key::{IPPROTO_TCP, IPPROTO_UDP},
     FlowStart, HostKey, HostStats,
 };
@@ -163,7 +163,7 @@ impl Opened {
     /// The flow `ev` starts, if it is one somebody opened (see the module doc).
     fn of(ev: &FlowStart) -> Option<Opened> {
         let k = &ev.key;
-        if k.protocol == IPPROTO_TCP && !syn_without_ack(true, ev.tcp_flags) {
+        if k.protocol == IPPROTO_TCP && ev.attempt == 0 {
             return None;
         }
         let src_is_a = ev.fwd_is_a != 0;

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use packetguard_common::{record::RecordKind, FlowKey, FlowStart, HostKey};
+use packetguard_common::{
+    host::connection_attempt, key::IPPROTO_TCP, record::RecordKind, FlowKey, FlowStart, HostKey,
+};
 
 use super::{Closed, Role, Windows};
 
@@ -29,7 +31,8 @@ pub fn start_to(src: u32, sport: u16, dst: u32, dport: u16, proto: u8, flags: u8
         key,
         tcp_flags: flags,
         fwd_is_a: src_is_a as u8,
-        _pad: [0; 6],
+        attempt: connection_attempt(proto == IPPROTO_TCP, flags, false) as u8,
+        _pad: [0; 5],
     }
 }
 
