@@ -83,10 +83,67 @@ fn learn_trains_on_live_traffic_saves_the_models_and_then_detects_with_them() {
             .to_string()
     };
     assert_eq!(field("kind"), "flow");
+    // The client opened 120-odd of the flows: one address may give at most 1% of a model's
+    // rows, and never fewer than 50, so 50 of them are learned, beside the few flows other
+    // addresses opened (neighbour discovery and the like).
     let rows: u64 = field("rows").parse().unwrap();
-    assert!(rows >= 120, "trained on {rows} rows: {text}");
+    assert!((50..60).contains(&rows), "trained on {rows} rows: {text}");
+    assert!(
+        stderr.contains("flow rows left out: no address may give more than 1% of a model's rows"),
+        "{stderr}"
+    );
 
     let status = agent.stop(libc::SIGTERM, Duration::from_secs(20));
     assert!(status.success(), "{}", agent.stderr());
     assert_detached_in(&lab, &lab.server, "s0");
+}
+
+#[test]
+fn learning_over_learned_models_is_refused_from_a_flag_and_skipped_from_the_config() {
+    let lab = Lab::new();
+    let learned = lab.dir.join("learned");
+    std::fs::create_dir_all(&learned).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/flow.pgm");
+    std::fs::copy(&shipped, learned.join("flow.pgm")).unwrap();
+    let dir = learned.to_str().unwrap();
+    let out = lab.output(
+        &lab.server,
+        &[BIN, "run", "-i", "s0", "--learn", "5s", "--learn-dir", dir],
+    );
+    let err = crate::collect_agent::one_line_error(&out);
+    assert!(
+        err.contains("learned models are already in") && err.contains("--learn-overwrite"),
+        "{err}"
+    );
+    assert_detached_in(&lab, &lab.server, "s0");
+
+    // `learn` in the config file: the agent detects with what it learned before.
+    let config = lab.dir.join("learn.toml");
+    std::fs::write(&config, "learn = \"5s\"\n").unwrap();
+    let out = lab.output(
+        &lab.server,
+        &[
+            BIN,
+            "run",
+            "-i",
+            "s0",
+            "--config",
+            config.to_str().unwrap(),
+            "--learn-dir",
+            dir,
+            "--duration",
+            "1s",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("detecting with them, not learning again"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("flow detector: model flow-")) && stderr.contains(dir),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("learning this host's traffic"), "{stderr}");
 }

@@ -107,7 +107,12 @@ impl Detectors {
     /// Scores (or, while learning, keeps) a flow record.
     fn flow_record(&mut self, rec: &FlowRecord) -> Result<()> {
         if let Some(l) = &mut self.learner {
-            l.flows.offer(&flow_features(&rec.stats));
+            // A flow is keyed by its opener: the address that chose to send it.
+            let opener = Endpoints::of(&rec.key, rec.stats.fwd_is_a).src;
+            l.flows.offer(
+                &flow_features(&rec.stats),
+                super::learn::address_key(opener),
+            );
         } else if let Some(p) = &mut self.flow {
             let (tag, row) = flow_row(rec);
             p.queue(&mut self.out, tag, &row)?;
@@ -173,7 +178,7 @@ impl Detectors {
         let (host, source) = (&mut self.host, &mut self.source);
         let closed_dst = self.destinations.close(window, |key, row| {
             if let Some(l) = learner.as_mut() {
-                l.hosts.offer(row);
+                l.hosts.offer(row, super::learn::address_key(key));
             } else if let Some(p) = host.as_mut() {
                 keep_first(&mut err, p.queue(out, key, row));
             }
@@ -190,7 +195,7 @@ impl Detectors {
         });
         let closed_src = self.sources.close(window, |key, row| {
             if let Some(l) = learner.as_mut() {
-                l.sources.offer(row);
+                l.sources.offer(row, super::learn::address_key(key));
             } else if let Some(p) = source.as_mut() {
                 keep_first(&mut err, p.queue(out, SourceKey(key), row));
             }

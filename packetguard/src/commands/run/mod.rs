@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// Where `--learn` writes its models (default: see --learn).
     #[arg(long)]
     pub learn_dir: Option<PathBuf>,
+    /// Let `--learn` replace models learned before (they are kept as NAME.previous);
+    /// without it a learn over existing learned models is refused.
+    #[arg(long)]
+    pub learn_overwrite: bool,
     /// Stop after this long (default: until SIGINT or SIGTERM).
     #[arg(long, value_parser = limits::RUN_DURATION.parser())]
     pub duration: Option<Duration>,
@@ -113,6 +117,9 @@ struct Settings {
     iface: String,
     model: Option<PathBuf>,
     learn: Option<Duration>,
+    /// `learn` came from the config file, not from `--learn`.
+    learn_from_config: bool,
+    learn_overwrite: bool,
     learn_contamination: Contamination,
     learn_dir: PathBuf,
     metrics_addr: SocketAddr,
@@ -161,6 +168,8 @@ fn settings(args: RunArgs) -> Result<Settings> {
     Ok(Settings {
         iface,
         model: args.model.or(file.model),
+        learn_from_config: args.learn.is_none() && file.learn.is_some(),
+        learn_overwrite: args.learn_overwrite,
         learn: args.learn.or(file.learn),
         learn_contamination: args.learn_contamination.unwrap_or_default(),
         learn_dir: args.learn_dir.unwrap_or_else(models::learned_dir),
@@ -222,6 +231,26 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     let stop = stop_signal(duration)?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     // Models first: a bad model must fail before anything is bound or attached.
+    if s.learn.is_some() {
+        let existing = learn::existing_models(&s.learn_dir);
+        if !existing.is_empty() && !s.learn_overwrite {
+            let listed = format!("{} ({})", s.learn_dir.display(), existing.join(", "));
+            anyhow::ensure!(
+                s.learn_from_config,
+                "learned models are already in {listed}: pass --learn-overwrite to replace them (the current ones are kept as NAME.previous)"
+            );
+            // `learn` in the config file learns once, not on every restart.
+            eprintln!(
+                "learned models are already in {listed}: detecting with them, not learning again"
+            );
+            s.learn = None;
+            // The default search starts at the default learned directory; a custom one
+            // has to be named.
+            if s.model.is_none() && s.learn_dir != models::learned_dir() {
+                s.model = Some(s.learn_dir.clone());
+            }
+        }
+    }
     let loaded = match s.learn {
         Some(_) => None,
         None => Some(models::load(s.model.as_deref())?),
