@@ -44,6 +44,30 @@ const SPECIALS: [f64; 14] = [
 /// values on either side of them.
 const THRESHOLD_PROBES: usize = 8;
 
+/// What the fuzz target runs on each input: the bytes as they are, then sealed (their true
+/// length and checksum written in), so that mutations also reach the content checks behind
+/// the CRC.
+pub fn fuzz_one(bytes: &[u8]) {
+    let _ = check_model_bytes(bytes);
+    if let Some(sealed) = sealed(bytes) {
+        let _ = check_model_bytes(&sealed);
+    }
+}
+
+/// `bytes` with the header's length field and the trailing CRC-32 rewritten to match them,
+/// when they are long enough to hold a header and a checksum.
+pub fn sealed(bytes: &[u8]) -> Option<Vec<u8>> {
+    let n = bytes.len();
+    if n < 24 {
+        return None;
+    }
+    let mut b = bytes.to_vec();
+    b[12..20].copy_from_slice(&(n as u64).to_le_bytes());
+    let crc = crc32fast::hash(&b[..n - 4]);
+    b[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    Some(b)
+}
+
 /// Loads `bytes` as a model file and checks every promise of loading, scoring and
 /// explaining; panics on a broken one. Returns what loading returned.
 pub fn check_model_bytes(bytes: &[u8]) -> Result<Model, ForestError> {
