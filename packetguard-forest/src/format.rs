@@ -33,9 +33,13 @@ pub const MAX_FILE_BYTES: u64 = 256 << 20;
 /// the padded scoring layout at most `layout::PADDING_FACTOR` (4) times the bytes of the
 /// trees it holds; the rest is a few fixed-size records. The bound is worst for a file of
 /// 256 one-byte feature names, whose schema records (32 bytes each) outweigh their 4 file
-/// bytes. While loading, the file's own bytes are held as well: the peak is at most
-/// `MEMORY_FACTOR + 2` bytes per file byte.
+/// bytes.
 pub const MEMORY_FACTOR: usize = 8;
+
+/// Most bytes live at once while loading, per byte of the file: the model, the file's own
+/// bytes and what laying out the trees needs for a moment (under a byte per file byte).
+/// An error allocates its message, a few hundred bytes, whatever the file's size.
+pub const LOAD_PEAK_FACTOR: usize = MEMORY_FACTOR + 2;
 
 /// Magic, version and file length.
 const HEADER_LEN: usize = 8 + 4 + 8;

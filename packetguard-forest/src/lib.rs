@@ -55,7 +55,7 @@ mod walk_avx512;
 pub use build::height_limit;
 pub use error::ForestError;
 pub use explain::Attribution;
-pub use format::{FORMAT_VERSION, MAGIC, MAX_FILE_BYTES, MEMORY_FACTOR};
+pub use format::{FORMAT_VERSION, LOAD_PEAK_FACTOR, MAGIC, MAX_FILE_BYTES, MEMORY_FACTOR};
 pub use model::{
     quantile, Contamination, ForestParams, Model, TrainingInfo, Verdict, AUTO_THRESHOLD,
     MAX_SAMPLE_SIZE, MAX_TREES,

@@ -13,11 +13,29 @@
 use std::path::PathBuf;
 
 use ndarray::Array2;
-use packetguard_forest::check::{check_model_bytes, fuzz_one};
+use packetguard_forest::check::{check_model_bytes, fuzz_one, sealed, CHECK_PATH};
 use packetguard_forest::synth::clusters_with_noise;
-use packetguard_forest::{Contamination, ForestParams, Model, Schema, Transform};
+use packetguard_forest::{Contamination, ForestParams, Model, Schema, Transform, LOAD_PEAK_FACTOR};
 
+use crate::support::alloc::measure;
 use crate::support::craft::{chain, patched, single_leaf, RawModel};
+
+/// Bytes an error may allocate for its message and path, whatever the input's size.
+const ERROR_BYTES: usize = 4096;
+
+/// Decoding `bytes` peaks within the bound of loading, errors within `ERROR_BYTES`.
+fn check_peak(name: &str, bytes: &[u8]) {
+    let (result, usage) = measure(|| Model::from_bytes(bytes, std::path::Path::new(CHECK_PATH)));
+    let bound = match result {
+        Ok(_) => LOAD_PEAK_FACTOR * bytes.len(),
+        Err(_) => ERROR_BYTES,
+    };
+    assert!(
+        usage.peak <= bound,
+        "{name}: {usage:?} for {} bytes",
+        bytes.len()
+    );
+}
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/model")
@@ -48,6 +66,10 @@ fn the_fuzz_corpus_replays_through_every_check() {
             found += 1;
         }
         fuzz_one(&bytes);
+        check_peak(&name, &bytes);
+        if let Some(sealed) = sealed(&bytes) {
+            check_peak(&name, &sealed);
+        }
     }
     assert!(
         valid >= 12 && bad >= 25,

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use packetguard_forest::path_length::average_path_length;
-use packetguard_forest::{check, ForestError, Model, MAX_FILE_BYTES, MEMORY_FACTOR};
+use packetguard_forest::{
+    check, ForestError, Model, LOAD_PEAK_FACTOR, MAX_FILE_BYTES, MEMORY_FACTOR,
+};
 
 use crate::support::alloc::measure;
 use crate::support::craft::{chain, one_split, patched, single_leaf, RawModel};
@@ -37,7 +39,7 @@ fn refused(test: &str, bytes: &[u8]) -> String {
 
 /// Loads `bytes` from a file, measuring what loading allocates, and checks the bounds: the
 /// model keeps at most `MEMORY_FACTOR` bytes per file byte (exactly what `heap_bytes`
-/// reports), and loading peaks at most two file lengths above that.
+/// reports), and loading peaks at most `LOAD_PEAK_FACTOR` bytes per file byte.
 fn load_measured(test: &str, bytes: &[u8]) -> Model {
     let path = file(test, bytes);
     let (model, usage) = measure(|| Model::load(&path).expect("the file loads"));
@@ -48,7 +50,7 @@ fn load_measured(test: &str, bytes: &[u8]) -> Model {
         "{usage:?} for {len} bytes"
     );
     assert!(
-        usage.peak <= (MEMORY_FACTOR + 2) * len,
+        usage.peak <= LOAD_PEAK_FACTOR * len,
         "{usage:?} for {len} bytes"
     );
     model
