@@ -13,7 +13,7 @@ use std::path::Path;
 use ndarray::Array2;
 
 use crate::cli::inspect_report;
-use crate::format::MEMORY_FACTOR;
+use crate::format::{LOAD_PEAK_FACTOR, MEMORY_FACTOR};
 use crate::schema::MAX_FEATURES;
 use crate::walk::{Compiled, Kernel};
 use crate::{Attribution, ForestError, Model, Verdict};
@@ -43,6 +43,17 @@ const SPECIALS: [f64; 14] = [
 /// Split thresholds (the first ones in the file) whose exact values are probed, and the
 /// values on either side of them.
 const THRESHOLD_PROBES: usize = 8;
+
+/// Most bytes an error allocates for its message and path, beyond what decoding had
+/// allocated when it stopped.
+pub const ERROR_BYTES: usize = 4096;
+
+/// Most bytes decoding `len` bytes may have live at once: [`LOAD_PEAK_FACTOR`] per byte, and
+/// for a refused file the message on top (a refusal late in decoding has allocated much of
+/// the model). The fuzz target and the corpus replay count allocations against it.
+pub fn decode_peak_bound(len: usize, refused: bool) -> usize {
+    LOAD_PEAK_FACTOR * len + if refused { ERROR_BYTES } else { 0 }
+}
 
 /// What the fuzz target runs on each input: the bytes as they are, then sealed (their true
 /// length and checksum written in), so that mutations also reach the content checks behind

@@ -3,7 +3,7 @@
 //! through every walk this CPU runs and explained (`packetguard_forest::check`).
 //!
 //! Allocations are counted as well, so an input that makes decoding peak above
-//! `LOAD_PEAK_FACTOR` bytes per input byte (or an error above a few KiB) is a crash too.
+//! `check::decode_peak_bound` is a crash too.
 
 #![no_main]
 
@@ -11,11 +11,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use packetguard_forest::check::{fuzz_one, sealed, CHECK_PATH};
-use packetguard_forest::{Model, LOAD_PEAK_FACTOR};
-
-/// Bytes an error may allocate for its message and path, whatever the input's size.
-const ERROR_BYTES: usize = 4096;
+use packetguard_forest::check::{decode_peak_bound, fuzz_one, sealed, CHECK_PATH};
+use packetguard_forest::Model;
 
 /// [`System`] counting the bytes live and their peak (the target runs on one thread).
 struct Counting;
@@ -65,10 +62,7 @@ fn check_peak(bytes: &[u8]) {
     PEAK.store(start, Relaxed);
     let result = Model::from_bytes(bytes, Path::new(CHECK_PATH));
     let peak = PEAK.load(Relaxed) - start;
-    let bound = match &result {
-        Ok(_) => LOAD_PEAK_FACTOR * bytes.len(),
-        Err(_) => ERROR_BYTES,
-    };
+    let bound = decode_peak_bound(bytes.len(), result.is_err());
     assert!(
         peak <= bound,
         "{peak} bytes at peak for {} input bytes",

@@ -13,23 +13,19 @@
 use std::path::PathBuf;
 
 use ndarray::Array2;
-use packetguard_forest::check::{check_model_bytes, fuzz_one, sealed, CHECK_PATH};
+use packetguard_forest::check::{
+    check_model_bytes, decode_peak_bound, fuzz_one, sealed, CHECK_PATH,
+};
 use packetguard_forest::synth::clusters_with_noise;
-use packetguard_forest::{Contamination, ForestParams, Model, Schema, Transform, LOAD_PEAK_FACTOR};
+use packetguard_forest::{Contamination, ForestParams, Model, Schema, Transform};
 
 use crate::support::alloc::measure;
 use crate::support::craft::{chain, patched, single_leaf, RawModel};
 
-/// Bytes an error may allocate for its message and path, whatever the input's size.
-const ERROR_BYTES: usize = 4096;
-
-/// Decoding `bytes` peaks within the bound of loading, errors within `ERROR_BYTES`.
+/// Decoding `bytes` peaks within the bound the fuzz target holds it to.
 fn check_peak(name: &str, bytes: &[u8]) {
     let (result, usage) = measure(|| Model::from_bytes(bytes, std::path::Path::new(CHECK_PATH)));
-    let bound = match result {
-        Ok(_) => LOAD_PEAK_FACTOR * bytes.len(),
-        Err(_) => ERROR_BYTES,
-    };
+    let bound = decode_peak_bound(bytes.len(), result.is_err());
     assert!(
         usage.peak <= bound,
         "{name}: {usage:?} for {} bytes",
