@@ -282,6 +282,7 @@ impl Grower {
     }
 
     fn leaf(&mut self, size: usize, depth: u32) -> u32 {
+        // Loading recomputes this exactly (`PathLengths::leaf_value`) and refuses any other.
         self.forest.nodes.push(Node {
             value: (f64::from(depth) + self.c[size]) as f32,
             feature: self.n_features as u16,

@@ -18,6 +18,15 @@ pub enum ForestError {
         source: std::io::Error,
     },
 
+    /// The file is larger than any model file may be ([`crate::MAX_FILE_BYTES`]): refused
+    /// from its size, before it is read.
+    #[error("model file {}: too large: {size} bytes, more than the {limit} bytes ({} MiB) a model file may hold", .path.display(), .limit >> 20)]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+
     /// The file exists but holds no bytes (a crashed copy, a `touch`).
     #[error("model file {}: file is empty", .path.display())]
     Empty { path: PathBuf },

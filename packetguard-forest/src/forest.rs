@@ -15,6 +15,8 @@
 //! the sample size is capped at 32,768 (a tree has at most `2 psi - 1` nodes). Scoring uses
 //! the branch-free layout built from this one in `walk`.
 
+use crate::path_length::PathLengths;
+
 /// One tree node; see the module documentation for the encoding.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[repr(C)]
@@ -110,11 +112,18 @@ impl Forest {
 }
 
 /// Checks that `nodes` is one well-formed preorder tree over `n_features` features (leaves
-/// already pointing at slot `n_features`) no deeper than `max_depth`, and returns its depth.
+/// already pointing at slot `n_features`) no deeper than `max_depth`, whose leaves hold the
+/// path lengths training gives them, and returns its depth.
 ///
 /// Loading runs this on every tree, so the unchecked-looking offsets of the walks can never
-/// leave the tree or the row buffer, whatever a file holds.
-pub fn validate_tree(nodes: &[Node], n_features: usize, max_depth: u32) -> Result<u32, String> {
+/// leave the tree or the row buffer, and no leaf can skew scores (a leaf worth 255 everywhere
+/// would score every row normal), whatever a file holds.
+pub fn validate_tree(
+    nodes: &[Node],
+    n_features: usize,
+    max_depth: u32,
+    lengths: &PathLengths,
+) -> Result<u32, String> {
     let mut stack: Vec<(usize, u32)> = Vec::with_capacity(max_depth as usize + 1);
     let (mut pos, mut depth, mut deepest) = (0usize, 0u32, 0u32);
     loop {
@@ -131,8 +140,12 @@ pub fn validate_tree(nodes: &[Node], n_features: usize, max_depth: u32) -> Resul
             if usize::from(node.feature) != n_features {
                 return Err(format!("leaf {pos} has feature {}", node.feature));
             }
-            if !node.value.is_finite() || node.value < 0.0 {
-                return Err(format!("leaf {pos} has path length {}", node.value));
+            let want = lengths.leaf_value(depth, node.size);
+            if node.value.to_bits() != want.to_bits() {
+                return Err(format!(
+                    "leaf {pos} has path length {}, training gives {want} at depth {depth} with {} rows",
+                    node.value, node.size
+                ));
             }
             deepest = deepest.max(depth);
             match stack.pop() {
@@ -160,8 +173,12 @@ pub fn validate_tree(nodes: &[Node], n_features: usize, max_depth: u32) -> Resul
                     node.feature
                 ));
             }
-            if node.right < 2 || node.value.is_nan() {
-                return Err(format!("node {pos} has an invalid split"));
+            if node.right < 2 {
+                return Err(format!("node {pos} has right child offset {}", node.right));
+            }
+            if node.value.is_nan() {
+                // NaN is below nothing: the split would send every row right.
+                return Err(format!("node {pos} has split threshold NaN"));
             }
             let right = pos + usize::from(node.right);
             match (nodes.get(pos + 1), nodes.get(right)) {
@@ -188,6 +205,10 @@ pub fn validate_tree(nodes: &[Node], n_features: usize, max_depth: u32) -> Resul
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    fn validate(nodes: &[Node], max_depth: u32) -> Result<u32, String> {
+        validate_tree(nodes, 1, max_depth, &PathLengths::new())
+    }
 
     /// A leaf worth `v` (hand-built trees in tests).
     pub(crate) fn leaf(v: f32) -> Node {
@@ -219,18 +240,31 @@ pub(crate) mod tests {
             leaf(2.0),
             leaf(1.0),
         ];
-        assert_eq!(validate_tree(&good, 1, 8), Ok(2));
+        assert_eq!(validate(&good, 8), Ok(2));
         let mut bad = good;
         bad[0].right = 3;
-        assert!(validate_tree(&bad, 1, 8).is_err());
+        assert!(validate(&bad, 8).is_err());
         let mut bad = good;
         bad[0].right = 9;
-        assert!(validate_tree(&bad, 1, 8).is_err());
-        assert!(validate_tree(&good[..4], 1, 8).is_err());
-        assert!(validate_tree(&good, 1, 1).is_err());
-        assert!(validate_tree(&[], 1, 8).is_err());
+        assert!(validate(&bad, 8).is_err());
+        assert!(validate(&good[..4], 8).is_err());
+        assert!(validate(&good, 1).is_err());
+        assert!(validate(&[], 8).is_err());
         let mut bad = good;
         bad[0].size = 4;
-        assert!(validate_tree(&bad, 1, 8).is_err());
+        assert!(validate(&bad, 8).is_err());
+        let mut bad = good;
+        bad[1].value = f32::NAN;
+        assert_eq!(
+            validate(&bad, 8),
+            Err("node 1 has split threshold NaN".into())
+        );
+        // A leaf credited other than depth + c(size).
+        let mut bad = good;
+        bad[4].value = 1.5;
+        assert_eq!(
+            validate(&bad, 8),
+            Err("leaf 4 has path length 1.5, training gives 1 at depth 1 with 1 rows".into())
+        );
     }
 }

@@ -2,23 +2,18 @@
 //!
 //! Little-endian throughout. The header carries the total file length so truncation is told
 //! apart from corruption: a short file is reported as truncated, a file of the right length
-//! whose CRC32 disagrees as corrupt. Every count read is capped and checked against the bytes
-//! that remain before anything is allocated, and every tree is validated structurally, so no
-//! file, however damaged or crafted, makes loading or scoring panic.
+//! whose CRC32 disagrees as corrupt. This file handles the envelope (size cap, magic,
+//! version, length, checksum) and writing; `decode` checks the content. No file, however
+//! damaged or crafted, makes loading or scoring panic, and none makes them use more than
+//! [`MEMORY_FACTOR`] bytes of memory per byte of the file.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::build::height_limit;
+use crate::decode::{decode_body, Cursor, LEAF_FEATURE, NODE_BYTES};
 use crate::error::ForestError;
-use crate::forest::{validate_tree, Forest, Node};
-use crate::model::{
-    scale, Contamination, Model, TrainingInfo, MAX_SAMPLE_SIZE, MAX_TREES, SAMPLE_SIZES,
-    TREE_COUNTS,
-};
-use crate::schema::{Feature, Schema, Transform, MAX_FEATURES, MAX_NAME_LEN};
-use crate::walk::Compiled;
+use crate::model::{Contamination, Model};
 
 /// First eight bytes of every model file.
 pub const MAGIC: [u8; 8] = *b"PGIFM\0\0\0";
@@ -26,14 +21,28 @@ pub const MAGIC: [u8; 8] = *b"PGIFM\0\0\0";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Largest model file loading reads, 256 MiB; a larger one is refused before it is read.
+///
+/// The shipped models are a few hundred KiB and 100 trees of the largest sample size
+/// (32,768) at most 65 MB; training refuses to make a model whose file would exceed this.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Most bytes a loaded model keeps in memory per byte of its file.
+///
+/// Nodes take 12 bytes in memory for 10 in the file, tree records 12 for at least 14, and
+/// the padded scoring layout at most `layout::PADDING_FACTOR` (4) times the bytes of the
+/// trees it holds; the rest is a few fixed-size records. The bound is worst for a file of
+/// 256 one-byte feature names, whose schema records (32 bytes each) outweigh their 4 file
+/// bytes.
+pub const MEMORY_FACTOR: usize = 8;
+
+/// Most bytes live at once while loading, per byte of the file: the model, the file's own
+/// bytes and what laying out the trees needs for a moment (under a byte per file byte).
+/// An error allocates its message, a few hundred bytes, whatever the file's size.
+pub const LOAD_PEAK_FACTOR: usize = MEMORY_FACTOR + 2;
+
 /// Magic, version and file length.
 const HEADER_LEN: usize = 8 + 4 + 8;
-
-/// Bytes of one stored node: f32 value, u16 feature, u16 right offset, u16 size.
-const NODE_BYTES: usize = 10;
-
-/// Leaf marker in the feature field of a stored node.
-const LEAF_FEATURE: u16 = u16::MAX;
 
 impl Model {
     /// The file bytes and their CRC32 (also the last four bytes).
@@ -58,6 +67,13 @@ impl Model {
     /// Bytes after the header: the node records and the checksum.
     fn body_len(&self) -> usize {
         self.forest.nodes.len() * NODE_BYTES + 4
+    }
+
+    /// Bytes of the model's file.
+    pub fn file_len(&self) -> usize {
+        let names: usize = self.schema.names().map(|n| 2 + n.len() + 1).sum();
+        let fixed = HEADER_LEN + 2 + self.info.kind.len() + 2 + 4 + 4 + 8 + 1 + 8 + 8 + 8 + 8;
+        fixed + names + 4 * self.forest.trees.len() + self.body_len()
     }
 
     /// Feeds the node records to `out`, in blocks of a few KiB.
@@ -155,11 +171,27 @@ impl Model {
     }
 
     /// Reads and validates a model file. Every failure names the file and says what is
-    /// wrong: missing, empty, bad magic, unsupported version, truncated, checksum mismatch,
-    /// or malformed content.
+    /// wrong, in one line: missing, too large, empty, bad magic, unsupported version,
+    /// truncated, checksum mismatch, or malformed content.
+    ///
+    /// A file over [`MAX_FILE_BYTES`] is refused from its size alone, and reading stops past
+    /// the cap (a file that grows meanwhile, or a device), so no file is read whole first.
     pub fn load(path: impl AsRef<Path>) -> Result<Model, ForestError> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|e| ForestError::io(path, "cannot read", e))?;
+        let read_err = |e| ForestError::io(path, "cannot read", e);
+        let file = fs::File::open(path).map_err(read_err)?;
+        let size = file.metadata().map_err(read_err)?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(ForestError::TooLarge {
+                path: path.to_path_buf(),
+                size,
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
         Model::from_bytes(&bytes, path)
     }
 
@@ -193,7 +225,8 @@ impl Model {
         Ok(model)
     }
 
-    /// Decodes file bytes; `path` only names the source in errors.
+    /// Decodes file bytes (at most [`MAX_FILE_BYTES`]); `path` only names the source in
+    /// errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model, ForestError> {
         let path_buf = || path.to_path_buf();
         let truncated = |expected: usize| ForestError::Truncated {
@@ -201,6 +234,13 @@ impl Model {
             expected: expected as u64,
             actual: bytes.len() as u64,
         };
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(ForestError::TooLarge {
+                path: path_buf(),
+                size: bytes.len() as u64,
+                limit: MAX_FILE_BYTES,
+            });
+        }
         if bytes.is_empty() {
             return Err(ForestError::Empty { path: path_buf() });
         }
@@ -266,170 +306,4 @@ impl Model {
 fn put_str(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(&(s.len() as u16).to_le_bytes());
     b.extend_from_slice(s.as_bytes());
-}
-
-/// Bounds-checked reads over the checksummed body.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let Some(end) = end else {
-            return Err(format!("{what} at offset {} runs past the end", self.pos));
-        };
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], String> {
-        Ok(self.take(N, what)?.try_into().expect("length checked"))
-    }
-
-    fn u8(&mut self, what: &str) -> Result<u8, String> {
-        Ok(self.take(1, what)?[0])
-    }
-    fn u16(&mut self, what: &str) -> Result<u16, String> {
-        self.array(what).map(u16::from_le_bytes)
-    }
-    fn u32(&mut self, what: &str) -> Result<u32, String> {
-        self.array(what).map(u32::from_le_bytes)
-    }
-    fn u64(&mut self, what: &str) -> Result<u64, String> {
-        self.array(what).map(u64::from_le_bytes)
-    }
-    fn f64(&mut self, what: &str) -> Result<f64, String> {
-        self.array(what).map(f64::from_le_bytes)
-    }
-
-    /// A u16-length-prefixed UTF-8 string of 1 to `MAX_NAME_LEN` bytes.
-    fn str(&mut self, what: &str) -> Result<String, String> {
-        let len = usize::from(self.u16(what)?);
-        if len == 0 || len > MAX_NAME_LEN {
-            return Err(format!(
-                "{what} has length {len} (1 to {MAX_NAME_LEN} allowed)"
-            ));
-        }
-        let raw = self.take(len, what)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| format!("{what} is not UTF-8"))
-    }
-}
-
-fn decode_body(c: &mut Cursor) -> Result<Model, String> {
-    let kind = c.str("kind")?;
-    let n_features = usize::from(c.u16("feature count")?);
-    if n_features == 0 || n_features > MAX_FEATURES {
-        return Err(format!(
-            "feature count {n_features} (1 to {MAX_FEATURES} allowed)"
-        ));
-    }
-    let mut features = Vec::with_capacity(n_features);
-    for i in 0..n_features {
-        let name = c.str("feature name")?;
-        let code = c.u8("transform")?;
-        let transform = Transform::from_code(code)
-            .ok_or_else(|| format!("feature {i} ({name}) has unknown transform code {code}"))?;
-        features.push(Feature { name, transform });
-    }
-    let schema = Schema::new(features);
-    schema.validate()?;
-    let trees = c.u32("tree count")? as usize;
-    if !TREE_COUNTS.contains(&trees) {
-        return Err(format!("tree count {trees} (1 to {MAX_TREES} allowed)"));
-    }
-    let psi = c.u32("sample size")? as usize;
-    if !SAMPLE_SIZES.contains(&psi) {
-        return Err(format!(
-            "sample size {psi} (2 to {MAX_SAMPLE_SIZE} allowed)"
-        ));
-    }
-    let seed = c.u64("seed")?;
-    let tag = c.u8("contamination kind")?;
-    let frac = c.f64("contamination")?;
-    let contamination = match tag {
-        0 => Contamination::Auto,
-        1 if Contamination::is_valid_fraction(frac) => Contamination::Fraction(frac),
-        _ => return Err(format!("contamination kind {tag} with value {frac}")),
-    };
-    let threshold = c.f64("threshold")?;
-    if !threshold.is_finite() {
-        return Err(format!("threshold {threshold}"));
-    }
-    let rows = c.u64("rows")?;
-    let trained_unix = c.u64("training time")?;
-
-    let limit = height_limit(psi);
-    let max_nodes = 2 * psi - 1;
-    let mut forest = Forest::default();
-    let mut lens = Vec::with_capacity(trees);
-    let mut total = 0usize;
-    for t in 0..trees {
-        let len = c.u32("tree size")? as usize;
-        if len == 0 || len > max_nodes {
-            return Err(format!(
-                "tree {t} has {len} nodes (1 to {max_nodes} allowed)"
-            ));
-        }
-        total += len;
-        lens.push(len);
-    }
-    let remaining = c.bytes.len() - c.pos;
-    if total.checked_mul(NODE_BYTES) != Some(remaining) {
-        return Err(format!(
-            "{total} nodes need {} bytes, {remaining} remain",
-            total * NODE_BYTES
-        ));
-    }
-    forest.nodes.reserve_exact(total);
-    for _ in 0..total {
-        let value = f32::from_le_bytes(c.array("node")?);
-        let feature = c.u16("node")?;
-        let right = c.u16("node")?;
-        let size = c.u16("node")?;
-        let is_leaf = right == 0;
-        if is_leaf != (feature == LEAF_FEATURE) {
-            return Err(format!(
-                "node {} mixes leaf and split fields",
-                forest.nodes.len()
-            ));
-        }
-        forest.nodes.push(Node {
-            value,
-            // Leaves point at the row buffer's NaN slot; see `forest`.
-            feature: if is_leaf { n_features as u16 } else { feature },
-            right,
-            size,
-        });
-    }
-    let mut start = 0;
-    for (t, len) in lens.into_iter().enumerate() {
-        let depth = validate_tree(&forest.nodes[start..start + len], n_features, limit)
-            .map_err(|e| format!("tree {t}: {e}"))?;
-        forest.trees.push(crate::forest::TreeSpan {
-            start: start as u32,
-            len: len as u32,
-            depth,
-        });
-        start += len;
-    }
-    Ok(Model {
-        schema,
-        info: TrainingInfo {
-            kind,
-            trees: trees as u32,
-            sample_size: psi as u32,
-            seed,
-            contamination,
-            threshold,
-            rows,
-            trained_unix,
-        },
-        compiled: Compiled::new(&forest, n_features),
-        forest,
-        scale: scale(trees, psi),
-        checksum: 0,
-    })
 }

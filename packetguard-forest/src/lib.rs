@@ -19,11 +19,16 @@
 //!   with AVX-512 gathers, giving the same trees.
 //! - `forest`: the compact preorder node array (files, explanations); `walk`: the
 //!   branch-free breadth-first layout scoring uses, with its scalar walk; `walk_avx512`: the
-//!   same walk with AVX-512 gathers, bit-identical.
-//! - `model`, `score`, `explain`, `format`: the [`Model`] type and what it does.
+//!   same walk with AVX-512 gathers, bit-identical; `layout`: which trees are worth padding
+//!   (the memory bound); `sparse`: the preorder walk of the others.
+//! - `model`, `score`, `explain`: the [`Model`] type and what it does; `format`: the file
+//!   envelope and writing; `decode`: the content checks of loading.
+//! - [`check`] holds every promise about model files in one function, which the fuzz target
+//!   and the corpus replay test run.
 //! - [`csv`] is the small CSV reader the command-line functions use.
 //! - [`synth`] makes seeded synthetic data and computes ROC AUC for tests and benchmarks.
 
+pub mod check;
 pub mod cli;
 pub mod csv;
 pub mod path_length;
@@ -32,14 +37,17 @@ pub mod synth;
 mod build;
 #[cfg(target_arch = "x86_64")]
 mod build_avx512;
+mod decode;
 mod error;
 mod explain;
 mod forest;
 mod format;
+mod layout;
 mod model;
 mod rng;
 mod schema;
 mod score;
+mod sparse;
 mod walk;
 #[cfg(target_arch = "x86_64")]
 mod walk_avx512;
@@ -47,7 +55,7 @@ mod walk_avx512;
 pub use build::height_limit;
 pub use error::ForestError;
 pub use explain::Attribution;
-pub use format::{FORMAT_VERSION, MAGIC};
+pub use format::{FORMAT_VERSION, LOAD_PEAK_FACTOR, MAGIC, MAX_FILE_BYTES, MEMORY_FACTOR};
 pub use model::{
     quantile, Contamination, ForestParams, Model, TrainingInfo, Verdict, AUTO_THRESHOLD,
     MAX_SAMPLE_SIZE, MAX_TREES,

@@ -10,6 +10,7 @@ use ndarray::ArrayView2;
 use crate::build::{grow_forest, height_limit};
 use crate::error::ForestError;
 use crate::forest::Forest;
+use crate::format::MAX_FILE_BYTES;
 use crate::path_length::average_path_length;
 use crate::schema::Schema;
 use crate::walk::Compiled;
@@ -187,6 +188,7 @@ impl Model {
                 format!("{:?} is empty or too long", params.kind),
             ));
         }
+        crate::schema::check_name(&params.kind).map_err(|e| invalid("kind", e))?;
         if let Contamination::Fraction(c) = params.contamination {
             if !Contamination::is_valid_fraction(c) {
                 return Err(invalid("contamination", format!("{c} is outside (0, 0.5]")));
@@ -243,6 +245,17 @@ impl Model {
             forest,
             checksum: 0,
         };
+        // What could be written must load.
+        let file_len = model.file_len() as u64;
+        if file_len > MAX_FILE_BYTES {
+            return Err(invalid(
+                "trees",
+                format!(
+                    "the model would take {file_len} bytes, more than the {MAX_FILE_BYTES} a \
+                     model file may hold: use fewer trees or a smaller sample size"
+                ),
+            ));
+        }
         if let Contamination::Fraction(c) = params.contamination {
             let mut scores = vec![0.0; n];
             model.score_batch(data, &mut scores);
@@ -295,6 +308,21 @@ impl Model {
     /// Bytes of the scoring layout kept beside the compact trees.
     pub fn scoring_bytes(&self) -> usize {
         self.compiled.bytes()
+    }
+
+    /// Heap bytes the model holds: schema, trees and scoring layout. For a loaded model at
+    /// most [`MEMORY_FACTOR`](crate::MEMORY_FACTOR) times its file's length.
+    pub fn heap_bytes(&self) -> usize {
+        let schema: usize = self
+            .schema
+            .features()
+            .iter()
+            .map(|f| f.name.capacity())
+            .sum::<usize>()
+            + self.schema.capacity() * std::mem::size_of::<crate::schema::Feature>();
+        let forest = self.forest.nodes.capacity() * std::mem::size_of::<crate::forest::Node>()
+            + self.forest.trees.capacity() * std::mem::size_of::<crate::forest::TreeSpan>();
+        self.info.kind.capacity() + schema + forest + self.compiled.bytes()
     }
 
     /// Mean and maximum leaf depth over all leaves.

@@ -38,6 +38,44 @@ pub fn average_path_length(n: u64) -> f64 {
     }
 }
 
+/// `c(n)` for every node size a tree can have, at a table look-up each for small sizes.
+///
+/// Loading checks every leaf of a file against `depth + c(size)`; summing up to 255
+/// harmonic terms per leaf would let a large crafted file cost seconds of arithmetic.
+pub struct PathLengths {
+    small: [f64; SMALL_TABLE],
+}
+
+/// Sizes up to this (exclusive) are looked up; from it on the asymptotic series is one step.
+const SMALL_TABLE: usize = EXACT_HARMONIC_BELOW as usize + 1;
+
+impl PathLengths {
+    pub fn new() -> PathLengths {
+        PathLengths {
+            small: std::array::from_fn(|n| average_path_length(n as u64)),
+        }
+    }
+
+    /// [`average_path_length`]`(n)`, bit for bit.
+    pub fn c(&self, n: u64) -> f64 {
+        match self.small.get(n as usize) {
+            Some(&c) => c,
+            None => average_path_length(n),
+        }
+    }
+
+    /// The path length training stores in a leaf of `size` rows at `depth`.
+    pub fn leaf_value(&self, depth: u32, size: u16) -> f32 {
+        (f64::from(depth) + self.c(u64::from(size))) as f32
+    }
+}
+
+impl Default for PathLengths {
+    fn default() -> Self {
+        PathLengths::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +96,18 @@ mod tests {
         for k in [256u64, 300, 1000, 5000] {
             let exact: f64 = (1..=k).rev().map(|i| 1.0 / i as f64).sum();
             assert!((harmonic(k) - exact).abs() < 1e-12, "k = {k}");
+        }
+    }
+
+    #[test]
+    fn the_table_gives_the_function_bit_for_bit() {
+        let t = PathLengths::new();
+        for n in (0..600).chain([32_767, 32_768]) {
+            assert_eq!(
+                t.c(n).to_bits(),
+                average_path_length(n).to_bits(),
+                "n = {n}"
+            );
         }
     }
 

@@ -131,6 +131,11 @@ impl Schema {
         self.features.len()
     }
 
+    /// Features the schema has room for without reallocating (memory accounting).
+    pub(crate) fn capacity(&self) -> usize {
+        self.features.capacity()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.features.is_empty()
     }
@@ -164,7 +169,8 @@ impl Schema {
         }
     }
 
-    /// Checks the count, name lengths and uniqueness; the message says what is wrong.
+    /// Checks the count, names (length, no control characters) and uniqueness; the message
+    /// says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         if self.features.is_empty() {
             return Err("the schema has no features".into());
@@ -182,11 +188,22 @@ impl Schema {
                     f.name.len()
                 ));
             }
+            check_name(&f.name).map_err(|e| format!("feature {i} {e}"))?;
             if self.features[..i].iter().any(|g| g.name == f.name) {
                 return Err(format!("feature {:?} appears twice", f.name));
             }
         }
         Ok(())
+    }
+}
+
+/// Refuses a name (of a feature or a model kind) holding a control character: names are
+/// printed in one-line errors, `model inspect` tables, metrics labels and JSON events, where
+/// a newline or an escape sequence would forge or garble output.
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    match name.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!("{name:?} holds the control character {c:?}")),
+        None => Ok(()),
     }
 }
 
@@ -214,5 +231,9 @@ mod tests {
             .validate()
             .is_err());
         assert!(Schema::default().validate().is_err());
+        assert_eq!(
+            Schema::uniform(&["a", "b\nc"], Transform::None).validate(),
+            Err(r#"feature 1 "b\nc" holds the control character '\n'"#.into())
+        );
     }
 }

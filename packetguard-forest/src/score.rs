@@ -105,8 +105,9 @@ impl Model {
         }
     }
 
+    /// The score of a sum of leaf path lengths over all trees.
     #[inline]
-    fn to_score(&self, path_sum: f64) -> f64 {
+    pub(crate) fn to_score(&self, path_sum: f64) -> f64 {
         (path_sum * self.scale).exp2()
     }
 }

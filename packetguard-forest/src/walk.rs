@@ -4,9 +4,15 @@
 //! The preorder trees of [`Forest`] are compact and are what files store, but stepping
 //! through them needs a choice between "next node" and "right offset", which compilers turn
 //! into a branch that mispredicts on half the steps (splits are coin flips by design). Here
-//! every tree is padded to the model's deepest leaf `D` (at least 1): `2^D - 1` split slots
-//! followed by `2^D` leaf slots, the children of slot `i` being `2i + 1` and `2i + 2`, so a
-//! step is `i = 2i + 1 + (x >= t)`: pure arithmetic, and every row takes exactly `D` steps.
+//! every tree of a group is padded to the group's deepest leaf `D` (at least 1): `2^D - 1`
+//! split slots followed by `2^D` leaf slots, the children of slot `i` being `2i + 1` and
+//! `2i + 2`, so a step is `i = 2i + 1 + (x >= t)`: pure arithmetic, and every row takes
+//! exactly `D` steps.
+//!
+//! Padding is what makes this fast and what could make it huge: `layout` decides which trees
+//! are padded, deepest first in bands of one depth, so the padded lines never take more than
+//! `layout::PADDING_FACTOR` times the bytes the trees take in the model file. Trees it leaves
+//! out take the preorder walk of `sparse`, in the same fixed-point units.
 //!
 //! A leaf above depth `D` becomes a chain of pass-through slots down to the bottom level:
 //! their threshold is `-inf`, which no value (NaN included) is below, so the walk keeps going
@@ -22,23 +28,23 @@
 //! # Why fixed point
 //!
 //! Leaf path lengths are summed as integers in units of `2^-24`. Integer sums do not depend
-//! on order, so the SIMD kernel (which adds trees lane by lane) and the scalar walk give
-//! bit-identical scores. Path lengths are `f32` values of at least 1 below 256 in every model
-//! training produces, hence multiples of `2^-23`: the conversion is exact and the scores
-//! equal those of an `f64` sum in tree order. Values a hand-made file might hold outside
-//! that range are rounded to the unit (and capped below 256), still identically everywhere.
+//! on order, so the SIMD kernel (which adds trees lane by lane), the scalar walk and the
+//! preorder walk give bit-identical scores whatever group or walk a tree lands in. Path
+//! lengths are `f32` values of at least 1 below 256 (loading checks every leaf holds exactly
+//! the value training computes), hence multiples of `2^-23`: the conversion is exact and the
+//! scores equal those of an `f64` sum in tree order.
 //!
 //! Cost: `3 * 2^D - 2` lines per group; for psi 256 (D = 8) 48 KiB per sixteen trees, 336
 //! KiB for 100 trees. The batch walk takes blocks of rows through one group at a time so the
 //! group's lines stay in cache while the block walks it.
 
-use crate::forest::Forest;
+use crate::forest::{Forest, Node};
+pub use crate::layout::{group_lines, GROUP};
+use crate::layout::{Band, Plan};
 use crate::schema::MAX_FEATURES;
+use crate::sparse::Sparse;
 #[cfg(target_arch = "x86_64")]
 use crate::walk_avx512;
-
-/// Trees per group: one 64-byte line holds the same slot of this many trees.
-pub const GROUP: usize = 16;
 
 /// Fixed-point units per unit of path length.
 const LEAF_UNIT: f64 = (1u64 << 24) as f64;
@@ -88,10 +94,11 @@ impl Kernel {
 /// All trees of a model in the scoring layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
+    /// The padded groups, band after band.
     lines: Vec<Line>,
-    trees: usize,
-    /// Padded depth `D`, at least 1.
-    depth: u32,
+    bands: Vec<Band>,
+    /// Trees not worth padding.
+    sparse: Sparse,
     n_features: usize,
     kernel: Kernel,
 }
@@ -104,61 +111,30 @@ impl Compiled {
 
     /// Lays out `forest` for `kernel`, which the caller knows this CPU runs.
     pub fn with_kernel(forest: &Forest, n_features: usize, kernel: Kernel) -> Compiled {
-        // A single-leaf tree becomes a pass-through root over its leaf, so every walk has a
-        // last split level.
-        let depth = forest
-            .trees
-            .iter()
-            .map(|t| t.depth)
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let n_splits = (1usize << depth) - 1;
-        let group_lines = group_lines(depth);
-        let groups = forest.trees.len().div_ceil(GROUP);
-        // Pass-through splits (threshold -inf, feature 0) and leaves worth 0: what lanes
-        // past the last tree walk.
-        let mut pass = Line([0; GROUP]);
-        for pair in pass.0.chunks_exact_mut(2) {
-            pair[0] = f32::NEG_INFINITY.to_bits();
-        }
-        let mut lines = Vec::with_capacity(groups * group_lines);
-        for _ in 0..groups {
-            lines.extend(std::iter::repeat_n(pass, 2 * n_splits));
-            lines.extend(std::iter::repeat_n(Line([0; GROUP]), n_splits + 1));
-        }
-        // Heap slots (and depths) of right children still to come in preorder.
-        let mut pending = Vec::with_capacity(depth as usize + 1);
-        for (i, t) in forest.trees.iter().enumerate() {
-            let nodes = forest.tree(t);
-            let group = &mut lines[i / GROUP * group_lines..][..group_lines];
-            let lane = i % GROUP;
-            // Preorder: a split's left child comes next, its right child after the left
-            // subtree.
-            pending.clear();
-            let (mut slot, mut d) = (0usize, 0u32);
-            for node in nodes {
-                if node.is_leaf() {
-                    // Pass-through slots (already filled) down the right edge to the bottom:
-                    // `s -> 2s + 2`, `depth - d` times.
-                    let bottom = ((slot + 2) << (depth - d)) - 2;
-                    group[n_splits + bottom].0[lane] = leaf_word(node.value);
-                    if let Some(next) = pending.pop() {
-                        (slot, d) = next;
-                    }
-                } else {
-                    let (line, word) = split_word(slot, lane);
-                    group[line].0[word] = node.value.to_bits();
-                    group[line].0[word + 1] = u32::from(node.feature);
-                    pending.push((2 * slot + 2, d + 1));
-                    (slot, d) = (2 * slot + 1, d + 1);
+        let plan = Plan::new(forest);
+        let mut lines = Vec::with_capacity(plan.bands.iter().map(Band::lines).sum());
+        let mut padded = plan.padded.iter();
+        for band in &plan.bands {
+            let group_lines = group_lines(band.depth);
+            let first = lines.len();
+            lines.resize(first + band.lines(), Line([0; GROUP]));
+            for (k, &t) in padded.by_ref().take(band.trees).enumerate() {
+                let group = &mut lines[first + k / GROUP * group_lines..][..group_lines];
+                if k % GROUP == 0 {
+                    clear_group(group, band.depth);
                 }
+                fill_lane(
+                    group,
+                    band.depth,
+                    k % GROUP,
+                    forest.tree(&forest.trees[t as usize]),
+                );
             }
         }
         Compiled {
             lines,
-            trees: forest.trees.len(),
-            depth,
+            bands: plan.bands,
+            sparse: Sparse::new(forest, &plan.sparse, leaf_word),
             n_features,
             kernel,
         }
@@ -182,10 +158,17 @@ impl Compiled {
     /// The scalar walk of one row: the reference every kernel matches.
     pub fn walk_one_scalar(&self, row: &[f32]) -> u64 {
         let row = &row[..self.n_features];
-        self.lines
-            .chunks_exact(group_lines(self.depth))
-            .map(|group| walk_group(group, self.depth, row))
-            .sum()
+        let mut lines = &self.lines[..];
+        let mut sum = self.sparse.walk(row);
+        for band in &self.bands {
+            let (here, rest) = lines.split_at(band.lines());
+            sum += here
+                .chunks_exact(group_lines(band.depth))
+                .map(|group| walk_group(group, band.depth, row))
+                .sum::<u64>();
+            lines = rest;
+        }
+        sum
     }
 
     /// Path-length sums of `n` rows: `fill(i, buf)` writes row `i`'s transformed features
@@ -224,35 +207,97 @@ impl Compiled {
         }
     }
 
-    /// Path-length sums of up to [`BLOCK`] rows by the AVX-512 kernel.
+    /// Path-length sums of up to [`BLOCK`] rows by the AVX-512 kernel, band by band, plus
+    /// the preorder walk of the trees left out of the padded layout.
     fn walk_simd(&self, rows: &[SimdRow]) -> [u64; BLOCK] {
-        // SAFETY: `Kernel::Avx512` is only chosen (by `Kernel::best`, or by tests after the
-        // same check) when the CPU has AVX-512F and the model at most `SIMD_FEATURES`
-        // features, and `lines` is this layout.
+        let mut out = [0u64; BLOCK];
+        for (o, row) in out.iter_mut().zip(rows) {
+            *o = self.sparse.walk(&row.0[..self.n_features]);
+        }
         #[cfg(target_arch = "x86_64")]
-        return unsafe { walk_avx512::walk_block(&self.lines, self.depth, self.trees, rows) };
-        #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = rows;
+            let mut lines = &self.lines[..];
+            for band in &self.bands {
+                let (here, rest) = lines.split_at(band.lines());
+                // SAFETY: `Kernel::Avx512` is only chosen (by `Kernel::best`, or by tests
+                // after the same check) when the CPU has AVX-512F and the model at most
+                // `SIMD_FEATURES` features; `here` is one band: `band.trees` trees padded to
+                // `band.depth`, only its last group short, whose missing lanes
+                // `clear_group` left as pass-through splits over leaves worth 0.
+                let sums = unsafe { walk_avx512::walk_block(here, band.depth, band.trees, rows) };
+                for (o, s) in out.iter_mut().zip(sums) {
+                    *o += s;
+                }
+                lines = rest;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        if !self.bands.is_empty() {
             unreachable!("Kernel::Avx512 is only chosen on x86-64")
         }
+        out
     }
 
-    /// Bytes of the scoring layout.
+    /// Heap bytes of the scoring layout: padded lines and preorder trees.
     pub fn bytes(&self) -> usize {
-        self.lines.len() * std::mem::size_of::<Line>()
+        self.lines.capacity() * std::mem::size_of::<Line>()
+            + self.bands.capacity() * std::mem::size_of::<Band>()
+            + self.sparse.bytes()
     }
 
-    /// Tree groups in the layout (for tests).
+    /// Tree groups in the padded layout (for tests).
     #[cfg(test)]
     pub fn groups(&self) -> usize {
-        self.lines.len() / group_lines(self.depth)
+        self.bands.iter().map(Band::groups).sum()
+    }
+
+    /// Trees walked in preorder rather than padded (for tests).
+    #[cfg(test)]
+    pub fn sparse_trees(&self) -> usize {
+        self.sparse.trees()
     }
 }
 
-/// Lines of one group of trees padded to `depth`: two per split slot, one per leaf slot.
-pub fn group_lines(depth: u32) -> usize {
-    2 * ((1usize << depth) - 1) + (1usize << depth)
+/// Sets every slot of `group` (padded to `depth`) to what lanes past the last tree walk:
+/// pass-through splits (threshold -inf, feature 0) over leaves worth 0.
+fn clear_group(group: &mut [Line], depth: u32) {
+    let n_splits = (1usize << depth) - 1;
+    let mut pass = Line([0; GROUP]);
+    for pair in pass.0.chunks_exact_mut(2) {
+        pair[0] = f32::NEG_INFINITY.to_bits();
+    }
+    group[..2 * n_splits].fill(pass);
+    group[2 * n_splits..].fill(Line([0; GROUP]));
+}
+
+/// Writes the preorder tree `nodes` (validated, no deeper than `depth`) into lane `lane` of
+/// `group`, cleared by [`clear_group`].
+fn fill_lane(group: &mut [Line], depth: u32, lane: usize, nodes: &[Node]) {
+    let n_splits = (1usize << depth) - 1;
+    // Heap slots (and depths) of right children still to come in preorder: a split's left
+    // child comes next, its right child after the left subtree.
+    let mut pending = [(0usize, 0u32); 32];
+    let mut n_pending = 0;
+    let (mut slot, mut d) = (0usize, 0u32);
+    for node in nodes {
+        if node.is_leaf() {
+            // Pass-through slots (already filled) down the right edge to the bottom:
+            // `s -> 2s + 2`, `depth - d` times.
+            let bottom = ((slot + 2) << (depth - d)) - 2;
+            group[n_splits + bottom].0[lane] = leaf_word(node.value);
+            if n_pending > 0 {
+                n_pending -= 1;
+                (slot, d) = pending[n_pending];
+            }
+        } else {
+            let (line, word) = split_word(slot, lane);
+            group[line].0[word] = node.value.to_bits();
+            group[line].0[word + 1] = u32::from(node.feature);
+            pending[n_pending] = (2 * slot + 2, d + 1);
+            n_pending += 1;
+            (slot, d) = (2 * slot + 1, d + 1);
+        }
+    }
 }
 
 /// Line and word of the threshold of split slot `slot` of tree `lane` in a group; the
@@ -305,31 +350,37 @@ mod tests {
     use crate::forest::tests::{leaf, split};
 
     #[test]
-    fn heap_layout_reaches_the_preorder_leaves() {
+    fn padded_and_preorder_walks_reach_the_same_leaves() {
         // x < 1 ? (x < 0 ? 2.5 : 2.0) : 1.0
-        let mut forest = Forest {
-            nodes: vec![
-                split(1.0, 4, 3),
-                split(0.0, 2, 2),
-                leaf(2.5),
-                leaf(2.0),
-                leaf(1.0),
-            ],
-            trees: vec![],
-        };
-        forest.close_tree(0, 2);
-        let c = Compiled::with_kernel(&forest, 1, Kernel::Scalar);
-        // NaN goes right at every split; 1.0 is not below the threshold 1.0.
-        for (x, want) in [
-            (-1.0, 2.5),
-            (0.5, 2.0),
-            (3.0, 1.0),
-            (f32::NAN, 1.0),
-            (1.0, 1.0),
-        ] {
-            assert_eq!(c.walk_one(&[x]), want, "x = {x}");
+        let tree = [
+            split(1.0, 4, 3),
+            split(0.0, 2, 2),
+            leaf(2.5),
+            leaf(2.0),
+            leaf(1.0),
+        ];
+        // A group of depth 2 is 640 bytes; a copy of the tree 54 file bytes, so one or two
+        // copies are walked in preorder, three or more padded.
+        for (copies, groups, sparse) in [(1, 0, 1), (2, 0, 2), (3, 1, 0), (16, 1, 0), (17, 2, 0)] {
+            let mut forest = Forest::default();
+            for _ in 0..copies {
+                let start = forest.nodes.len();
+                forest.nodes.extend_from_slice(&tree);
+                forest.close_tree(start, 2);
+            }
+            let c = Compiled::with_kernel(&forest, 1, Kernel::Scalar);
+            assert_eq!((c.groups(), c.sparse_trees()), (groups, sparse));
+            // NaN goes right at every split; 1.0 is not below the threshold 1.0.
+            for (x, want) in [
+                (-1.0, 2.5),
+                (0.5, 2.0),
+                (3.0, 1.0),
+                (f32::NAN, 1.0),
+                (1.0, 1.0),
+            ] {
+                assert_eq!(c.walk_one(&[x]), want * copies as f64, "x = {x}");
+            }
         }
-        assert_eq!(c.groups(), 1);
     }
 
     #[test]

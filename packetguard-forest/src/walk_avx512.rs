@@ -32,9 +32,10 @@ const BLEND_LEVELS: u32 = 3;
 /// group of `lines` (`trees` trees padded to `depth` levels).
 ///
 /// # Safety
-/// The CPU must support AVX-512F; `lines` must be a layout built by `Compiled` for `trees`
-/// trees with `depth` over at most 32 features (lanes past the last tree hold leaf words
-/// of 0, which the half-group walk relies on).
+/// The CPU must support AVX-512F; `lines` must be one band of a layout built by `Compiled`:
+/// `trees` trees padded to `depth` over at most 32 features, every group full but the last,
+/// whose lanes past the last tree hold leaf words of 0 (which the half-group walk relies
+/// on).
 #[target_feature(enable = "avx512f")]
 pub unsafe fn walk_block(
     lines: &[Line],

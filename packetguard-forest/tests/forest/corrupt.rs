@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use packetguard_forest::{ForestError, Model, FORMAT_VERSION};
 
+use crate::support::craft::crc32;
 use crate::{small_model, temp_dir};
 
 /// Saves a small model and returns its path and bytes.
@@ -188,22 +189,6 @@ fn wrong_schema_names_missing_and_extra_features() {
         msg.contains(&path.display().to_string()) && msg.contains("order"),
         "{msg}"
     );
-}
-
-/// CRC-32 (IEEE), bit by bit: independent of the crate's implementation.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 #[test]

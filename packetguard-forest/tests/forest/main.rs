@@ -1,9 +1,17 @@
 //! Integration tests of packetguard-forest, compiled into one binary.
 
+mod support;
+
 mod agreement;
 mod cli;
 mod corrupt;
+mod fuzz_corpus;
+mod hostile;
 mod properties;
+
+/// Every allocation of the test binary is counted, so memory bounds are exact assertions.
+#[global_allocator]
+static ALLOC: support::alloc::Counting = support::alloc::Counting;
 
 use std::path::PathBuf;
 
