@@ -142,7 +142,7 @@ fn learning_over_learned_models_is_refused_from_a_flag_and_skipped_from_the_conf
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("flow detector: model flow-")) && stderr.contains(dir),
+        stderr.contains("flow detector: model flow-") && stderr.contains(dir),
         "{stderr}"
     );
     assert!(!stderr.contains("learning this host's traffic"), "{stderr}");
