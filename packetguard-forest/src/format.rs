@@ -131,7 +131,8 @@ impl Model {
 
     /// Writes the model atomically: a temporary file in the same directory, fsync, rename
     /// over `path`, fsync of the directory. A reader sees the old file or the new one, never
-    /// half of one, even across a crash.
+    /// half of one, even across a crash. The temporary file is created new (`O_EXCL`,
+    /// `O_NOFOLLOW`, mode 0600): a symlink planted where it would go is never followed.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ForestError> {
         let path = path.as_ref();
         let dir = match path.parent() {
@@ -145,14 +146,9 @@ impl Model {
                 std::io::ErrorKind::InvalidInput.into(),
             )
         })?;
-        let tmp = dir.join(format!(
-            ".{}.tmp.{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let (tmp, mut f) = create_temporary(&dir, &name.to_string_lossy())
+            .map_err(|e| ForestError::io(path, "create temporary file", e))?;
         let result = (|| {
-            let mut f = fs::File::create(&tmp)
-                .map_err(|e| ForestError::io(path, "create temporary file", e))?;
             f.write_all(&self.to_bytes())
                 .map_err(|e| ForestError::io(path, "write", e))?;
             f.sync_all()
@@ -306,4 +302,26 @@ impl Model {
 fn put_str(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(&(s.len() as u16).to_le_bytes());
     b.extend_from_slice(s.as_bytes());
+}
+
+/// Creates `.NAME.tmp.PID.N` in `dir` for the first `N` (up to 100) not taken, without
+/// following a symlink that is there.
+fn create_temporary(dir: &Path, name: &str) -> std::io::Result<(PathBuf, fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut last = None;
+    for n in 0..100 {
+        let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::ErrorKind::AlreadyExists.into()))
 }

@@ -198,3 +198,25 @@ fn stored_checksum_is_standard_crc32() {
     let stored = u32::from_le_bytes(bytes[n - 4..].try_into().unwrap());
     assert_eq!(stored, crc32(&bytes[..n - 4]));
 }
+
+#[test]
+fn saving_never_follows_a_symlink_planted_at_the_temporary_name() {
+    let dir = temp_dir("symlink-save");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    // Where the first temporary file of this process would go.
+    let planted = dir.join(format!(".flow.pgm.tmp.{}.0", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let (model, _) = small_model(3, 1);
+    let path = dir.join("flow.pgm");
+    model.save(&path).unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(Model::load(&path).unwrap().to_bytes(), model.to_bytes());
+    assert!(std::fs::symlink_metadata(&planted)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a model file is the agent's own");
+}
