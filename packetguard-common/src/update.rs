@@ -60,10 +60,14 @@ impl FlowStats {
                 self.iat_max_ns = iat;
             }
         }
-        if self.first_seen_ns == 0 {
+        // Two CPUs' packets reach the entry in either order, so the interval's first and
+        // last packet are the least and the greatest time, not the first and last stored.
+        if self.first_seen_ns == 0 || meta.ts_ns < self.first_seen_ns {
             self.first_seen_ns = meta.ts_ns;
         }
-        self.last_seen_ns = meta.ts_ns;
+        if meta.ts_ns > self.last_seen_ns {
+            self.last_seen_ns = meta.ts_ns;
+        }
 
         let len = meta.len as u64;
         self.len_sum += len;
@@ -117,11 +121,47 @@ impl FlowStats {
     /// A flow ends once; packets after that go to a tail record.
     #[inline(always)]
     pub fn ends_now(&self, meta: &PacketMeta) -> bool {
+        self.state & STATE_ENDED == 0 && self.closes(meta)
+    }
+
+    /// True when the packet just observed closes the connection (a RST, or FINs seen both
+    /// ways), whether or not the flow already ended: the kernel keeps the authoritative
+    /// "ended" bit elsewhere (see `crate::entry`).
+    #[inline(always)]
+    pub fn closes(&self, meta: &PacketMeta) -> bool {
+        let both_fins = STATE_FIN_FWD | STATE_FIN_BWD;
+        meta.tcp_flags & TCP_RST != 0 || self.state & both_fins == both_fins
+    }
+
+    /// [`Self::ends_now`] asked before `meta` is observed: true when observing it will end
+    /// the flow. The kernel folds a packet that cuts a record in only once it owns the
+    /// flow, so it has to know beforehand.
+    #[inline(always)]
+    pub fn will_end(&self, meta: &PacketMeta, forward: bool) -> bool {
         if self.state & STATE_ENDED != 0 {
             return false;
         }
+        let mut state = self.state;
+        if meta.is_tcp != 0 && meta.tcp_flags & TCP_FIN != 0 {
+            state |= if forward {
+                STATE_FIN_FWD
+            } else {
+                STATE_FIN_BWD
+            };
+        }
         let both_fins = STATE_FIN_FWD | STATE_FIN_BWD;
-        meta.tcp_flags & TCP_RST != 0 || self.state & both_fins == both_fins
+        meta.tcp_flags & TCP_RST != 0 || state & both_fins == both_fins
+    }
+
+    /// True when the interval a packet at `ts_ns` joins has been reporting for at least
+    /// `active_ns` (0 turns the active timeout off). An interval no packet was folded into
+    /// yet (`first_seen_ns == 0`, another CPU has just cut the previous one) is never due:
+    /// measured from 0, its "duration" would be the time since boot.
+    #[inline(always)]
+    pub fn active_due(&self, ts_ns: u64, active_ns: u64) -> bool {
+        active_ns != 0
+            && self.first_seen_ns != 0
+            && ts_ns.saturating_sub(self.first_seen_ns) >= active_ns
     }
 
     /// Adds one packet to the direction's counters (userspace; the kernel adds atomically).
@@ -156,6 +196,72 @@ impl FlowStats {
         self.ttl_min = u8::MAX;
         self.ttl_max = 0;
         self.records += 1;
+    }
+
+    /// Starts a new flow instance in place of an ended one (a fresh SYN on its 5-tuple): the
+    /// state of [`Self::new_flow`] in every field but the packet and byte counters. The
+    /// kernel has taken what it reported off those atomically; storing zero instead would
+    /// drop a packet another CPU counted meanwhile.
+    #[inline(always)]
+    pub fn restart(&mut self, ts_ns: u64, fwd_is_a: u8) {
+        self.begin_interval_stats();
+        self.flow_start_ns = ts_ns;
+        self.last_seen_ns = 0;
+        self.records = 0;
+        self.init_win_fwd = 0;
+        self.init_win_bwd = 0;
+        self.fwd_is_a = fwd_is_a;
+        self.state = 0;
+    }
+
+    /// Completes what two CPUs updating one flow can leave incomplete in an interval about
+    /// to be reported (the kernel's records and the agent's both go through this).
+    ///
+    /// A packet can be folded in just before another CPU cuts the interval and be counted
+    /// just after: its count joins the next interval, its details were cleared with the
+    /// one cut. An interval holding only such packets would report no first packet (a
+    /// duration since boot) and no lengths. It takes its first packet time from the flow's
+    /// latest packet (its creation when there is none) and its lengths from its byte
+    /// count: exact for one packet, which is what a race leaves, the mean frame for more.
+    /// TTLs, flags and inter-arrival times stay unknown (`ttl_min` 255 above `ttl_max` 0
+    /// says so). And two packets whose times were stored in the opposite order of their
+    /// clocks leave `first_seen_ns` above `last_seen_ns`; both times belong to the
+    /// interval, so the earlier is its first packet and the later its last.
+    #[inline(always)]
+    pub fn complete_interval(&mut self) {
+        let packets = self.packets();
+        if packets == 0 {
+            return;
+        }
+        if self.first_seen_ns > self.last_seen_ns && self.last_seen_ns != 0 {
+            core::mem::swap(&mut self.first_seen_ns, &mut self.last_seen_ns);
+        }
+        if self.first_seen_ns == 0 {
+            self.first_seen_ns = if self.last_seen_ns != 0 {
+                self.last_seen_ns
+            } else {
+                self.flow_start_ns
+            };
+        }
+        if self.last_seen_ns == 0 {
+            self.last_seen_ns = self.first_seen_ns;
+        }
+        let bytes = self.fwd_bytes + self.bwd_bytes;
+        let mean = (bytes / packets) as u32;
+        if self.len_sum == 0 {
+            self.len_sum = bytes;
+            self.len_sum_sq = packets * mean as u64 * mean as u64;
+        }
+        if self.len_max == 0 {
+            self.len_max = mean;
+        }
+        if self.len_min == u32::MAX {
+            self.len_min = if mean < self.len_max {
+                mean
+            } else {
+                self.len_max
+            };
+        }
     }
 
     /// [`Self::begin_interval_stats`] plus clearing the counters (userspace).
@@ -317,6 +423,95 @@ mod tests {
         assert_eq!(merged.tcp_flag_counts, whole.tcp_flag_counts);
         assert_eq!(merged.first_seen_ns, 10);
         assert_eq!(merged.last_seen_ns, 90);
+    }
+
+    #[test]
+    fn will_end_predicts_ends_now() {
+        for (state, flags, forward) in [
+            (0, TCP_FIN, true),
+            (STATE_FIN_BWD, TCP_FIN | TCP_ACK, true),
+            (STATE_FIN_FWD, TCP_FIN, true),
+            (STATE_FIN_FWD, TCP_FIN, false),
+            (STATE_FIN_FWD | STATE_FIN_BWD, TCP_ACK, false),
+            (0, TCP_RST, false),
+            (STATE_ENDED | STATE_FIN_FWD, TCP_RST | TCP_FIN, false),
+        ] {
+            let mut s = FlowStats::new_flow(1, 1);
+            s.state = state;
+            let m = pkt(5, 60, flags);
+            let before = s.will_end(&m, forward);
+            s.observe(&m, forward);
+            assert_eq!(before, s.ends_now(&m), "{state:#x} {flags:#x} {forward}");
+        }
+    }
+
+    #[test]
+    fn an_interval_with_no_packet_folded_in_is_never_active_due() {
+        let mut s = FlowStats::new_flow(1_000, 1);
+        assert!(!s.active_due(u64::MAX, 1), "nothing folded in yet");
+        s.observe(&pkt(2_000, 60, TCP_ACK), true);
+        assert!(!s.active_due(2_999, 1_000));
+        assert!(s.active_due(3_000, 1_000));
+        assert!(!s.active_due(u64::MAX, 0), "0 turns it off");
+        s.begin_interval_stats();
+        assert!(!s.active_due(u64::MAX, 1), "just cut");
+    }
+
+    #[test]
+    fn a_restart_is_a_new_flow_that_keeps_the_counters() {
+        let mut s = FlowStats::new_flow(100, 0);
+        for (ts, flags, fwd) in [(100, TCP_SYN, true), (300, TCP_FIN, false)] {
+            let m = pkt(ts, 74, flags);
+            s.observe(&m, fwd);
+            s.count(fwd, m.len);
+        }
+        s.state |= STATE_ENDED;
+        s.records = 3;
+        let mut expected = FlowStats::new_flow(900, 1);
+        (expected.fwd_packets, expected.bwd_packets) = (s.fwd_packets, s.bwd_packets);
+        (expected.fwd_bytes, expected.bwd_bytes) = (s.fwd_bytes, s.bwd_bytes);
+        s.restart(900, 1);
+        assert_eq!(s, expected);
+    }
+
+    #[test]
+    fn an_interval_whose_only_packet_lost_its_details_is_filled_from_its_counts() {
+        let mut s = FlowStats::new_flow(100, 1);
+        s.observe(&pkt(500, 90, TCP_ACK), true);
+        s.begin_interval_stats();
+        // Counted after the cut copied the interval: only the counters know of it.
+        s.count(false, 90);
+        s.complete_interval();
+        assert_eq!((s.first_seen_ns, s.last_seen_ns), (500, 500));
+        assert_eq!(
+            (s.len_min, s.len_max, s.len_sum, s.len_sum_sq),
+            (90, 90, 90, 8100)
+        );
+
+        // A whole interval is left alone, and so is an empty one.
+        let mut whole = FlowStats::new_flow(100, 1);
+        whole.observe(&pkt(100, 60, TCP_SYN), true);
+        whole.count(true, 60);
+        let before = whole;
+        whole.complete_interval();
+        assert_eq!(whole, before);
+        let mut empty = FlowStats::new_flow(100, 1);
+        empty.complete_interval();
+        assert_eq!(empty, FlowStats::new_flow(100, 1));
+
+        // Two packets whose times were stored against their clocks' order.
+        let mut crossed = whole;
+        (crossed.first_seen_ns, crossed.last_seen_ns) = (700, 600);
+        crossed.complete_interval();
+        assert_eq!((crossed.first_seen_ns, crossed.last_seen_ns), (600, 700));
+    }
+
+    #[test]
+    fn packets_stored_out_of_clock_order_keep_the_interval_bounds() {
+        let mut s = FlowStats::new_flow(100, 1);
+        s.observe(&pkt(500, 60, TCP_ACK), true);
+        s.observe(&pkt(400, 60, TCP_ACK), false);
+        assert_eq!((s.first_seen_ns, s.last_seen_ns), (400, 500));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::datapath::counters::KernelCounters;
+use crate::datapath::{counters::KernelCounters, ledger::FlowLosses};
 use crate::detect::window::WindowRole;
 pub use crate::events::{Detector, N_DETECTORS};
 pub use rules::{RuleMetrics, RULE_MATCHES};
@@ -84,7 +84,7 @@ pub struct DrainBatch {
 }
 
 /// The kernel counters exported as one plain counter each: slot, metric name, help.
-const KERNEL_SERIES: [(Counter, &str, &str); 10] = [
+const KERNEL_SERIES: [(Counter, &str, &str); 11] = [
     (
         Counter::Packets,
         "packetguard_packets_total",
@@ -111,9 +111,14 @@ const KERNEL_SERIES: [(Counter, &str, &str); 10] = [
         "Flow entries the XDP program created in its flow map.",
     ),
     (
-        Counter::RingbufFull,
+        Counter::RingbufLost,
         "packetguard_ringbuf_lost_total",
-        "Ring buffer reservations that failed because the buffer was full.",
+        "Flow starts and packet samples dropped because the ring buffer was full.",
+    ),
+    (
+        Counter::RecordsDelayed,
+        "packetguard_ringbuf_delayed_total",
+        "Flow records the ring buffer had no room for; their counts stayed in the flow map for a later record.",
     ),
     (
         Counter::FlowsEnded,
@@ -163,6 +168,7 @@ pub struct Metrics {
     flow_table_entries: IntGauge,
     flow_table_capacity: IntGauge,
     flow_table_evictions: IntCounter,
+    flow_table_evicted_packets: IntCounter,
     model_info: IntGaugeVec,
     /// The model label currently set per detector, to replace it on reload.
     models: Mutex<[Option<String>; N_DETECTORS]>,
@@ -319,7 +325,11 @@ impl Metrics {
             )?,
             flow_table_evictions: b.counter(
                 "packetguard_flow_table_evictions_total",
-                "Flows dropped from the flow table to make room before they were exported.",
+                "Flows the kernel flow map (LRU) dropped to make room before the agent removed them.",
+            )?,
+            flow_table_evicted_packets: b.counter(
+                "packetguard_flow_table_evicted_packets_total",
+                "Packets counted into flows the LRU dropped before they were reported: missing from every flow record.",
             )?,
             model_info,
             models: Mutex::new(Default::default()),
@@ -437,9 +447,15 @@ impl Metrics {
             .set(i64::try_from(capacity).unwrap_or(i64::MAX));
     }
 
-    /// Counts flows evicted from the flow table before they were exported.
-    pub fn add_flow_table_evictions(&self, n: u64) {
-        self.flow_table_evictions.inc_by(n);
+    /// Raises the eviction counters to `losses` (totals from the flow table's ledger,
+    /// which never go back).
+    pub fn set_flow_losses(&self, losses: &FlowLosses) {
+        for (counter, total) in [
+            (&self.flow_table_evictions, losses.evicted_flows),
+            (&self.flow_table_evicted_packets, losses.evicted_packets),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// Names the model a detector scores with, replacing the previous one (not for the
