@@ -8,6 +8,7 @@ mod capture;
 mod cli_errors;
 mod collect_agent;
 mod detector;
+mod evictions;
 mod flow_races;
 mod flow_table;
 mod frames;
