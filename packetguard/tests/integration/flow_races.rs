@@ -3,14 +3,15 @@
 //! and an active timeout of 1 ns, so nearly every packet cuts a record) while the main
 //! thread drains the ring buffer and reads the destination map. Whatever the
 //! interleaving, every packet is in exactly one record or still in the flow map, no
-//! counter wraps, every record describes packets it saw, and a host's totals never go
-//! back.
+//! counter wraps, no record is cut twice, every record describes packets it saw, and a
+//! host's totals never go back.
 //!
 //! The kernel runs an XDP test run on the CPU of the calling thread (`cpu` and `flags`
 //! must be 0 for XDP, and aya does not expose them): the per-CPU packet counters prove
 //! each thread's packets ran on its own CPU.
 
 use std::{
+    collections::BTreeMap,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Barrier,
@@ -184,6 +185,8 @@ fn a_flow_cut_on_two_cpus_at_once_counts_every_packet_once() {
     let done = AtomicUsize::new(0);
     let mut recorded = [Sent::default(); 2];
     let mut records = 0u64;
+    // Per flow instance (its first packet's time), the index of each of its records.
+    let mut indices: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
     let mut readings = 0u64;
     let (mut last_server, mut last_client) = (HostStats::default(), HostStats::default());
     let [fwd, bwd] = std::thread::scope(|s| {
@@ -205,6 +208,8 @@ fn a_flow_cut_on_two_cpus_at_once_counts_every_packet_once() {
                     Event::Flow(rec) => {
                         records += 1;
                         add(&mut recorded, check_record(rec, &limit));
+                        let s = &rec.stats;
+                        indices.entry(s.flow_start_ns).or_default().push(s.records);
                     }
                     other => panic!("only flow records are on: {other:?}"),
                 }
@@ -254,9 +259,19 @@ fn a_flow_cut_on_two_cpus_at_once_counts_every_packet_once() {
         .export_all(|r| {
             if let Some(rec) = r.record {
                 add(&mut left, check_record(&rec, &limit));
+                let s = &rec.stats;
+                indices.entry(s.flow_start_ns).or_default().push(s.records);
             }
         })
         .unwrap();
+
+    // Each instance's records were cut one after the other: indices 0, 1, 2, ... each once.
+    // A record cut on both CPUs at once would repeat an index.
+    for (start, mut seen) in indices {
+        seen.sort_unstable();
+        let expected: Vec<u32> = (0..seen.len() as u32).collect();
+        assert_eq!(seen, expected, "the records of the flow started at {start}");
+    }
 
     let mut all = recorded;
     add(&mut all, left);
