@@ -6,9 +6,10 @@
 //! counter wraps, no record is cut twice, every record describes packets it saw, and a
 //! host's totals never go back.
 //!
-//! The kernel runs an XDP test run on the CPU of the calling thread (`cpu` and `flags`
-//! must be 0 for XDP, and aya does not expose them): the per-CPU packet counters prove
-//! each thread's packets ran on its own CPU.
+//! aya 0.14 exposes neither the test run's `cpu` nor `BPF_F_TEST_RUN_ON_CPU` (the kernel
+//! takes those for raw tracepoints only); an XDP test run with flags 0 runs on the CPU of
+//! the calling thread, so each thread is pinned with `sched_setaffinity`, and the per-CPU
+//! packet counters prove each thread's packets ran on its own CPU.
 
 use std::{
     collections::BTreeMap,
