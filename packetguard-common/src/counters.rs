@@ -14,9 +14,10 @@ pub enum Counter {
     ParseErrors = 3,
     /// Flow entries the program created.
     FlowsCreated = 4,
-    /// Ring buffer reservations that failed (buffer full). The data stays in the flow map
-    /// and is exported later; a failed sample or flow start is dropped and counted here.
-    RingbufFull = 5,
+    /// Flow starts and packet samples dropped because the ring buffer was full: really
+    /// lost. A flow record that finds the buffer full is only delayed
+    /// ([`Counter::RecordsDelayed`]).
+    RingbufLost = 5,
     /// Flow records the program emitted (end, reset, active timeout).
     RecordsEmitted = 6,
     /// Packet samples emitted.
@@ -45,10 +46,21 @@ pub enum Counter {
     /// 1858): counted on their flow by ports when the 4 port bytes are there, a TCP one as
     /// a connection attempt. Not parse errors.
     ShortFirstFragments = 17,
+    /// Flow records the ring buffer had no room for. Nothing is lost: the counts stay in
+    /// the flow map and go out in the flow's next record (its next packet retries, or the
+    /// agent exports it), unless the LRU evicts the flow first (the agent counts those).
+    RecordsDelayed = 18,
+    /// Packets (both directions) in the flow records the program emitted: what left the
+    /// flow map through the ring buffer, for the agent's account of evicted packets.
+    RecordedPackets = 19,
+    /// Record cuts, host credits and restarts a CPU left to the flow's next packet because
+    /// another CPU held the flow at that moment (see `crate::entry`). Their counts are not
+    /// affected; a high rate means the two directions of busy flows often meet.
+    FlowBusy = 20,
 }
 
 /// Number of counter slots; the size of the per-CPU array.
-pub const COUNTER_SLOTS: u32 = 18;
+pub const COUNTER_SLOTS: u32 = 21;
 
 /// Every counter with its metric-friendly name, in slot order.
 pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
@@ -57,7 +69,7 @@ pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
     (Counter::NonIp, "non_ip"),
     (Counter::ParseErrors, "parse_errors"),
     (Counter::FlowsCreated, "flows_created"),
-    (Counter::RingbufFull, "ringbuf_full"),
+    (Counter::RingbufLost, "ringbuf_lost"),
     (Counter::RecordsEmitted, "records_emitted"),
     (Counter::SamplesEmitted, "samples_emitted"),
     (Counter::FlowsEnded, "flows_ended"),
@@ -70,4 +82,7 @@ pub const COUNTERS: [(Counter, &str); COUNTER_SLOTS as usize] = [
     (Counter::EgressBytes, "egress_bytes"),
     (Counter::SourceInsertFailed, "source_insert_failed"),
     (Counter::ShortFirstFragments, "short_first_fragments"),
+    (Counter::RecordsDelayed, "records_delayed"),
+    (Counter::RecordedPackets, "recorded_packets"),
+    (Counter::FlowBusy, "flow_busy"),
 ];

@@ -16,6 +16,22 @@
 //! up to then was credited. Records subtract what they report from both the counters and
 //! these marks, so "counted but not credited" (their difference, in wrapping arithmetic)
 //! survives records, even one cut while another CPU counts a packet.
+//!
+//! # Two CPUs on one flow
+//!
+//! The two directions of a flow (or one direction, on egress) can be processed on two CPUs
+//! at once. Counting a packet is atomic adds only, so any number of CPUs can do it
+//! together. Everything that moves counts out of the entry (cutting a record, crediting the
+//! host maps, starting a new flow on an ended one's 5-tuple) first takes the flow's
+//! [`FlowEntry::claim`] with one atomic fetch-or of [`CLAIM_BUSY`]. A CPU that finds it
+//! taken does not wait (a BPF program must not spin): it counts its packet and leaves the
+//! record or credit to the next packet, which finds it still due. So a record is cut by
+//! one CPU at a time, subtracts exactly what it copied, and no two CPUs credit the same
+//! packets. The claim word also holds the bits that must change exactly once per flow:
+//! [`CLAIM_ENDED`] (its end record went out) and [`CLAIM_REPLIED`] (its first reply was
+//! seen); `FlowStats::state` repeats them for records and as a cheap hint, but its plain
+//! read-modify-write updates can lose a bit set by another CPU, so decisions are taken on
+//! the claim word.
 
 use crate::{key::IPPROTO_TCP, FlowKey, FlowStats, HostKey, HostStats};
 
@@ -39,15 +55,30 @@ pub struct HostCredit {
 
 const _: () = assert!(core::mem::size_of::<HostCredit>() == 48);
 
+/// Bit of [`FlowEntry::claim`]: a CPU is cutting a record of the flow, crediting its hosts
+/// or restarting it. Set with an atomic fetch-or (whoever saw it clear owns the claim),
+/// cleared by its owner with an atomic fetch-and.
+pub const CLAIM_BUSY: u64 = 1;
+/// Bit of [`FlowEntry::claim`]: the flow's end record (FIN both ways, or RST) went out.
+/// Changed only by the claim's owner.
+pub const CLAIM_ENDED: u64 = 2;
+/// Bit of [`FlowEntry::claim`]: the flow's first backward packet was seen. Set with an
+/// atomic fetch-or by whichever CPU carries that packet, so the opener's source entry is
+/// told about exactly one reply per flow.
+pub const CLAIM_REPLIED: u64 = 4;
+
 /// The value of the flow map.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FlowEntry {
     pub stats: FlowStats,
     pub credit: HostCredit,
+    /// `CLAIM_*` bits: who may move counts out of the entry now, and what happened to the
+    /// flow exactly once. Changed by the kernel with atomic operations only.
+    pub claim: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<FlowEntry>() == 224);
+const _: () = assert!(core::mem::size_of::<FlowEntry>() == 232);
 
 impl FlowEntry {
     /// The entry of a flow whose first packet is about to be counted.
@@ -56,7 +87,16 @@ impl FlowEntry {
         FlowEntry {
             stats: FlowStats::new_flow(ts_ns, fwd_is_a),
             credit: HostCredit::default(),
+            claim: 0,
         }
+    }
+
+    /// When the flow last showed life: its latest packet, or its creation when it has none
+    /// yet. The kernel inserts an entry and folds the packet in afterwards, so for a moment
+    /// a live entry has `last_seen_ns == 0`; an idle test on `last_seen_ns` alone would
+    /// take it for a flow idle since boot.
+    pub fn last_active_ns(&self) -> u64 {
+        self.stats.last_seen_ns.max(self.stats.flow_start_ns)
     }
 
     /// True when direction `dir` should credit its host now, at `ts_ns`: it never did, or

@@ -64,10 +64,14 @@ impl FlowStats {
                 self.iat_max_ns = iat;
             }
         }
-        if self.first_seen_ns == 0 {
+        // Two CPUs' packets reach the entry in either order, so the interval's first and
+        // last packet are the least and the greatest time, not the first and last stored.
+        if self.first_seen_ns == 0 || meta.ts_ns < self.first_seen_ns {
             self.first_seen_ns = meta.ts_ns;
         }
-        self.last_seen_ns = meta.ts_ns;
+        if meta.ts_ns > self.last_seen_ns {
+            self.last_seen_ns = meta.ts_ns;
+        }
 
         let len = meta.len as u64;
         self.len_sum += len;
@@ -121,11 +125,47 @@ impl FlowStats {
     /// A flow ends once; packets after that go to a tail record.
     #[inline(always)]
     pub fn ends_now(&self, meta: &PacketMeta) -> bool {
+        self.state & STATE_ENDED == 0 && self.closes(meta)
+    }
+
+    /// True when the packet just observed closes the connection (a RST, or FINs seen both
+    /// ways), whether or not the flow already ended: the kernel keeps the authoritative
+    /// "ended" bit elsewhere (see `crate::entry`).
+    #[inline(always)]
+    pub fn closes(&self, meta: &PacketMeta) -> bool {
+        let both_fins = STATE_FIN_FWD | STATE_FIN_BWD;
+        meta.tcp_flags & TCP_RST != 0 || self.state & both_fins == both_fins
+    }
+
+    /// [`Self::ends_now`] asked before `meta` is observed: true when observing it will end
+    /// the flow. The kernel folds a packet that cuts a record in only once it owns the
+    /// flow, so it has to know beforehand.
+    #[inline(always)]
+    pub fn will_end(&self, meta: &PacketMeta, forward: bool) -> bool {
         if self.state & STATE_ENDED != 0 {
             return false;
         }
+        let mut state = self.state;
+        if meta.is_tcp != 0 && meta.tcp_flags & TCP_FIN != 0 {
+            state |= if forward {
+                STATE_FIN_FWD
+            } else {
+                STATE_FIN_BWD
+            };
+        }
         let both_fins = STATE_FIN_FWD | STATE_FIN_BWD;
-        meta.tcp_flags & TCP_RST != 0 || self.state & both_fins == both_fins
+        meta.tcp_flags & TCP_RST != 0 || state & both_fins == both_fins
+    }
+
+    /// True when the interval a packet at `ts_ns` joins has been reporting for at least
+    /// `active_ns` (0 turns the active timeout off). An interval no packet was folded into
+    /// yet (`first_seen_ns == 0`, another CPU has just cut the previous one) is never due:
+    /// measured from 0, its "duration" would be the time since boot.
+    #[inline(always)]
+    pub fn active_due(&self, ts_ns: u64, active_ns: u64) -> bool {
+        active_ns != 0
+            && self.first_seen_ns != 0
+            && ts_ns.saturating_sub(self.first_seen_ns) >= active_ns
     }
 
     /// Adds one packet to the direction's counters (userspace; the kernel adds atomically).
@@ -160,6 +200,72 @@ impl FlowStats {
         self.ttl_min = u8::MAX;
         self.ttl_max = 0;
         self.records += 1;
+    }
+
+    /// Starts a new flow instance in place of an ended one (a fresh SYN on its 5-tuple): the
+    /// state of [`Self::new_flow`] in every field but the packet and byte counters. The
+    /// kernel has taken what it reported off those atomically; storing zero instead would
+    /// drop a packet another CPU counted meanwhile.
+    #[inline(always)]
+    pub fn restart(&mut self, ts_ns: u64, fwd_is_a: u8) {
+        self.begin_interval_stats();
+        self.flow_start_ns = ts_ns;
+        self.last_seen_ns = 0;
+        self.records = 0;
+        self.init_win_fwd = 0;
+        self.init_win_bwd = 0;
+        self.fwd_is_a = fwd_is_a;
+        self.state = 0;
+    }
+
+    /// Completes what two CPUs updating one flow can leave incomplete in an interval about
+    /// to be reported (the kernel's records and the agent's both go through this).
+    ///
+    /// A packet can be folded in just before another CPU cuts the interval and be counted
+    /// just after: its count joins the next interval, its details were cleared with the
+    /// one cut. An interval holding only such packets would report no first packet (a
+    /// duration since boot) and no lengths. It takes its first packet time from the flow's
+    /// latest packet (its creation when there is none) and its lengths from its byte
+    /// count: exact for one packet, which is what a race leaves, the mean frame for more.
+    /// TTLs, flags and inter-arrival times stay unknown (`ttl_min` 255 above `ttl_max` 0
+    /// says so). And two packets whose times were stored in the opposite order of their
+    /// clocks leave `first_seen_ns` above `last_seen_ns`; both times belong to the
+    /// interval, so the earlier is its first packet and the later its last.
+    #[inline(always)]
+    pub fn complete_interval(&mut self) {
+        let packets = self.packets();
+        if packets == 0 {
+            return;
+        }
+        if self.first_seen_ns > self.last_seen_ns && self.last_seen_ns != 0 {
+            core::mem::swap(&mut self.first_seen_ns, &mut self.last_seen_ns);
+        }
+        if self.first_seen_ns == 0 {
+            self.first_seen_ns = if self.last_seen_ns != 0 {
+                self.last_seen_ns
+            } else {
+                self.flow_start_ns
+            };
+        }
+        if self.last_seen_ns == 0 {
+            self.last_seen_ns = self.first_seen_ns;
+        }
+        let bytes = self.fwd_bytes + self.bwd_bytes;
+        let mean = (bytes / packets) as u32;
+        if self.len_sum == 0 {
+            self.len_sum = bytes;
+            self.len_sum_sq = packets * mean as u64 * mean as u64;
+        }
+        if self.len_max == 0 {
+            self.len_max = mean;
+        }
+        if self.len_min == u32::MAX {
+            self.len_min = if mean < self.len_max {
+                mean
+            } else {
+                self.len_max
+            };
+        }
     }
 
     /// [`Self::begin_interval_stats`] plus clearing the counters (userspace).
@@ -226,111 +332,4 @@ impl FlowStats {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::record::{TCP_ACK, TCP_SYN};
-
-    fn pkt(ts: u64, len: u32, flags: u8) -> PacketMeta {
-        PacketMeta {
-            ts_ns: ts,
-            len,
-            payload_len: len.saturating_sub(54),
-            window: 1000 + len as u16,
-            tcp_flags: flags,
-            ttl: 64,
-            is_tcp: 1,
-            attempt: 0,
-            _pad: [0; 2],
-        }
-    }
-
-    #[test]
-    fn handshake_and_close_end_the_flow_on_the_second_fin() {
-        let mut s = FlowStats::new_flow(1_000, 1);
-        let seq = [
-            (pkt(1_000, 74, TCP_SYN), true),
-            (pkt(2_000, 74, TCP_SYN | TCP_ACK), false),
-            (pkt(5_000, 66, TCP_ACK), true),
-            (pkt(9_000, 66, TCP_FIN | TCP_ACK), true),
-        ];
-        for (m, fwd) in seq {
-            s.observe(&m, fwd);
-            s.count(fwd, m.len);
-            assert!(!s.ends_now(&m));
-        }
-        let last = pkt(10_000, 66, TCP_FIN | TCP_ACK);
-        s.observe(&last, false);
-        s.count(false, last.len);
-        assert!(s.ends_now(&last));
-        assert_eq!((s.fwd_packets, s.bwd_packets), (3, 2));
-        assert_eq!((s.fwd_bytes, s.bwd_bytes), (74 + 66 + 66, 74 + 66));
-        assert_eq!((s.len_min, s.len_max), (66, 74));
-        assert_eq!(s.iat_count, 4);
-        assert_eq!(s.iat_sum_ns, 9_000);
-        assert_eq!((s.iat_min_ns, s.iat_max_ns), (1_000, 4_000));
-        assert_eq!(s.tcp_flag_counts[1], 2, "two SYNs");
-        assert_eq!(s.tcp_flag_counts[0], 2, "two FINs");
-        assert_eq!((s.init_win_fwd, s.init_win_bwd), (1074, 1074));
-    }
-
-    #[test]
-    fn a_new_interval_keeps_identity_and_continues_inter_arrival() {
-        let mut s = FlowStats::new_flow(100, 0);
-        s.observe(&pkt(100, 60, TCP_SYN), true);
-        s.count(true, 60);
-        s.begin_interval();
-        assert_eq!(s.packets(), 0);
-        assert_eq!(s.flow_start_ns, 100);
-        assert_eq!(s.records, 1);
-        s.observe(&pkt(400, 60, TCP_ACK), true);
-        assert_eq!(s.iat_count, 1);
-        assert_eq!(s.iat_sum_ns, 300);
-        assert_eq!(s.first_seen_ns, 400);
-    }
-
-    #[test]
-    fn merging_intervals_equals_one_long_interval() {
-        let pkts = [
-            (pkt(10, 74, TCP_SYN), true),
-            (pkt(20, 74, TCP_SYN | TCP_ACK), false),
-            (pkt(35, 1500, TCP_ACK), true),
-            (pkt(90, 66, TCP_ACK), false),
-        ];
-        let mut whole = FlowStats::new_flow(10, 1);
-        let mut split = FlowStats::new_flow(10, 1);
-        let mut merged = FlowStats::default();
-        for (i, (m, fwd)) in pkts.iter().enumerate() {
-            whole.observe(m, *fwd);
-            whole.count(*fwd, m.len);
-            split.observe(m, *fwd);
-            split.count(*fwd, m.len);
-            if i == 1 {
-                merged.merge(&split);
-                split.begin_interval();
-            }
-        }
-        merged.merge(&split);
-        assert_eq!(merged.packets(), whole.packets());
-        assert_eq!(merged.fwd_bytes, whole.fwd_bytes);
-        assert_eq!(merged.len_sum_sq, whole.len_sum_sq);
-        assert_eq!(merged.iat_sum_ns, whole.iat_sum_ns);
-        assert_eq!(merged.iat_count, whole.iat_count);
-        assert_eq!(
-            (merged.iat_min_ns, merged.iat_max_ns),
-            (whole.iat_min_ns, whole.iat_max_ns)
-        );
-        assert_eq!(merged.tcp_flag_counts, whole.tcp_flag_counts);
-        assert_eq!(merged.first_seen_ns, 10);
-        assert_eq!(merged.last_seen_ns, 90);
-    }
-
-    #[test]
-    fn rst_ends_once() {
-        let mut s = FlowStats::new_flow(1, 1);
-        let rst = pkt(1, 54, TCP_RST);
-        s.observe(&rst, true);
-        assert!(s.ends_now(&rst));
-        s.state |= STATE_ENDED;
-        assert!(!s.ends_now(&rst));
-    }
-}
+mod tests;

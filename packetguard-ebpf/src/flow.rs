@@ -1,38 +1,36 @@
-//! Folding a parsed packet into its flow and emitting records.
+//! Folding a parsed packet into its flow, and deciding when the flow reports.
 //!
-//! Concurrency: the two directions of a flow can be processed on two CPUs at once. The
-//! per-direction packet and byte counters are therefore updated with atomic adds, and a
-//! record subtracts exactly what it reported, so no packet is counted twice or lost when a
-//! record is cut concurrently with an update. The other statistics (min/max, sums of squares)
-//! and the host credit marks are plain stores; a rare race can skew them slightly (a host
-//! credit counted twice), never the flow's counts.
-
-use core::intrinsics::{atomic_xadd, AtomicOrdering};
+//! Concurrency: the two directions of a flow can be processed on two CPUs at once.
+//! Counting a packet (its per-direction packets and bytes) is atomic adds, which any
+//! number of CPUs can do together. Cutting a record, crediting the host maps and starting
+//! a new flow over an ended one move counts out of the entry; a CPU does them only while
+//! it holds the flow's claim (see `packetguard_common::entry` and [`crate::sync`]), and
+//! one that finds the claim held leaves them to the flow's next packet. So one end record
+//! per flow, every record subtracts exactly what it copied, and host credits never count
+//! a packet twice or go negative.
+//!
+//! A packet that may cut a record (a RST, a closing FIN, an interval past the active
+//! timeout) is folded in only once its CPU holds the claim, so every record the kernel
+//! cuts describes at least that packet: a first packet time and lengths of its own. The
+//! other statistics (min/max, sums of squares) are plain stores; a packet folded in on one
+//! CPU while another cuts the interval can miss from them (never from the counts), which
+//! `FlowStats::complete_interval` accounts for before a record goes out.
 
 use aya_ebpf::bindings::BPF_NOEXIST;
 use packetguard_common::{
-    entry::{BACKWARD, FORWARD},
+    entry::{BACKWARD, CLAIM_ENDED, CLAIM_REPLIED, FORWARD},
     host::is_answer,
     key::IPPROTO_TCP,
     record::{STATE_ENDED, STATE_REPLIED, TCP_RST},
-    Counter, FlowEntry, FlowKey, FlowRecord, FlowStart, HostStats, PacketSample, RecordKind,
-    RecordReason,
+    Counter, FlowEntry, FlowKey, HostStats, PacketMeta, RecordReason,
 };
 
 use crate::{
-    count,
+    count, emit,
     host::{self, Role},
     parse::Packet,
-    setting_u32, setting_u64, ACTIVE_TIMEOUT_NS, EMIT_FLOW_STARTS, EVENTS, FLOWS, SAMPLER,
-    SAMPLE_EVERY,
+    setting_u64, sync, ACTIVE_TIMEOUT_NS, FLOWS,
 };
-
-#[inline(always)]
-pub fn atomic_add(field: &mut u64, v: u64) {
-    // The result is unused, so this compiles to a plain BPF atomic add (the BPF target has
-    // no compare-and-swap, so `AtomicU64::fetch_add` is not available).
-    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(field as *mut u64, v) };
-}
 
 /// Folds `pkt` into its flow, creating the flow if needed, and emits what is due.
 #[inline(always)]
@@ -46,7 +44,7 @@ pub fn account(pkt: &Packet) {
             // NOEXIST: if another CPU created the flow a moment ago, keep its entry.
             if FLOWS.insert(&pkt.key, &fresh, BPF_NOEXIST as u64).is_ok() {
                 count(Counter::FlowsCreated, 1);
-                flow_start(pkt);
+                emit::flow_start(pkt);
             }
             match FLOWS.get_ptr_mut(&pkt.key) {
                 Some(p) => unsafe { &mut *p },
@@ -58,78 +56,125 @@ pub fn account(pkt: &Packet) {
         }
     };
 
-    // A connection that ended and now sees a fresh SYN on the same 5-tuple is a new flow:
-    // report the old one's tail (if any) and start over.
+    // A connection that ended and now sees a fresh SYN on the same 5-tuple is a new flow.
+    // A connection attempt (see `packetguard_common::host::connection_attempt`).
     let attempt = meta.attempt != 0;
-    if entry.stats.state & STATE_ENDED != 0 && attempt {
-        credit_both(&pkt.key, entry, meta.ts_ns);
-        if entry.stats.packets() == 0 || emit(&pkt.key, entry, RecordReason::FlowEnd) {
-            *entry = FlowEntry::new_flow(meta.ts_ns, src_is_a);
-            count(Counter::FlowsCreated, 1);
-            count(Counter::FlowsReused, 1);
-            flow_start(pkt);
-        }
+    if attempt && entry.stats.state & STATE_ENDED != 0 {
+        restart(pkt, entry);
     }
 
-    let stats = &mut entry.stats;
-    let forward = src_is_a == stats.fwd_is_a;
-    if !forward && stats.state & STATE_REPLIED == 0 {
-        // The first reply: tells the flow's opener (a source) whether its attempt worked.
-        stats.state |= STATE_REPLIED;
-        if is_answer(pkt.key.protocol, meta.tcp_flags) {
-            let answered = HostStats {
-                answered: 1,
-                ..HostStats::default()
-            };
-            host::credit(Role::Source, &pkt.key, stats.fwd_is_a != 0, &answered);
+    let forward = src_is_a == entry.stats.fwd_is_a;
+    if !forward && entry.stats.state & STATE_REPLIED == 0 {
+        first_reply(pkt, entry);
+    }
+
+    let dir = if forward { FORWARD } else { BACKWARD };
+    let active = setting_u64(&ACTIVE_TIMEOUT_NS);
+    let mut owned = None;
+    if entry.stats.will_end(meta, forward) || entry.stats.active_due(meta.ts_ns, active) {
+        owned = sync::claim(&mut entry.claim);
+        if owned.is_none() {
+            count(Counter::FlowBusy, 1);
         }
     }
+    fold(entry, meta, forward);
+    match owned {
+        Some(bits) => {
+            cut(pkt, entry, dir, attempt, bits, active);
+            sync::release(&mut entry.claim);
+        }
+        // A connection attempt reaches its host at once; other packets in credits.
+        None if attempt || entry.credit_due(dir, meta.ts_ns) => {
+            credit_claimed(&pkt.key, entry, dir, attempt, meta.ts_ns)
+        }
+        None => {}
+    }
+
+    emit::sample(pkt, forward);
+}
+
+/// Adds the packet to the flow: its statistics, then its counters.
+#[inline(always)]
+fn fold(entry: &mut FlowEntry, meta: &PacketMeta, forward: bool) {
+    let stats = &mut entry.stats;
     stats.observe(meta, forward);
     if forward {
-        atomic_add(&mut stats.fwd_packets, 1);
-        atomic_add(&mut stats.fwd_bytes, meta.len as u64);
+        sync::atomic_add(&mut stats.fwd_packets, 1);
+        sync::atomic_add(&mut stats.fwd_bytes, meta.len as u64);
     } else {
-        atomic_add(&mut stats.bwd_packets, 1);
-        atomic_add(&mut stats.bwd_bytes, meta.len as u64);
+        sync::atomic_add(&mut stats.bwd_packets, 1);
+        sync::atomic_add(&mut stats.bwd_bytes, meta.len as u64);
     }
+}
 
-    // A connection attempt reaches its host at once; other packets in credits.
-    let dir = if forward { FORWARD } else { BACKWARD };
-    if attempt || entry.credit_due(dir, meta.ts_ns) {
-        credit(&pkt.key, entry, dir, attempt as u64, meta.ts_ns);
-    }
-
-    if entry.stats.ends_now(meta) {
+/// With the claim held and the packet folded in: the end record if the packet closed the
+/// connection, else the direction's credit if due and an active timeout record if due.
+#[inline(always)]
+fn cut(pkt: &Packet, entry: &mut FlowEntry, dir: usize, attempt: bool, bits: u64, active: u64) {
+    let (key, meta) = (&pkt.key, &pkt.meta);
+    let ts = meta.ts_ns;
+    if bits & CLAIM_ENDED == 0 && entry.stats.closes(meta) {
+        // Nothing the flow counted waits for the agent.
+        credit(key, entry, dir, attempt as u64, ts);
+        credit(key, entry, 1 - dir, 0, ts);
         let reason = if meta.tcp_flags & TCP_RST != 0 {
             RecordReason::Reset
         } else {
             RecordReason::FlowEnd
         };
-        credit_both(&pkt.key, entry, meta.ts_ns);
-        // If the ring buffer is full the flow stays whole in the map; the next packet or
+        // If the ring buffer is full the flow stays whole in the map; its next packet or
         // the agent's idle expiry exports it.
-        if emit(&pkt.key, entry, reason) {
+        if emit::record(key, entry, reason) {
+            sync::fetch_or(&mut entry.claim, CLAIM_ENDED);
             entry.stats.state |= STATE_ENDED;
             count(Counter::FlowsEnded, 1);
         }
-    } else {
-        let active = setting_u64(&ACTIVE_TIMEOUT_NS);
-        if active != 0 && meta.ts_ns.saturating_sub(entry.stats.first_seen_ns) >= active {
-            emit(&pkt.key, entry, RecordReason::ActiveTimeout);
-        }
+        return;
     }
+    if bits & CLAIM_ENDED != 0 {
+        // The hint was lost to another CPU's update of `state`; the claim word knows.
+        entry.stats.state |= STATE_ENDED;
+    }
+    if attempt || entry.credit_due(dir, ts) {
+        credit(key, entry, dir, attempt as u64, ts);
+    }
+    if entry.stats.active_due(ts, active) {
+        emit::record(key, entry, RecordReason::ActiveTimeout);
+    }
+}
 
-    sample(pkt, forward);
+/// Credits direction `dir` under the claim. When another CPU holds it, the packets wait for
+/// the next credit (the direction stays due) but a connection attempt, which is this
+/// packet's alone, reaches both hosts at once.
+#[inline(always)]
+fn credit_claimed(key: &FlowKey, entry: &mut FlowEntry, dir: usize, attempt: bool, ts_ns: u64) {
+    if sync::claim(&mut entry.claim).is_some() {
+        credit(key, entry, dir, attempt as u64, ts_ns);
+        sync::release(&mut entry.claim);
+        return;
+    }
+    count(Counter::FlowBusy, 1);
+    if attempt {
+        let d = HostStats {
+            syn_without_ack: 1,
+            ..HostStats::default()
+        };
+        let to_a = entry.destination_is_a(dir);
+        host::credit(Role::Destination, key, to_a, &d);
+        host::credit(Role::Source, key, !to_a, &d);
+    }
 }
 
 /// Adds what direction `dir` of the flow counted since its last credit to its destination
 /// (as received) and to its source (as sent), with `attempts` connection attempts (the
-/// packet being processed).
+/// packet being processed). The caller holds the flow's claim.
 #[inline(always)]
 fn credit(key: &FlowKey, entry: &mut FlowEntry, dir: usize, attempts: u64, ts_ns: u64) {
     let mut d = entry.uncredited(dir, key.protocol == IPPROTO_TCP);
     d.syn_without_ack = attempts;
-    if d.packets != 0 {
+    // Packets and bytes are two reads: another CPU's packet can be in the bytes and not
+    // yet in the packets. The marks take what was read, so the hosts must get it too.
+    if d.packets | d.bytes != 0 {
         // The same packets, received by one end and sent by the other.
         let to_a = entry.destination_is_a(dir);
         host::credit(Role::Destination, key, to_a, &d);
@@ -138,104 +183,44 @@ fn credit(key: &FlowKey, entry: &mut FlowEntry, dir: usize, attempts: u64, ts_ns
     entry.credited(dir, &d, ts_ns);
 }
 
-/// Credits both directions of a flow that ends or starts over, so nothing it counted
-/// waits for the agent.
+/// Starts a new flow over an ended one whose 5-tuple sees a fresh SYN: credits and reports
+/// the old flow's tail (if any), then resets the entry in place. When another CPU holds the
+/// flow, or the ring buffer has no room for the tail, the SYN joins the tail instead.
 #[inline(always)]
-fn credit_both(key: &FlowKey, entry: &mut FlowEntry, ts_ns: u64) {
-    credit(key, entry, FORWARD, 0, ts_ns);
-    credit(key, entry, BACKWARD, 0, ts_ns);
+fn restart(pkt: &Packet, entry: &mut FlowEntry) {
+    let Some(bits) = sync::claim(&mut entry.claim) else {
+        count(Counter::FlowBusy, 1);
+        return;
+    };
+    if bits & CLAIM_ENDED != 0 {
+        let ts = pkt.meta.ts_ns;
+        credit(&pkt.key, entry, FORWARD, 0, ts);
+        credit(&pkt.key, entry, BACKWARD, 0, ts);
+        if entry.stats.packets() == 0 || emit::record(&pkt.key, entry, RecordReason::FlowEnd) {
+            entry.stats.restart(ts, pkt.src_is_a as u8);
+            // The new flow's first packet credits at once. The marks stay: they moved
+            // with the counters when the tail was reported.
+            entry.credit.credited_ns = [0, 0];
+            sync::fetch_and_not(&mut entry.claim, CLAIM_ENDED | CLAIM_REPLIED);
+            count(Counter::FlowsCreated, 1);
+            count(Counter::FlowsReused, 1);
+            emit::flow_start(pkt);
+        }
+    }
+    sync::release(&mut entry.claim);
 }
 
-/// Sends the flow's current interval as a [`FlowRecord`] and starts the next interval.
-/// Returns false (and counts it) when the ring buffer is full; the flow is left untouched.
+/// The flow's first backward packet (the reply its opener's attempt got, if any): tells
+/// the opener's source entry whether the attempt was answered, exactly once per flow.
 #[inline(always)]
-fn emit(key: &FlowKey, flow: &mut FlowEntry, reason: RecordReason) -> bool {
-    let Some(mut entry) = EVENTS.reserve::<FlowRecord>(0) else {
-        count(Counter::RingbufFull, 1);
-        return false;
-    };
-    let rec = entry.as_mut_ptr();
-    let (fp, bp, fb, bb);
-    unsafe {
-        (*rec).kind = RecordKind::Flow as u32;
-        (*rec).reason = reason as u32;
-        (*rec).key = *key;
-        (*rec).stats = flow.stats;
-        fp = (*rec).stats.fwd_packets;
-        bp = (*rec).stats.bwd_packets;
-        fb = (*rec).stats.fwd_bytes;
-        bb = (*rec).stats.bwd_bytes;
+fn first_reply(pkt: &Packet, entry: &mut FlowEntry) {
+    let before = sync::fetch_or(&mut entry.claim, CLAIM_REPLIED);
+    entry.stats.state |= STATE_REPLIED;
+    if before & CLAIM_REPLIED == 0 && is_answer(pkt.key.protocol, pkt.meta.tcp_flags) {
+        let answered = HostStats {
+            answered: 1,
+            ..HostStats::default()
+        };
+        host::credit(Role::Source, &pkt.key, entry.stats.fwd_is_a != 0, &answered);
     }
-    entry.submit(0);
-    // Subtract what was reported: increments that raced in after the copy stay counted.
-    let stats = &mut flow.stats;
-    atomic_add(&mut stats.fwd_packets, fp.wrapping_neg());
-    atomic_add(&mut stats.bwd_packets, bp.wrapping_neg());
-    atomic_add(&mut stats.fwd_bytes, fb.wrapping_neg());
-    atomic_add(&mut stats.bwd_bytes, bb.wrapping_neg());
-    stats.begin_interval_stats();
-    flow.reported(fp, bp, fb, bb);
-    count(Counter::RecordsEmitted, 1);
-    true
-}
-
-/// Announces a new flow when the agent asked for it (the host detector needs it).
-#[inline(always)]
-fn flow_start(pkt: &Packet) {
-    if setting_u32(&EMIT_FLOW_STARTS) == 0 {
-        return;
-    }
-    let Some(mut entry) = EVENTS.reserve::<FlowStart>(0) else {
-        count(Counter::RingbufFull, 1);
-        return;
-    };
-    let ev = entry.as_mut_ptr();
-    unsafe {
-        (*ev).kind = RecordKind::FlowStart as u32;
-        (*ev).len = pkt.meta.len;
-        (*ev).ts_ns = pkt.meta.ts_ns;
-        (*ev).key = pkt.key;
-        (*ev).tcp_flags = pkt.meta.tcp_flags;
-        (*ev).fwd_is_a = pkt.src_is_a as u8;
-        (*ev).attempt = pkt.meta.attempt;
-        (*ev)._pad = [0; 5];
-    }
-    entry.submit(0);
-    count(Counter::FlowStartsEmitted, 1);
-}
-
-/// Emits every K-th packet of this CPU as a [`PacketSample`].
-#[inline(always)]
-fn sample(pkt: &Packet, forward: bool) {
-    let every = setting_u32(&SAMPLE_EVERY);
-    if every == 0 {
-        return;
-    }
-    let Some(countdown) = SAMPLER.get_ptr_mut(0) else {
-        return;
-    };
-    let countdown = unsafe { &mut *countdown };
-    *countdown += 1;
-    if *countdown < every {
-        return;
-    }
-    *countdown = 0;
-    let Some(mut entry) = EVENTS.reserve::<PacketSample>(0) else {
-        count(Counter::RingbufFull, 1);
-        return;
-    };
-    let s = entry.as_mut_ptr();
-    unsafe {
-        (*s).kind = RecordKind::Sample as u32;
-        (*s).len = pkt.meta.len;
-        (*s).ts_ns = pkt.meta.ts_ns;
-        (*s).key = pkt.key;
-        (*s).payload_len = pkt.meta.payload_len;
-        (*s).direction = (!forward) as u8;
-        (*s).tcp_flags = pkt.meta.tcp_flags;
-        (*s).ttl = pkt.meta.ttl;
-        (*s).src_is_a = pkt.src_is_a as u8;
-    }
-    entry.submit(0);
-    count(Counter::SamplesEmitted, 1);
 }

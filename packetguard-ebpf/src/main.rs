@@ -5,7 +5,9 @@
 //! - `main.rs` (this file): maps, load-time settings, the `#[xdp]` and `#[classifier]`
 //!   entry points, and [`observe`], the one per-packet path both share.
 //! - [`parse`]: bounds-checked parsing of Ethernet, VLAN, IPv4, IPv6, TCP, UDP, ICMP.
-//! - [`flow`]: the flow map update and what goes to the ring buffer.
+//! - [`flow`]: the flow map update and when a flow reports.
+//! - [`emit`]: what goes to the ring buffer (flow records, flow starts, samples).
+//! - [`sync`]: the atomic operations that let two CPUs carry one flow at once.
 //! - [`host`]: per-address totals (as destination and as source) for the window
 //!   detectors, credited from the flow map.
 //!
@@ -15,7 +17,8 @@
 //! PacketGuard observes, it never drops. Anything the parser cannot read is counted and
 //! passed.
 //!
-//! Minimum kernel: 5.8 (BPF ring buffer); built for BPF ISA v3 (5.1). The agent attaches
+//! Minimum kernel: 5.12 (the fetch and exchange forms of BPF atomics, which the per-flow
+//! claim needs; the BPF ring buffer needs 5.8); built for BPF ISA v3. The agent attaches
 //! the egress program through a TCX link on 6.6 and later, through a clsact qdisc before.
 #![no_std]
 #![no_main]
@@ -26,9 +29,11 @@
 // verifier has to track for nothing.
 #![allow(clippy::needless_borrows_for_generic_args)]
 
+mod emit;
 mod flow;
 mod host;
 mod parse;
+mod sync;
 
 use core::mem::MaybeUninit;
 
@@ -132,7 +137,10 @@ fn observe(start: usize, end: usize, len: u32) {
 }
 
 /// The PacketGuard XDP program: every frame arriving on the interface.
+// Inlined into the entry point the macro generates: left to LLVM, a body this size becomes
+// a BPF-to-BPF call.
 #[xdp]
+#[inline(always)]
 pub fn packetguard(ctx: XdpContext) -> u32 {
     let (start, end) = (ctx.data(), ctx.data_end());
     observe(start, end, (end - start) as u32);
@@ -154,6 +162,7 @@ const EGRESS_HEADER_BYTES: u32 = 192;
 /// Returns `TC_ACT_UNSPEC` (`TCX_NEXT` on a TCX link): the packet continues to whatever
 /// runs after this program, as if it were not attached.
 #[classifier]
+#[inline(always)]
 pub fn packetguard_egress(ctx: TcContext) -> i32 {
     let len = ctx.len();
     let linear = (ctx.data_end() - ctx.data()) as u32;
@@ -200,7 +209,7 @@ pub fn packetguard_floor(ctx: XdpContext) -> u32 {
         match FLOOR_FLOWS.get_ptr_mut(&pkt.key) {
             Some(v) => unsafe {
                 (*v)[0] = now;
-                flow::atomic_add(&mut (*v)[1], 1);
+                sync::atomic_add(&mut (*v)[1], 1);
             },
             None => {
                 let _ = FLOOR_FLOWS.insert(&pkt.key, &[now, 1], 0);

@@ -18,6 +18,7 @@ mod connection;
 mod connections;
 mod event_drops;
 mod http;
+mod kernel_series;
 mod limits;
 mod rules;
 mod server;
@@ -32,7 +33,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::datapath::counters::KernelCounters;
+use crate::datapath::{counters::KernelCounters, ledger::FlowLosses};
 use crate::detect::window::WindowRole;
 pub use crate::events::{Detector, N_DETECTORS};
 pub use http::{HttpMetrics, Timeout};
@@ -90,79 +91,7 @@ pub struct DrainBatch {
     pub elapsed: Duration,
 }
 
-/// The kernel counters exported as one plain counter each: slot, metric name, help.
-const KERNEL_SERIES: [(Counter, &str, &str); 14] = [
-    (
-        Counter::Packets,
-        "packetguard_packets_total",
-        "Frames the kernel programs saw on the interface (received and sent), every protocol.",
-    ),
-    (
-        Counter::Bytes,
-        "packetguard_bytes_total",
-        "Bytes of the frames the kernel programs saw, link-layer headers included.",
-    ),
-    (
-        Counter::EgressPackets,
-        "packetguard_egress_packets_total",
-        "Of packetguard_packets_total, the frames the egress (TC) program saw: what the host sent.",
-    ),
-    (
-        Counter::EgressBytes,
-        "packetguard_egress_bytes_total",
-        "Of packetguard_bytes_total, the bytes the egress (TC) program saw.",
-    ),
-    (
-        Counter::NonIp,
-        "packetguard_non_ip_frames_total",
-        "Frames that are neither IPv4 nor IPv6 (ARP, LLDP, ...); passed unscored.",
-    ),
-    (
-        Counter::ParseErrors,
-        "packetguard_parse_errors_total",
-        "Frames cut short or malformed where the parser needed a header; passed.",
-    ),
-    (
-        Counter::FlowsCreated,
-        "packetguard_kernel_flows_created_total",
-        "Flow entries the XDP program created in its flow map.",
-    ),
-    (
-        Counter::RingbufFull,
-        "packetguard_ringbuf_lost_total",
-        "Ring buffer reservations that failed because the buffer was full.",
-    ),
-    (
-        Counter::FlowsEnded,
-        "packetguard_kernel_flows_ended_total",
-        "Flows the XDP program ended on FIN or RST.",
-    ),
-    (
-        Counter::Fragments,
-        "packetguard_ip_fragments_total",
-        "Non-first IP fragments, counted toward their flow without ports.",
-    ),
-    (
-        Counter::ShortFirstFragments,
-        "packetguard_ip_short_first_fragments_total",
-        "First IP fragments cut inside their L4 header, counted by ports; TCP ones as connection attempts.",
-    ),
-    (
-        Counter::FlowInsertFailed,
-        "packetguard_flow_insert_failures_total",
-        "Flow map inserts the kernel refused; those packets update no flow.",
-    ),
-    (
-        Counter::HostInsertFailed,
-        "packetguard_host_insert_failures_total",
-        "Host map inserts the kernel refused; those packets are missing from their host's window.",
-    ),
-    (
-        Counter::SourceInsertFailed,
-        "packetguard_source_insert_failures_total",
-        "Source map inserts the kernel refused; those packets are missing from their source's window.",
-    ),
-];
+use kernel_series::KERNEL_SERIES;
 
 /// The kernel counter behind each `kind` of `packetguard_ringbuf_emitted_total`, in
 /// [`RECORD_KINDS`] order.
@@ -192,6 +121,7 @@ pub struct Metrics {
     flow_table_entries: IntGauge,
     flow_table_capacity: IntGauge,
     flow_table_evictions: IntCounter,
+    flow_table_evicted_packets: IntCounter,
     model_info: IntGaugeVec,
     /// The model label currently set per detector, to replace it on reload.
     models: Mutex<[Option<String>; N_DETECTORS]>,
@@ -353,7 +283,11 @@ impl Metrics {
             )?,
             flow_table_evictions: b.counter(
                 "packetguard_flow_table_evictions_total",
-                "Flows dropped from the flow table to make room before they were exported.",
+                "Flows the kernel flow map (LRU) dropped to make room before the agent removed them.",
+            )?,
+            flow_table_evicted_packets: b.counter(
+                "packetguard_flow_table_evicted_packets_total",
+                "Packets counted into flows the LRU dropped before they were reported: missing from every flow record.",
             )?,
             model_info,
             models: Mutex::new(Default::default()),
@@ -487,9 +421,15 @@ impl Metrics {
             .set(i64::try_from(capacity).unwrap_or(i64::MAX));
     }
 
-    /// Counts flows evicted from the flow table before they were exported.
-    pub fn add_flow_table_evictions(&self, n: u64) {
-        self.flow_table_evictions.inc_by(n);
+    /// Raises the eviction counters to `losses` (totals from the flow table's ledger,
+    /// which never go back).
+    pub fn set_flow_losses(&self, losses: &FlowLosses) {
+        for (counter, total) in [
+            (&self.flow_table_evictions, losses.evicted_flows),
+            (&self.flow_table_evicted_packets, losses.evicted_packets),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// Names the model a detector scores with, replacing the previous one (not for the

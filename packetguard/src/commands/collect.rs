@@ -17,7 +17,9 @@ use crate::{
         counters::{self, KernelCounters},
         drain::{Drain, Event},
         flow_table::{monotonic_ns, FlowTable, Removed},
-        interface_index, AttachMode, AttachOptions, DataPath, DataPathConfig, Direction, TcMode,
+        interface_index,
+        ledger::FlowLosses,
+        AttachMode, AttachOptions, DataPath, DataPathConfig, Direction, TcMode,
     },
     flows::{
         csv::FlowCsvWriter,
@@ -216,7 +218,6 @@ async fn collect(args: CollectArgs) -> Result<()> {
         merger: FlowMerger::default(),
         per_record: args.per_record,
     };
-    let mut removed_total = 0u64;
     let mut sample_err: Option<std::io::Error> = None;
     let scan_every =
         (args.idle_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
@@ -234,8 +235,7 @@ async fn collect(args: CollectArgs) -> Result<()> {
                 Event::FlowStart(_) => {}
             }) => { res.context("reading the ring buffer")?; }
             _ = scan.tick() => {
-                let st = table.expire_idle(monotonic_ns(), args.idle_timeout, |r| sink.removed(r))?;
-                removed_total += st.removed as u64;
+                table.expire_idle(monotonic_ns(), args.idle_timeout, |r| sink.removed(r))?;
             }
         }
         if let Some(e) = sink.take_error() {
@@ -254,8 +254,7 @@ async fn collect(args: CollectArgs) -> Result<()> {
             sink.record(rec)
         }
     });
-    let st = table.export_all(|r| sink.removed(r))?;
-    removed_total += st.removed as u64;
+    table.export_all(|r| sink.removed(r))?;
     let rows = sink.finish().context("writing the flow CSV")?;
     if let Some(mut f) = samples_out {
         f.flush().context("writing the samples CSV")?;
@@ -265,13 +264,9 @@ async fn collect(args: CollectArgs) -> Result<()> {
     }
 
     let k = counters::read(&counter_map)?;
-    print_summary(
-        &k,
-        rows,
-        drain.stats.flows,
-        removed_total,
-        drain.stats.samples,
-    );
+    // Detached and exported: nothing changes any more, so the ledger is exact.
+    let losses = table.losses_settled(&k);
+    print_summary(&k, &losses, rows, drain.stats.flows, drain.stats.samples);
     Ok(())
 }
 
@@ -284,20 +279,26 @@ pub fn describe(attached: &[crate::datapath::Attachment]) -> String {
         .join(", ")
 }
 
-fn print_summary(k: &KernelCounters, rows: u64, kernel_records: u64, removed: u64, samples: u64) {
-    let created = k.get(Counter::FlowsCreated);
-    let reused = k.get(Counter::FlowsReused);
-    let evicted = created.saturating_sub(reused).saturating_sub(removed);
+fn print_summary(
+    k: &KernelCounters,
+    losses: &FlowLosses,
+    rows: u64,
+    kernel_records: u64,
+    samples: u64,
+) {
     eprintln!(
         "summary: packets {} ({} bytes), flows {} (rows written), kernel records {}, samples {}, \
-         records lost {} (ring buffer full), flows evicted before export {}, parse errors {}, non-IP frames {}",
+         records delayed {} (ring buffer full, sent later), flow starts and samples lost {} (ring buffer full), \
+         flows evicted before export {} ({} packets), parse errors {}, non-IP frames {}",
         k.get(Counter::Packets),
         k.get(Counter::Bytes),
         rows,
         kernel_records,
         samples,
-        k.get(Counter::RingbufFull),
-        evicted,
+        k.get(Counter::RecordsDelayed),
+        k.get(Counter::RingbufLost),
+        losses.evicted_flows,
+        losses.evicted_packets,
         k.get(Counter::ParseErrors),
         k.get(Counter::NonIp),
     );

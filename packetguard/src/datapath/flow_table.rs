@@ -5,9 +5,18 @@
 //! land in a tail. The agent removes flows that went quiet, exporting whatever they
 //! counted since their last record, so every packet reaches exactly one record.
 //!
+//! A flow is idle when neither its latest packet nor, if it has none yet, its creation is
+//! within the idle timeout ([`FlowEntry::last_active_ns`]): the kernel inserts an entry
+//! and folds its first packet in afterwards, and an entry in between must not look idle
+//! since boot.
+//!
 //! A packet that arrives between reading an idle entry and deleting it would be lost; by
 //! definition the entry has been idle for the whole idle timeout, so this needs a packet
-//! to arrive within the microseconds between two syscalls after seconds of silence.
+//! to arrive within the microseconds between two syscalls after seconds of silence (the
+//! entry is read again and tested again right before the delete, and the ledger counts
+//! such a packet among the evicted ones).
+//!
+//! Every scan feeds the table's [`FlowLedger`], which derives what the LRU evicted.
 
 use std::time::Duration;
 
@@ -16,7 +25,11 @@ use packetguard_common::{
     FlowEntry, FlowKey, FlowRecord, FlowStats, HostKey, HostStats, RecordKind, RecordReason,
 };
 
-use super::DataPathError;
+use super::{
+    counters::KernelCounters,
+    ledger::{FlowLedger, FlowLosses},
+    DataPathError,
+};
 
 /// A flow the agent removed from the kernel map.
 #[derive(Clone, Copy, Debug)]
@@ -40,6 +53,10 @@ pub struct ScanStats {
     pub entries: usize,
     /// Entries removed.
     pub removed: usize,
+    /// Packets in the records of the removed entries.
+    pub removed_packets: u64,
+    /// Packets the entries left in the map held (counted since their last record).
+    pub live_packets: u64,
 }
 
 /// The kernel flow map.
@@ -47,6 +64,7 @@ pub struct FlowTable {
     map: HashMap<MapData, FlowKey, FlowEntry>,
     keys: Vec<FlowKey>,
     values: Vec<FlowEntry>,
+    ledger: FlowLedger,
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the clock `bpf_ktime_get_ns` reads.
@@ -59,7 +77,8 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-fn record(key: FlowKey, stats: FlowStats, reason: RecordReason) -> Option<FlowRecord> {
+fn record(key: FlowKey, mut stats: FlowStats, reason: RecordReason) -> Option<FlowRecord> {
+    stats.complete_interval();
     (stats.packets() > 0).then_some(FlowRecord {
         kind: RecordKind::Flow as u32,
         reason: reason as u32,
@@ -74,11 +93,24 @@ impl FlowTable {
             map,
             keys: Vec::new(),
             values: Vec::new(),
+            ledger: FlowLedger::default(),
         }
     }
 
-    /// Removes flows whose last packet is at least `idle` older than `now_ns`, handing each
-    /// to `f`.
+    /// What the LRU evicted so far, from the kernel counters read after the latest scan
+    /// (see [`FlowLedger::losses`]).
+    pub fn losses(&mut self, counters: &KernelCounters) -> FlowLosses {
+        self.ledger.losses(counters)
+    }
+
+    /// The same, exact, once the programs are detached and the map no longer changes (see
+    /// [`FlowLedger::losses_settled`]).
+    pub fn losses_settled(&mut self, counters: &KernelCounters) -> FlowLosses {
+        self.ledger.losses_settled(counters)
+    }
+
+    /// Removes flows whose last activity (latest packet, or creation for a flow with none
+    /// yet) is at least `idle` older than `now_ns`, handing each to `f`.
     pub fn expire_idle(
         &mut self,
         now_ns: u64,
@@ -86,8 +118,8 @@ impl FlowTable {
         f: impl FnMut(Removed),
     ) -> Result<ScanStats, DataPathError> {
         let idle_ns = idle.as_nanos().min(u64::MAX as u128) as u64;
-        self.scan(RecordReason::IdleTimeout, f, |s| {
-            now_ns.saturating_sub(s.stats.last_seen_ns) >= idle_ns
+        self.scan(RecordReason::IdleTimeout, f, |e| {
+            now_ns.saturating_sub(e.last_active_ns()) >= idle_ns
         })
     }
 
@@ -116,19 +148,26 @@ impl FlowTable {
                 stats.entries += keys.len();
                 for (key, flow) in keys.iter().zip(values) {
                     if !due(flow) {
+                        stats.live_packets += flow.stats.packets();
                         continue;
                     }
-                    // Read again right before deleting to shrink the window for a racing
-                    // packet.
+                    // Read and test again right before deleting, to shrink the window for
+                    // a racing packet.
                     let flow = map.get(key, 0).unwrap_or(*flow);
+                    if !due(&flow) {
+                        stats.live_packets += flow.stats.packets();
+                        continue;
+                    }
                     if map.remove(key).is_err() {
                         continue;
                     }
                     stats.removed += 1;
+                    let record = record(*key, flow.stats, reason);
+                    stats.removed_packets += record.map_or(0, |r| r.stats.packets());
                     f(Removed {
                         key: *key,
                         flow_start_ns: flow.stats.flow_start_ns,
-                        record: record(*key, flow.stats, reason),
+                        record,
                         uncredited: flow.uncredited_hosts(key),
                         uncredited_sources: flow.uncredited_sources(key),
                     });
@@ -140,6 +179,7 @@ impl FlowTable {
             map: "FLOWS",
             cause: format!("batch lookup: {e}"),
         })?;
+        self.ledger.scanned(&stats);
         Ok(stats)
     }
 }

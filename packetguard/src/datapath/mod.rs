@@ -8,6 +8,7 @@
 //! - [`drain`]: the ring buffer reader (tokio `AsyncFd`, batched, zero-copy decode).
 //! - [`batch`]: reading a hash map a few thousand entries per syscall.
 //! - [`flow_table`]: idle expiry and final export of the kernel flow map.
+//! - [`ledger`]: where every flow and packet went, and so what the LRU evicted.
 //! - [`hosts`]: reading the per-destination totals of the host detector.
 //! - [`counters`]: reading the per-CPU counters.
 
@@ -18,6 +19,7 @@ pub mod counters;
 pub mod drain;
 pub mod flow_table;
 pub mod hosts;
+pub mod ledger;
 
 use std::{ffi::CString, time::Duration};
 

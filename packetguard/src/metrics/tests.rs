@@ -49,7 +49,7 @@ fn kernel_totals_become_exact_monotone_counters() {
     let mut t = totals(&[
         (Counter::Packets, 1000),
         (Counter::Bytes, 64_000),
-        (Counter::RingbufFull, 2),
+        (Counter::RingbufLost, 2),
     ]);
     m.set_kernel_totals(&t);
     t.0[Counter::Packets as usize] = 1500;
@@ -83,14 +83,14 @@ fn kernel_totals_become_exact_monotone_counters() {
 fn kernel_totals_read_from_counter_slots() {
     let mut slots = [0u64; COUNTER_SLOTS as usize];
     slots[Counter::Packets as usize] = 7;
-    slots[Counter::RingbufFull as usize] = 3;
+    slots[Counter::RingbufLost as usize] = 3;
     slots[Counter::FlowStartsEmitted as usize] = 5;
     slots[Counter::HostInsertFailed as usize] = 2;
     let t = KernelCounters(slots);
     assert_eq!(
         (
             t.get(Counter::Packets),
-            t.get(Counter::RingbufFull),
+            t.get(Counter::RingbufLost),
             t.get(Counter::FlowStartsEmitted),
             t.get(Counter::HostInsertFailed)
         ),

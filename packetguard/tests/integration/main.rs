@@ -10,6 +10,8 @@ mod cli_errors;
 mod collect_agent;
 mod detector;
 mod event_sinks;
+mod evictions;
+mod flow_races;
 mod flow_table;
 mod fragments;
 mod frames;

@@ -356,6 +356,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
                 det.close_windows(&mut host_table, &mut source_table)?;
                 let k = counters::read(&counter_map)?;
                 metrics.set_kernel_totals(&k);
+                metrics.set_flow_losses(&table.losses(&k));
                 metrics.set_flow_table_entries((st.entries - st.removed) as u64);
                 det.score()?;
                 if det.learner.as_ref().is_some_and(|l| Instant::now() >= l.until) {
@@ -383,13 +384,15 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     }
     let k = counters::read(&counter_map)?;
     metrics.set_kernel_totals(&k);
+    metrics.set_flow_losses(&table.losses_settled(&k));
     det.out.events.finish(SystemTime::now())?;
     server.stop(Duration::from_secs(2));
     eprintln!(
-        "summary: packets {}, flows exported {}, records lost {} (ring buffer full)",
+        "summary: packets {}, flows exported {}, records delayed {}, flow starts and samples lost {} (ring buffer full)",
         k.get(Counter::Packets),
         removed_total,
-        k.get(Counter::RingbufFull)
+        k.get(Counter::RecordsDelayed),
+        k.get(Counter::RingbufLost)
     );
     Ok(())
 }
