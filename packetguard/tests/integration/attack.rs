@@ -2,31 +2,25 @@
 //! a quiet phase of ordinary traffic, then a SYN flood and a SYN port scan, while a real
 //! Prometheus server scrapes the agent.
 //!
-//! The agent runs in the server namespace on `s0`. XDP sees ingress only, so it sees all
-//! traffic sent to the victim (198.51.100.2) and nothing the victim sends. Prometheus runs
-//! in the same namespace, because the agent's metrics listen on that namespace's loopback.
+//! The agent runs in the server namespace on `s0`, in both directions: it sees what the
+//! victim (198.51.100.2) receives and what it sends. Prometheus runs in the same namespace,
+//! because the agent's metrics listen on that namespace's loopback.
 //! All traffic stays inside the lab's namespaces; every step is bounded in count and time.
 
-use std::{
-    path::{Path, PathBuf},
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use packetguard::events::RateLimit;
 use serde_json::Value;
 
 use crate::{
     capture::read_events,
-    collect_agent::{assert_detached_in, BIN},
+    collect_agent::{assert_detached_in, default_models, start_run, METRICS_ADDR},
     lab::{in_ns, Lab, SERVER_V4},
     prometheus_scrape::{
         assert_shipped_queries_evaluate, require, single_value, wait_for, Prometheus, PROMETHEUS,
     },
 };
 
-/// The agent's metrics address, on the server namespace's own loopback (no other listener
-/// can hold it there).
-pub const METRICS_ADDR: &str = "127.0.0.1:9617";
 const WEB_PORT: &str = "8080";
 const IPERF_PORT: &str = "5201";
 
@@ -34,11 +28,6 @@ const IPERF_PORT: &str = "5201";
 const FLOOD_FEATURES: [&str; 3] = ["new_flows_per_s", "syn_without_ack_ratio", "packets_per_s"];
 /// Features that describe a port scan: many ports, many new flows.
 const SCAN_FEATURES: [&str; 2] = ["distinct_dst_ports", "new_flows_per_s"];
-
-/// The shipped default models (`cargo xtask models`).
-pub fn default_models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
 
 fn event_time(e: &Value) -> SystemTime {
     let time = e["time"].as_str().unwrap_or_else(|| panic!("no time: {e}"));
@@ -100,22 +89,13 @@ fn attack_lab_raises_host_anomalies_for_flood_and_scan_but_not_for_normal_traffi
     let lab = Lab::new();
     let events_path = lab.dir.join("events.jsonl");
     let models = default_models();
-    let mut agent = lab.spawn(
+    let mut agent = start_run(
+        &lab,
         &lab.server,
-        &[
-            BIN,
-            "run",
-            "-i",
-            "s0",
-            "--model",
-            models.to_str().unwrap(),
-            "--events",
-            events_path.to_str().unwrap(),
-            "--metrics-addr",
-            METRICS_ADDR,
-        ],
+        "s0",
+        &events_path,
+        &["--model", models.to_str().unwrap()],
     );
-    agent.wait_for_stderr("attached:", 1, Duration::from_secs(30));
     // The host detector must score with the shipped host model.
     let stderr = agent.stderr();
     let host_model = stderr

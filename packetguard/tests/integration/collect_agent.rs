@@ -1,8 +1,9 @@
-//! Running `packetguard collect` in a lab's router namespace.
+//! Running the `packetguard` binary in a lab: `collect` in the router namespace, `run` on
+//! any interface, and the checks that nothing is left attached.
 
 use std::{
     collections::HashMap,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, ExitStatus, Output},
     time::Duration,
 };
@@ -13,6 +14,36 @@ use crate::{
 };
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_packetguard");
+
+/// Where the lab's agents serve metrics: the loopback of the namespace they run in, which
+/// no other listener holds.
+pub const METRICS_ADDR: &str = "127.0.0.1:9617";
+
+/// The shipped default models (`cargo xtask models`).
+pub fn default_models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+/// Starts `packetguard run -i dev` in namespace `ns`, serving metrics on [`METRICS_ADDR`]
+/// and writing events to `events`, with `extra` arguments after those; waits (bounded)
+/// until it has attached.
+pub fn start_run(lab: &Lab, ns: &str, dev: &str, events: &Path, extra: &[&str]) -> Proc {
+    let events = events.to_str().unwrap();
+    let mut args = vec![
+        BIN,
+        "run",
+        "-i",
+        dev,
+        "--metrics-addr",
+        METRICS_ADDR,
+        "--events",
+        events,
+    ];
+    args.extend_from_slice(extra);
+    let mut agent = lab.spawn(ns, &args);
+    agent.wait_for_stderr("attached:", 1, Duration::from_secs(30));
+    agent
+}
 
 /// Runs the `packetguard` binary in the test's own namespace.
 pub fn packetguard(args: &[&str]) -> Output {

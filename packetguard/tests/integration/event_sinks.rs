@@ -5,12 +5,13 @@
 
 use std::{
     os::fd::{FromRawFd, OwnedFd},
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Duration,
 };
 
 use crate::{
-    collect_agent::BIN,
+    collect_agent::{start_run, BIN, METRICS_ADDR},
     lab::{Lab, Proc, SERVER_V4},
 };
 
@@ -29,26 +30,22 @@ feature = "packets_per_s"
 above = 0
 "#;
 
-fn start(lab: &Lab, events: &str) -> Proc {
+/// Writes [`EVERY_WINDOW`] into the lab's directory.
+fn every_window_config(lab: &Lab) -> PathBuf {
     let config = lab.dir.join("every.toml");
     std::fs::write(&config, EVERY_WINDOW).unwrap();
-    let mut agent = lab.spawn(
+    config
+}
+
+fn start(lab: &Lab, events: &str) -> Proc {
+    let config = every_window_config(lab);
+    start_run(
+        lab,
         &lab.server,
-        &[
-            BIN,
-            "run",
-            "-i",
-            "s0",
-            "--config",
-            config.to_str().unwrap(),
-            "--metrics-addr",
-            "127.0.0.1:9617",
-            "--events",
-            events,
-        ],
-    );
-    agent.wait_for_stderr("attached:", 1, Duration::from_secs(30));
-    agent
+        "s0",
+        Path::new(events),
+        &["--config", config.to_str().unwrap()],
+    )
 }
 
 /// Pings the server for about `secs` seconds (bounded by count).
@@ -69,7 +66,7 @@ fn metric(lab: &Lab, series: &str) -> f64 {
             "-sS",
             "--max-time",
             "5",
-            "http://127.0.0.1:9617/metrics",
+            &format!("http://{METRICS_ADDR}/metrics"),
         ],
     );
     let text = String::from_utf8_lossy(&out.stdout);
@@ -113,8 +110,7 @@ fn a_pipe_nobody_reads_does_not_stop_detection_or_shutdown() {
     let (read_end, write_end) =
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     assert!(unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 4096) } >= 4096);
-    let config = lab.dir.join("every.toml");
-    std::fs::write(&config, EVERY_WINDOW).unwrap();
+    let config = every_window_config(&lab);
     let stderr = lab.dir.join("agent.stderr");
     let mut child = Command::new("ip")
         .args([
@@ -128,7 +124,7 @@ fn a_pipe_nobody_reads_does_not_stop_detection_or_shutdown() {
             "--config",
         ])
         .arg(&config)
-        .args(["--metrics-addr", "127.0.0.1:9617", "--events", "-"])
+        .args(["--metrics-addr", METRICS_ADDR, "--events", "-"])
         .stdout(Stdio::from(write_end))
         .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()

@@ -15,10 +15,8 @@ use std::{
 };
 
 use crate::{
-    attack::{default_models, METRICS_ADDR},
-    collect_agent::{assert_detached_in, BIN},
-    lab::in_ns,
-    lab::Lab,
+    collect_agent::{assert_detached_in, default_models, start_run, METRICS_ADDR},
+    lab::{in_ns, Lab},
 };
 
 /// Connections that connect and send nothing.
@@ -128,22 +126,13 @@ fn metrics_server_answers_scrapes_counts_closes_and_exits_promptly_under_idle_an
     let lab = Lab::new();
     let models = default_models();
     let events = lab.dir.join("events.jsonl");
-    let mut agent = lab.spawn(
+    let mut agent = start_run(
+        &lab,
         &lab.server,
-        &[
-            BIN,
-            "run",
-            "-i",
-            "s0",
-            "--model",
-            models.to_str().unwrap(),
-            "--events",
-            events.to_str().unwrap(),
-            "--metrics-addr",
-            METRICS_ADDR,
-        ],
+        "s0",
+        &events,
+        &["--model", models.to_str().unwrap()],
     );
-    agent.wait_for_stderr("metrics on http://", 1, Duration::from_secs(30));
     let addr: SocketAddr = METRICS_ADDR.parse().unwrap();
 
     let stop = AtomicBool::new(false);

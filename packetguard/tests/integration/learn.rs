@@ -103,7 +103,7 @@ fn learning_over_learned_models_is_refused_from_a_flag_and_skipped_from_the_conf
     let lab = Lab::new();
     let learned = lab.dir.join("learned");
     std::fs::create_dir_all(&learned).unwrap();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/flow.pgm");
+    let shipped = crate::collect_agent::default_models().join("flow.pgm");
     std::fs::copy(&shipped, learned.join("flow.pgm")).unwrap();
     let dir = learned.to_str().unwrap();
     let out = lab.output(

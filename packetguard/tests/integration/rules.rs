@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::{
     capture::read_events,
-    collect_agent::{assert_detached_in, one_line_error, BIN},
+    collect_agent::{assert_detached_in, one_line_error, start_run, BIN},
     lab::{Lab, SERVER_V4},
 };
 
@@ -41,27 +41,18 @@ fn a_rule_fires_above_its_limit_only_and_only_inside_its_prefix() {
     let config = lab.dir.join("rules.toml");
     std::fs::write(&config, RULES).unwrap();
     let events = lab.dir.join("events.jsonl");
-    let mut agent = lab.spawn(
+    let mut agent = start_run(
+        &lab,
         &lab.server,
-        &[
-            BIN,
-            "run",
-            "-i",
-            "s0",
-            "--config",
-            config.to_str().unwrap(),
-            "--metrics-addr",
-            "127.0.0.1:9617",
-            "--events",
-            events.to_str().unwrap(),
-        ],
+        "s0",
+        &events,
+        &["--config", config.to_str().unwrap()],
     );
     agent.wait_for_stderr(
         "threshold rules: lab-syn, other-prefix",
         1,
         Duration::from_secs(30),
     );
-    agent.wait_for_stderr("attached:", 1, Duration::from_secs(30));
 
     // Below the limit: a few pings and ten connection attempts spread over two seconds.
     lab.exec(&lab.client, &["ping", "-c", "4", "-i", "0.2", SERVER_V4]);

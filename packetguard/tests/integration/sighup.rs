@@ -6,7 +6,7 @@ use std::{path::Path, time::Duration};
 
 use crate::{
     capture::read_events,
-    collect_agent::{attached_in, BIN},
+    collect_agent::{attached_in, default_models, start_run, METRICS_ADDR},
     lab::{Lab, Proc, SERVER_V4},
 };
 
@@ -41,31 +41,25 @@ fn sighup_reopens_the_events_file_and_reloads_models_and_rules_without_detaching
     let lab = Lab::new();
     let models = lab.dir.join("models");
     std::fs::create_dir_all(&models).unwrap();
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let shipped = default_models();
     for m in ["flow.pgm", "host.pgm", "source.pgm"] {
         std::fs::copy(shipped.join(m), models.join(m)).unwrap();
     }
     let config = lab.dir.join("agent.toml");
     std::fs::write(&config, rules("first")).unwrap();
     let events = lab.dir.join("events.jsonl");
-    let mut agent = lab.spawn(
+    let mut agent = start_run(
+        &lab,
         &lab.server,
+        "s0",
+        &events,
         &[
-            BIN,
-            "run",
-            "-i",
-            "s0",
-            "--metrics-addr",
-            "127.0.0.1:9617",
             "--config",
             config.to_str().unwrap(),
             "--model",
             models.to_str().unwrap(),
-            "--events",
-            events.to_str().unwrap(),
         ],
     );
-    agent.wait_for_stderr("attached:", 1, Duration::from_secs(30));
     ping(&lab);
     assert!(
         rule_events(&events, "first") > 0,
@@ -109,7 +103,7 @@ fn sighup_reopens_the_events_file_and_reloads_models_and_rules_without_detaching
     );
     let metrics = lab.exec(
         &lab.server,
-        &["curl", "-sS", "http://127.0.0.1:9617/metrics"],
+        &["curl", "-sS", &format!("http://{METRICS_ADDR}/metrics")],
     );
     let text = String::from_utf8_lossy(&metrics.stdout);
     assert!(

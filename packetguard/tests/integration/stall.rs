@@ -6,7 +6,7 @@ use std::{process::Command, time::Duration};
 
 use crate::{
     capture::read_events,
-    collect_agent::BIN,
+    collect_agent::start_run,
     lab::{Lab, SERVER_V4},
 };
 
@@ -14,20 +14,7 @@ use crate::{
 fn a_stall_under_steady_traffic_raises_no_window_anomaly() {
     let lab = Lab::new();
     let events = lab.dir.join("events.jsonl");
-    let mut agent = lab.spawn(
-        &lab.server,
-        &[
-            BIN,
-            "run",
-            "-i",
-            "s0",
-            "--metrics-addr",
-            "127.0.0.1:9617",
-            "--events",
-            events.to_str().unwrap(),
-        ],
-    );
-    agent.wait_for_stderr("attached:", 1, Duration::from_secs(30));
+    let mut agent = start_run(&lab, &lab.server, "s0", &events, &[]);
     // For 8 s (bounded by count): 100 echo requests a second, answered by the server.
     let mut ping = lab.spawn(
         &lab.client,

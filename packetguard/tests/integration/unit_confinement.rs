@@ -12,8 +12,7 @@
 use std::{path::Path, time::Duration};
 
 use crate::{
-    attack::{default_models, METRICS_ADDR},
-    collect_agent::{assert_detached_in, BIN},
+    collect_agent::{assert_detached_in, default_models, BIN, METRICS_ADDR},
     lab::{Lab, SERVER_V4},
     prometheus_scrape::wait_for,
 };

@@ -29,7 +29,7 @@ mod scans;
 mod ssh;
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::{Duration, SystemTime},
 };
 
@@ -40,12 +40,10 @@ pub use self::{
 };
 use crate::{
     capture::read_events,
-    collect_agent::BIN,
+    collect_agent::{default_models, start_run, METRICS_ADDR},
     lab::{Lab, Proc, SERVER_V4},
 };
 
-/// The agent's metrics address, on the loopback of the namespace it runs in.
-const METRICS_ADDR: &str = "127.0.0.1:9617";
 /// Metric families printed at the end of each test: what the agent counted and scored.
 const REPORTED_METRICS: [&str; 4] = [
     "packetguard_packets_total",
@@ -64,11 +62,6 @@ const IDLE_TIMEOUT: &str = "2s";
 const WATCH: Duration = Duration::from_secs(5);
 const WEB_PORT: &str = "8080";
 const IPERF_PORT: &str = "5201";
-
-/// The shipped default models (`cargo xtask models`).
-fn default_models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
 
 /// One test's agent, servers and findings. Failures are collected, not raised at once, so
 /// a test that fails its quiet phase still runs and reports its attack.
@@ -92,28 +85,22 @@ impl<'a> Scenario<'a> {
         let events = lab.dir.join("events.jsonl");
         let flow_scores = lab.dir.join("flow_scores.csv");
         let models = default_models();
-        let mut agent = lab.spawn(
+        let agent = start_run(
+            lab,
             ns,
+            dev,
+            &events,
             &[
-                BIN,
-                "run",
-                "-i",
-                dev,
                 "--direction",
                 "both",
                 "--model",
                 models.to_str().unwrap(),
-                "--events",
-                events.to_str().unwrap(),
                 "--idle-timeout",
                 IDLE_TIMEOUT,
-                "--metrics-addr",
-                METRICS_ADDR,
                 "--flow-scores",
                 flow_scores.to_str().unwrap(),
             ],
         );
-        agent.wait_for_stderr("attached:", 1, Duration::from_secs(30));
         for line in agent
             .stderr()
             .lines()
