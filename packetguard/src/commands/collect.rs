@@ -19,7 +19,7 @@ use crate::{
         flow_table::{monotonic_ns, FlowTable, Removed},
         interface_index,
         ledger::FlowLosses,
-        AttachMode, AttachOptions, DataPath, DataPathConfig, Direction, TcMode,
+        AttachMode, AttachOptions, Attachment, DataPath, DataPathConfig, Direction, TcMode,
     },
     flows::{
         csv::FlowCsvWriter,
@@ -204,7 +204,7 @@ async fn collect(args: CollectArgs) -> Result<()> {
     };
     for iface in &args.iface {
         let attached = dp.attach(iface, opts)?;
-        eprintln!("attached: {}", describe(attached));
+        eprintln!("attached: {}", Attachment::describe(attached));
     }
     let mut drain = Drain::new(dp.take_events()?)?;
     let mut table = FlowTable::new(dp.take_flows()?);
@@ -268,15 +268,6 @@ async fn collect(args: CollectArgs) -> Result<()> {
     let losses = table.losses_settled(&k);
     print_summary(&k, &losses, rows, drain.stats.flows, drain.stats.samples);
     Ok(())
-}
-
-/// One line naming each attachment, for the startup output.
-pub fn describe(attached: &[crate::datapath::Attachment]) -> String {
-    attached
-        .iter()
-        .map(|a| a.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn print_summary(

@@ -102,6 +102,17 @@ enum Link {
     },
 }
 
+impl Attachment {
+    /// One line naming each attachment, for the startup output.
+    pub fn describe(attached: &[Attachment]) -> String {
+        attached
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 impl std::fmt::Display for Attachment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {} ({})", self.iface, self.hook, self.mode)

@@ -91,14 +91,7 @@ pub fn tcx_programs(iface: &str, egress: bool) -> Result<Vec<AttachedProgram>, D
 /// The cls_bpf filters on the clsact egress hook of `iface`, as `tc filter show` lists
 /// them (one line each); empty without a clsact qdisc.
 pub fn tc_egress_filters(iface: &str) -> Result<Vec<String>, DataPathError> {
-    let out = Command::new("tc")
-        .args(["filter", "show", "dev", iface, "egress"])
-        .output()
-        .map_err(|e| DataPathError::Query {
-            iface: iface.into(),
-            cause: format!("running `tc filter show`: {e}"),
-        })?;
-    Ok(String::from_utf8_lossy(&out.stdout)
+    Ok(tc_filters(iface, "egress")?
         .lines()
         .filter(|l| l.contains(" bpf "))
         .map(|l| l.trim().to_string())
@@ -108,18 +101,23 @@ pub fn tc_egress_filters(iface: &str) -> Result<Vec<String>, DataPathError> {
 /// True when the clsact qdisc of `iface` holds no filter on either hook.
 pub fn clsact_is_empty(iface: &str) -> Result<bool, DataPathError> {
     for hook in ["ingress", "egress"] {
-        let out = Command::new("tc")
-            .args(["filter", "show", "dev", iface, hook])
-            .output()
-            .map_err(|e| DataPathError::Query {
-                iface: iface.into(),
-                cause: format!("running `tc filter show`: {e}"),
-            })?;
-        if !out.stdout.iter().all(u8::is_ascii_whitespace) {
+        if !tc_filters(iface, hook)?.trim().is_empty() {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// What `tc filter show dev IFACE HOOK` prints.
+fn tc_filters(iface: &str, hook: &str) -> Result<String, DataPathError> {
+    let out = Command::new("tc")
+        .args(["filter", "show", "dev", iface, hook])
+        .output()
+        .map_err(|e| DataPathError::Query {
+            iface: iface.into(),
+            cause: format!("running `tc filter show`: {e}"),
+        })?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Removes an XDP program attached through netlink (what a killed agent on an old kernel

@@ -293,7 +293,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     let attached = dp.attach(&s.iface, s.attach)?;
     eprintln!(
         "attached: {}; metrics on http://{}/metrics",
-        crate::commands::collect::describe(attached),
+        crate::datapath::Attachment::describe(attached),
         s.metrics_addr
     );
     if let Some(d) = s.learn {

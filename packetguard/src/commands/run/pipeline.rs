@@ -82,7 +82,6 @@ fn report<T: Tag>(
     model_id: &str,
     scored: &Scored<'_, T>,
 ) -> Result<()> {
-    out.metrics.record_anomaly(T::DETECTOR);
     let mut attr = [Attribution::default(); TOP_FEATURES];
     let n = scorer.explain(scored.row, &mut attr);
     let mut top = [FeatureContribution {
@@ -107,8 +106,15 @@ fn report<T: Tag>(
         top_features: &top[..n],
         model: model_id,
     };
-    if let Outcome::Suppressed = out.events.emit(&ev, Instant::now())? {
-        out.metrics.add_events_suppressed(T::DETECTOR, 1);
+    write(out, &ev)
+}
+
+/// Counts an anomaly and writes its event, rate-limited per address and detector; what the
+/// limit holds back is counted as suppressed.
+fn write(out: &mut Outputs, ev: &AnomalyEvent<'_>) -> Result<()> {
+    out.metrics.record_anomaly(ev.detector);
+    if let Outcome::Suppressed = out.events.emit(ev, Instant::now())? {
+        out.metrics.add_events_suppressed(ev.detector, 1);
     }
     Ok(())
 }
@@ -122,7 +128,6 @@ pub fn report_rule(
     subject: crate::events::Subject,
 ) -> Result<()> {
     use crate::events::Detector;
-    out.metrics.record_anomaly(Detector::Threshold);
     let top = [FeatureContribution {
         name: m.feature,
         value: m.value,
@@ -138,8 +143,5 @@ pub fn report_rule(
         top_features: &top,
         model: "",
     };
-    if let Outcome::Suppressed = out.events.emit(&ev, Instant::now())? {
-        out.metrics.add_events_suppressed(Detector::Threshold, 1);
-    }
-    Ok(())
+    write(out, &ev)
 }
