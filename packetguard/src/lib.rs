@@ -14,6 +14,7 @@
 //! - [`events`]: JSON anomaly events, one per line, rate-limited per address.
 //! - [`config`]: the TOML configuration file of `packetguard run`.
 //! - [`limits`]: the range of every numeric setting, for flags and the file alike.
+//! - [`verdict`]: an owned verdict, normal or anomalous, for offline work.
 pub mod baseline;
 pub mod commands;
 pub mod config;
@@ -23,3 +24,4 @@ pub mod events;
 pub mod flows;
 pub mod limits;
 pub mod metrics;
+pub mod verdict;
