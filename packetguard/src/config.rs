@@ -30,6 +30,9 @@ pub struct RunConfig {
     pub model: Option<PathBuf>,
     /// Address of the metrics HTTP server.
     pub metrics_addr: Option<SocketAddr>,
+    /// Serve the live page at `/` and its JSON API beside `/metrics` (default true);
+    /// `false` leaves `/metrics` and `/healthz` only, as `--no-ui` does.
+    pub ui: Option<bool>,
     /// Where anomaly events go: `-` for stdout, otherwise a file to append to.
     pub events: Option<String>,
     pub xdp_mode: Option<AttachMode>,

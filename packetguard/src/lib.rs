@@ -11,6 +11,7 @@
 //! - [`commands`]: one module per sub-command of the `packetguard` binary.
 //! - [`metrics`]: the Prometheus registry, every metric the agent exports, and the HTTP
 //!   server behind `/metrics`.
+//! - [`ui`]: the live page at `/` and its JSON API, fed by the run loop.
 //! - [`events`]: JSON anomaly events, one per line, rate-limited per address.
 //! - [`config`]: the TOML configuration file of `packetguard run`.
 //! - [`limits`]: the range of every numeric setting, for flags and the file alike.
@@ -24,4 +25,5 @@ pub mod events;
 pub mod flows;
 pub mod limits;
 pub mod metrics;
+pub mod ui;
 pub mod verdict;

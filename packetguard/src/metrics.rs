@@ -39,7 +39,9 @@ pub use crate::events::{Detector, N_DETECTORS};
 pub use http::{HttpMetrics, Timeout};
 pub use limits::ServerLimits;
 pub use rules::{RuleMetrics, RULE_MATCHES};
-pub use server::{bind, router, serve, serve_with, DEFAULT_METRICS_ADDR};
+pub use server::{
+    bind, router, router_with_ui, serve, serve_routes, serve_with, DEFAULT_METRICS_ADDR,
+};
 
 /// Errors of the metrics registry and its HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -340,6 +342,11 @@ impl Metrics {
     /// The counters of events dropped instead of written, for the event queue.
     pub fn event_drop_counters(&self) -> crate::events::queue::DropCounters {
         self.event_drops.clone()
+    }
+
+    /// Anomaly events dropped instead of written (queue full or write failed), in all.
+    pub fn events_dropped(&self) -> u64 {
+        self.event_drops.queue_full.get() + self.event_drops.write_failed.get()
     }
 
     /// The same for the rows of the `--flow-scores` file.

@@ -63,13 +63,23 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, MetricsError> {
     socket.listen(LISTEN_BACKLOG).map_err(err)
 }
 
-/// The routes, for embedding in another server or for tests.
+/// The routes, for embedding in another server or for tests: `/metrics`, `/healthz` and a
+/// small index page at `/`.
 pub fn router(metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route("/", get(|| async { Html(INDEX) }))
+    router_with_ui(metrics, None)
+}
+
+/// The routes with the live page and its API ([`crate::ui`]) at `/` and `/api/...` when
+/// `ui` is given, else with the small index page: `/metrics` and `/healthz` either way.
+pub fn router_with_ui(metrics: Arc<Metrics>, ui: Option<crate::ui::SharedState>) -> Router {
+    let base = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(scrape))
-        .with_state(metrics)
+        .with_state(metrics);
+    match ui {
+        Some(state) => base.merge(crate::ui::api::routes(state)),
+        None => base.merge(Router::new().route("/", get(|| async { Html(INDEX) }))),
+    }
 }
 
 /// Serves with [`ServerLimits::default`] until `shutdown` completes; see [`serve_with`].
@@ -94,10 +104,24 @@ pub async fn serve_with<F>(
 ) where
     F: Future<Output = ()> + Send + 'static,
 {
+    let routes = router(metrics.clone());
+    serve_routes(listener, metrics, routes, limits, shutdown).await
+}
+
+/// [`serve_with`] serving `router` (for example [`router_with_ui`]) under the same limits,
+/// counting its connections in `metrics`.
+pub async fn serve_routes<F>(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    router: Router,
+    limits: ServerLimits,
+    shutdown: F,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
     let http = metrics.http().clone();
     http.limit.set(limits.max_connections as i64);
     let table = Connections::new(limits.max_connections, http.open.clone());
-    let router = router(metrics);
     let (stop, stopping) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);

@@ -5,7 +5,7 @@
 use std::{
     net::IpAddr,
     path::Path,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::Result;
@@ -30,6 +30,7 @@ use crate::{
     events::Subject,
     flows::{addr, features::flow_features, Endpoints},
     metrics::RuleMetrics,
+    ui::{top::Talkers, unix_ms},
 };
 
 /// The shortest window that is scored. The run loop closes a window every second; after a
@@ -90,6 +91,8 @@ impl Detectors {
             }
             None => {}
         }
+        let names: Vec<String> = rules.names().map(str::to_owned).collect();
+        self.out.live(|l| l.health.rules = names);
         self.rules = rules;
         Ok(())
     }
@@ -173,6 +176,11 @@ impl Detectors {
         self.window_opened = now;
 
         let mut err = None;
+        // Top talkers by traffic, gathered here and handed to the live page in one lock.
+        let mut talkers = Talkers::default();
+        let now_ms = unix_ms(SystemTime::now());
+        let dst_bytes = bytes_per_s_at(host::NAMES);
+        let src_bytes = bytes_per_s_at(source::NAMES);
         let (learner, rules, out) = (&mut self.learner, &self.rules, &mut self.out);
         let rule_metrics = self.rule_metrics.as_ref();
         let (host, source) = (&mut self.host, &mut self.source);
@@ -183,6 +191,9 @@ impl Detectors {
                 keep_first(&mut err, p.queue(out, key, row));
             }
             let ip = addr(&key.addr, key.ip_version);
+            if let Some(v) = dst_bytes.and_then(|i| row.get(i)) {
+                talkers.destinations_by_bytes.offer(ip, *v, now_ms);
+            }
             check_rules(
                 rules,
                 rule_metrics,
@@ -200,6 +211,9 @@ impl Detectors {
                 keep_first(&mut err, p.queue(out, SourceKey(key), row));
             }
             let ip = addr(&key.addr, key.ip_version);
+            if let Some(v) = src_bytes.and_then(|i| row.get(i)) {
+                talkers.sources_by_bytes.offer(ip, *v, now_ms);
+            }
             check_rules(
                 rules,
                 rule_metrics,
@@ -209,6 +223,14 @@ impl Detectors {
                 row,
                 &mut err,
             );
+        });
+        self.out.live(|l| {
+            for e in talkers.destinations_by_bytes.list(now_ms) {
+                l.offer_bytes(true, e.addr, e.value, now_ms);
+            }
+            for e in talkers.sources_by_bytes.list(now_ms) {
+                l.offer_bytes(false, e.addr, e.value, now_ms);
+            }
         });
         for (role, closed) in [
             (WindowRole::Destination, closed_dst),
@@ -268,6 +290,8 @@ impl Detectors {
                 None => eprintln!("{name} detector: off (no {name} model)"),
             }
         }
+        let rules: Vec<String> = self.rules.names().map(str::to_owned).collect();
+        self.out.live(|l| l.health.rules = rules);
         if !self.rules.is_empty() {
             eprintln!(
                 "threshold rules: {}",
@@ -293,6 +317,11 @@ impl Detectors {
         }
         self.install(learned)
     }
+}
+
+/// Where a window row holds its bytes per second.
+fn bytes_per_s_at(names: &[&str]) -> Option<usize> {
+    names.iter().position(|n| *n == "bytes_per_s")
 }
 
 /// Checks one window row against the rules, counting and reporting each match.

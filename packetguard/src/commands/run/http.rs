@@ -24,7 +24,12 @@ pub struct HttpThread {
 }
 
 /// Starts serving `listener` (bound on the caller's runtime) on a new thread.
-pub fn start(listener: TcpListener, metrics: Arc<Metrics>) -> Result<HttpThread> {
+/// `ui` adds the live page and its API to the routes.
+pub fn start(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    ui: Option<crate::ui::SharedState>,
+) -> Result<HttpThread> {
     let listener = listener
         .into_std()
         .context("handing the metrics socket to its thread")?;
@@ -40,7 +45,9 @@ pub fn start(listener: TcpListener, metrics: Arc<Metrics>) -> Result<HttpThread>
                 .and_then(|rt| {
                     rt.block_on(async move {
                         let listener = TcpListener::from_std(listener)?;
-                        metrics::serve(listener, metrics, async {
+                        let routes = metrics::router_with_ui(metrics.clone(), ui);
+                        let limits = metrics::ServerLimits::default();
+                        metrics::serve_routes(listener, metrics, routes, limits, async {
                             let _ = stopped.await;
                         })
                         .await;

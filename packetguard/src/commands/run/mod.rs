@@ -9,6 +9,9 @@
 //! - [`scores_out`]: `--flow-scores`, every scored flow as CSV.
 //! - [`reload`]: SIGHUP, reopening the events file and reloading models and rules.
 //! - [`learn`]: `--learn`, training both models on this host's own traffic.
+//!
+//! The live page's state ([`crate::ui`]) is fed from here: once a tick (traffic, anomaly
+//! rates, health) and from the pipelines (scored points, anomalies).
 
 mod detectors;
 mod http;
@@ -44,6 +47,7 @@ use crate::{
     events::{EventTarget, EventWriter, RateLimit},
     limits,
     metrics::{self, DrainBatch, Metrics},
+    ui::{state::TickInputs, unix_ms, LiveState, SharedState},
 };
 
 /// Arguments of `packetguard run`. Flags override the `--config` file.
@@ -57,9 +61,13 @@ pub struct RunArgs {
     /// <exe>/../share/packetguard/models and models/ that holds it.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Where `/metrics` is served.
+    /// Where `/metrics` is served, and the live page at `/` with its JSON API under
+    /// `/api/`.
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
+    /// Do not serve the live page and its JSON API: only `/metrics` and `/healthz`.
+    #[arg(long)]
+    pub no_ui: bool,
     /// Anomaly events: `-` for standard output, or a file to append to.
     #[arg(long)]
     pub events: Option<String>,
@@ -123,6 +131,8 @@ struct Settings {
     learn_contamination: Contamination,
     learn_dir: PathBuf,
     metrics_addr: SocketAddr,
+    /// Serve the live page and its API.
+    ui: bool,
     events: String,
     attach: AttachOptions,
     idle_timeout: Duration,
@@ -177,6 +187,7 @@ fn settings(args: RunArgs) -> Result<Settings> {
             .metrics_addr
             .or(file.metrics_addr)
             .unwrap_or(metrics::DEFAULT_METRICS_ADDR),
+        ui: !args.no_ui && file.ui.unwrap_or(true),
         events: events_arg.clone(),
         attach: AttachOptions {
             direction: args.direction.or(file.direction).unwrap_or_default(),
@@ -264,6 +275,11 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
             .is_some_and(|m| m.host.is_some() || m.source.is_some());
     let metrics = Arc::new(Metrics::new()?);
     metrics.set_flow_table_capacity(s.datapath.flow_entries as u64);
+    let live = s.ui.then(|| {
+        let mut state = LiveState::new(unix_ms(SystemTime::now()));
+        state.health.flow_table_capacity = u64::from(s.datapath.flow_entries);
+        SharedState::new(state)
+    });
     // Bind before attaching: a port in use must fail with nothing attached.
     let listener = metrics::bind(s.metrics_addr).await?;
     let events = EventWriter::open(
@@ -275,6 +291,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
         Outputs {
             events,
             metrics: metrics.clone(),
+            live: live.clone(),
         },
         rules,
         s.learn.map(|d| Learner::new(d, s.learn_contamination)),
@@ -296,6 +313,13 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
         crate::datapath::Attachment::describe(attached),
         s.metrics_addr
     );
+    match &live {
+        Some(live) => {
+            live.lock().health.attached = attached.iter().map(|a| a.to_string()).collect();
+            eprintln!("live page on http://{}/", s.metrics_addr);
+        }
+        None => eprintln!("live page off (--no-ui)"),
+    }
     if let Some(d) = s.learn {
         eprintln!(
             "learning this host's traffic for {}: nothing is scored until then; models go to {}",
@@ -309,7 +333,7 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
     let mut host_table = HostTable::new(dp.take_hosts()?)?;
     let mut source_table = HostTable::sources(dp.take_sources()?)?;
 
-    let server = http::start(listener, metrics.clone())?;
+    let server = http::start(listener, metrics.clone(), live.clone())?;
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // After a stall, one tick a second from then on, not a burst of the missed ones: each
@@ -357,8 +381,16 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
                 let k = counters::read(&counter_map)?;
                 metrics.set_kernel_totals(&k);
                 metrics.set_flow_losses(&table.losses(&k));
-                metrics.set_flow_table_entries((st.entries - st.removed) as u64);
+                let entries = (st.entries - st.removed) as u64;
+                metrics.set_flow_table_entries(entries);
                 det.score()?;
+                // After scoring, so this second's windows count in this second's rate.
+                det.out.live(|l| {
+                    l.tick(unix_ms(SystemTime::now()), &k, TickInputs {
+                        flow_table_entries: entries,
+                        events_dropped: metrics.events_dropped(),
+                    })
+                });
                 if det.learner.as_ref().is_some_and(|l| Instant::now() >= l.until) {
                     det.finish_learning(&s.learn_dir)?;
                 }

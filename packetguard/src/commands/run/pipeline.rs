@@ -13,6 +13,11 @@ use crate::{
     },
     events::{AnomalyEvent, EventWriter, FeatureContribution, Outcome},
     metrics::Metrics,
+    ui::{
+        anomalies::Reported,
+        state::{ModelInUse, Point},
+        unix_ms, LiveState, SharedState,
+    },
 };
 
 /// The event writer `run` uses (standard output or an appended file, behind a queue).
@@ -22,12 +27,44 @@ pub type Events = EventWriter<crate::events::queue::QueuedSink>;
 pub struct Outputs {
     pub events: Events,
     pub metrics: std::sync::Arc<Metrics>,
+    /// The live page's state; `None` with `--no-ui`.
+    pub live: Option<SharedState>,
+}
+
+impl Outputs {
+    /// Runs `f` on the live page's state, if the page is on.
+    pub fn live(&self, f: impl FnOnce(&mut LiveState)) {
+        if let Some(live) = &self.live {
+            f(&mut live.lock());
+        }
+    }
 }
 
 /// One detector: its scorer and model id.
 pub struct Pipeline<T> {
     scorer: Scorer<T>,
     model_id: String,
+    /// Where a row's bytes are, for the live page's scatter (see [`RowBytes`]).
+    bytes: RowBytes,
+}
+
+/// Which features of a row add up to its bytes: both directions of a flow, or a window's
+/// bytes per second. Found by name once, so rows are not searched.
+#[derive(Clone, Copy, Debug)]
+struct RowBytes([Option<usize>; 2]);
+
+impl RowBytes {
+    fn of(names: &[&str]) -> Self {
+        let at = |n: &str| names.iter().position(|x| *x == n);
+        match at("bytes_per_s") {
+            Some(i) => RowBytes([Some(i), None]),
+            None => RowBytes([at("fwd_bytes"), at("bwd_bytes")]),
+        }
+    }
+
+    fn get(&self, row: &[f64]) -> f64 {
+        self.0.iter().flatten().filter_map(|&i| row.get(i)).sum()
+    }
 }
 
 impl<T: Tag> Pipeline<T> {
@@ -35,9 +72,19 @@ impl<T: Tag> Pipeline<T> {
     pub fn new(loaded: Loaded, names: &'static [&'static str], out: &Outputs) -> Result<Self> {
         let model_id = loaded.model.id();
         out.metrics.set_model_info(T::DETECTOR, &model_id);
+        let info = loaded.model.info();
+        let in_use = ModelInUse {
+            id: model_id.clone(),
+            kind: info.kind.clone(),
+            trained_rows: info.rows,
+            threshold: loaded.model.threshold(),
+        };
+        let scorer = Scorer::new(loaded.model, &loaded.path, names)?;
+        out.live(|l| l.set_model(T::DETECTOR, in_use));
         Ok(Self {
-            scorer: Scorer::new(loaded.model, &loaded.path, names)?,
+            scorer,
             model_id,
+            bytes: RowBytes::of(names),
         })
     }
 
@@ -69,6 +116,27 @@ impl<T: Tag> Pipeline<T> {
             if scored.verdict == Verdict::Anomaly {
                 report(&self.scorer, out, &self.model_id, &scored)?;
             }
+        }
+        if n > 0 {
+            // One lock for the whole batch.
+            let now = unix_ms(SystemTime::now());
+            out.live(|l| {
+                for i in 0..n {
+                    let s = self.scorer.result(i);
+                    let anomaly = s.verdict == Verdict::Anomaly;
+                    let bytes = self.bytes.get(s.row);
+                    l.record_point(
+                        T::DETECTOR,
+                        Point {
+                            t_ms: now,
+                            score: s.score,
+                            anomaly,
+                            bytes,
+                        },
+                    );
+                    l.offer_score(s.tag.subject(), s.score, now);
+                }
+            });
         }
         self.scorer.clear();
         Ok(())
@@ -106,16 +174,30 @@ fn report<T: Tag>(
         top_features: &top[..n],
         model: model_id,
     };
-    write(out, &ev)
+    emit(out, &ev)
 }
 
-/// Counts an anomaly and writes its event, rate-limited per address and detector; what the
-/// limit holds back is counted as suppressed.
-fn write(out: &mut Outputs, ev: &AnomalyEvent<'_>) -> Result<()> {
+/// Counts an anomaly and writes its event, rate-limited per address and detector (what the
+/// limit holds back is counted as suppressed), and shows it on the live page folded the
+/// way the event was.
+fn emit(out: &mut Outputs, ev: &AnomalyEvent<'_>) -> Result<()> {
     out.metrics.record_anomaly(ev.detector);
-    if let Outcome::Suppressed = out.events.emit(ev, Instant::now())? {
+    let outcome = out.events.emit(ev, Instant::now())?;
+    if let Outcome::Suppressed = outcome {
         out.metrics.add_events_suppressed(ev.detector, 1);
     }
+    out.live(|l| {
+        l.record_anomaly(&Reported {
+            time_ms: unix_ms(ev.time),
+            detector: ev.detector,
+            rule: ev.rule,
+            subject: ev.subject,
+            score: ev.score,
+            threshold: ev.threshold,
+            top: ev.top_features,
+            written: matches!(outcome, Outcome::Written { .. }),
+        })
+    });
     Ok(())
 }
 
@@ -143,5 +225,5 @@ pub fn report_rule(
         top_features: &top,
         model: "",
     };
-    write(out, &ev)
+    emit(out, &ev)
 }
