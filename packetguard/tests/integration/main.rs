@@ -21,6 +21,7 @@ mod hostile_clients;
 mod lab;
 mod learn;
 mod lengths;
+mod live_page;
 mod offline;
 mod parser;
 mod prometheus_scrape;

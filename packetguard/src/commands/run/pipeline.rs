@@ -40,6 +40,9 @@ impl Outputs {
     }
 }
 
+/// Normal rows of one scored batch shown on the live page's scatter, at most.
+const POINTS_PER_BATCH: usize = 32;
+
 /// One detector: its scorer and model id.
 pub struct Pipeline<T> {
     scorer: Scorer<T>,
@@ -118,12 +121,19 @@ impl<T: Tag> Pipeline<T> {
             }
         }
         if n > 0 {
-            // One lock for the whole batch.
+            // One lock for the whole batch. A flood's batch holds thousands of rows: the
+            // scatter takes an even sample of the normal ones and every anomaly, so one
+            // batch does not push the seconds before it out of the plot.
             let now = unix_ms(SystemTime::now());
+            let stride = n.div_ceil(POINTS_PER_BATCH);
             out.live(|l| {
                 for i in 0..n {
                     let s = self.scorer.result(i);
                     let anomaly = s.verdict == Verdict::Anomaly;
+                    l.offer_score(s.tag.subject(), s.score, now);
+                    if !anomaly && i % stride != 0 {
+                        continue;
+                    }
                     let bytes = self.bytes.get(s.row);
                     l.record_point(
                         T::DETECTOR,
@@ -134,7 +144,6 @@ impl<T: Tag> Pipeline<T> {
                             bytes,
                         },
                     );
-                    l.offer_score(s.tag.subject(), s.score, now);
                 }
             });
         }
