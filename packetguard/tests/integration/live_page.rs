@@ -28,8 +28,8 @@ use headless_chrome::{
 use serde_json::Value;
 
 use crate::{
-    attack::METRICS_ADDR,
     attacks::{victim, Capture, Scenario, Unit},
+    collect_agent::METRICS_ADDR,
     lab::{in_ns, Lab, SERVER_V4},
     prometheus_scrape::require,
     raw_ip::{Probe, RawFlood, Sources},
