@@ -112,8 +112,10 @@ pub fn check_model_bytes(bytes: &[u8]) -> Result<Model, ForestError> {
 
     let rows = probe_rows(&model);
     let scalar = Compiled::with_kernel(&model.forest, d, Kernel::Scalar);
-    let simd = (Kernel::best(d) == Kernel::Avx512)
-        .then(|| Compiled::with_kernel(&model.forest, d, Kernel::Avx512));
+    let simd: Vec<Compiled> = Kernel::available(d)[1..]
+        .iter()
+        .map(|&k| Compiled::with_kernel(&model.forest, d, k))
+        .collect();
     let mut want = Vec::with_capacity(rows.nrows());
     for row in rows.rows() {
         let row = row.to_vec();
@@ -122,8 +124,9 @@ pub fn check_model_bytes(bytes: &[u8]) -> Result<Model, ForestError> {
         let sum = reference_sum(&model, walk_row);
         assert_eq!(scalar.walk_one(walk_row).to_bits(), sum.to_bits());
         assert_eq!(model.compiled.walk_one(walk_row).to_bits(), sum.to_bits());
-        if let Some(simd) = &simd {
-            assert_eq!(simd.walk_one(walk_row).to_bits(), sum.to_bits());
+        for simd in &simd {
+            let got = simd.walk_one(walk_row);
+            assert_eq!(got.to_bits(), sum.to_bits(), "{:?}", simd.kernel());
         }
         let score = model.score_one(&row);
         assert_eq!(score.to_bits(), model.to_score(sum).to_bits());
@@ -137,6 +140,7 @@ pub fn check_model_bytes(bytes: &[u8]) -> Result<Model, ForestError> {
     model.score_batch(rows.view(), &mut batch);
     assert_eq!(bits(&batch), bits(&want));
     for layout in std::iter::once(&scalar).chain(&simd) {
+        let kernel = layout.kernel();
         let mut sums = vec![f64::NAN; rows.nrows()];
         layout.walk_batch(
             rows.nrows(),
@@ -147,7 +151,7 @@ pub fn check_model_bytes(bytes: &[u8]) -> Result<Model, ForestError> {
             },
             |i, s| sums[i] = model.to_score(s),
         );
-        assert_eq!(bits(&sums), bits(&want));
+        assert_eq!(bits(&sums), bits(&want), "{kernel:?}");
     }
     Ok(model)
 }

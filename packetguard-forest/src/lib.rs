@@ -50,6 +50,8 @@ mod score;
 mod sparse;
 mod walk;
 #[cfg(target_arch = "x86_64")]
+mod walk_avx2;
+#[cfg(target_arch = "x86_64")]
 mod walk_avx512;
 
 pub use build::height_limit;

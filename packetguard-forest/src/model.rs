@@ -305,6 +305,12 @@ impl Model {
         self.forest.nodes.len() * std::mem::size_of::<crate::forest::Node>()
     }
 
+    /// Which scoring walk this CPU runs for the model: `avx512`, `avx2` or `scalar`
+    /// (benchmarks print it; every walk gives the same scores).
+    pub fn scoring_kernel(&self) -> &'static str {
+        self.compiled.kernel().name()
+    }
+
     /// Bytes of the scoring layout kept beside the compact trees.
     pub fn scoring_bytes(&self) -> usize {
         self.compiled.bytes()

@@ -44,7 +44,7 @@ use crate::layout::{Band, Plan};
 use crate::schema::MAX_FEATURES;
 use crate::sparse::Sparse;
 #[cfg(target_arch = "x86_64")]
-use crate::walk_avx512;
+use crate::{walk_avx2, walk_avx512};
 
 /// Fixed-point units per unit of path length.
 const LEAF_UNIT: f64 = (1u64 << 24) as f64;
@@ -56,8 +56,8 @@ const MAX_LEAF: f64 = u32::MAX as f64 / LEAF_UNIT;
 /// Rows a batch walk takes through one group before moving to the next group.
 pub const BLOCK: usize = 64;
 
-/// Features the AVX-512 kernel can look up: two registers of sixteen, picked from by one
-/// two-source permute (the flow model has 26 features).
+/// Features the SIMD kernels can look up: two AVX-512 registers of sixteen, picked from by
+/// one two-source permute, or four AVX2 registers of eight (the flow model has 26 features).
 pub const SIMD_FEATURES: usize = 32;
 
 /// One 64-byte line: one slot's thresholds, feature indices or leaf values for a group.
@@ -77,17 +77,50 @@ pub enum Kernel {
     Scalar,
     /// AVX-512F gathers over a group of trees at once (at most [`SIMD_FEATURES`] features).
     Avx512,
+    /// AVX2 gathers over half a group at once (at most [`SIMD_FEATURES`] features).
+    Avx2,
 }
 
 impl Kernel {
     /// The fastest kernel this CPU runs for a model of `n_features` features.
     pub fn best(n_features: usize) -> Kernel {
         #[cfg(target_arch = "x86_64")]
-        if n_features <= SIMD_FEATURES && std::arch::is_x86_feature_detected!("avx512f") {
-            return Kernel::Avx512;
+        if n_features <= SIMD_FEATURES {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Kernel::Avx2;
+            }
         }
         let _ = n_features;
         Kernel::Scalar
+    }
+
+    /// Every kernel this CPU runs for a model of `n_features` features, the portable one
+    /// first: what the equality checks compare.
+    pub fn available(n_features: usize) -> Vec<Kernel> {
+        let mut all = vec![Kernel::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        if n_features <= SIMD_FEATURES {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                all.push(Kernel::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                all.push(Kernel::Avx2);
+            }
+        }
+        let _ = n_features;
+        all
+    }
+
+    /// The kernel's name, as the bench prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Scalar => "scalar",
+            Kernel::Avx512 => "avx512",
+            Kernel::Avx2 => "avx2",
+        }
     }
 }
 
@@ -146,7 +179,7 @@ impl Compiled {
         assert!(row.len() >= self.n_features);
         let units = match self.kernel {
             Kernel::Scalar => self.walk_one_scalar(row),
-            Kernel::Avx512 => {
+            Kernel::Avx512 | Kernel::Avx2 => {
                 let mut padded = SimdRow([0.0; SIMD_FEATURES]);
                 padded.0[..self.n_features].copy_from_slice(&row[..self.n_features]);
                 self.walk_simd(&[padded])[0]
@@ -191,7 +224,7 @@ impl Compiled {
                     emit(i, from_units(self.walk_one_scalar(buf)));
                 }
             }
-            Kernel::Avx512 => {
+            Kernel::Avx512 | Kernel::Avx2 => {
                 let mut block = [SimdRow([0.0; SIMD_FEATURES]); BLOCK];
                 for first in (0..n).step_by(BLOCK) {
                     let rows = &mut block[..(n - first).min(BLOCK)];
@@ -207,8 +240,8 @@ impl Compiled {
         }
     }
 
-    /// Path-length sums of up to [`BLOCK`] rows by the AVX-512 kernel, band by band, plus
-    /// the preorder walk of the trees left out of the padded layout.
+    /// Path-length sums of up to [`BLOCK`] rows by the SIMD kernel, band by band, plus the
+    /// preorder walk of the trees left out of the padded layout.
     fn walk_simd(&self, rows: &[SimdRow]) -> [u64; BLOCK] {
         let mut out = [0u64; BLOCK];
         for (o, row) in out.iter_mut().zip(rows) {
@@ -219,12 +252,27 @@ impl Compiled {
             let mut lines = &self.lines[..];
             for band in &self.bands {
                 let (here, rest) = lines.split_at(band.lines());
-                // SAFETY: `Kernel::Avx512` is only chosen (by `Kernel::best`, or by tests
-                // after the same check) when the CPU has AVX-512F and the model at most
-                // `SIMD_FEATURES` features; `here` is one band: `band.trees` trees padded to
-                // `band.depth`, only its last group short, whose missing lanes
-                // `clear_group` left as pass-through splits over leaves worth 0.
-                let sums = unsafe { walk_avx512::walk_block(here, band.depth, band.trees, rows) };
+                // SAFETY: `Kernel::Avx512` and `Kernel::Avx2` are only chosen (by
+                // `Kernel::best` or `Kernel::available`) when the CPU has AVX-512F or AVX2
+                // and the model at most `SIMD_FEATURES` features; `here` is one band:
+                // `band.trees` trees padded to `band.depth`, only its last group short,
+                // whose missing lanes `clear_group` left as pass-through splits over leaves
+                // worth 0.
+                let sums = unsafe {
+                    match self.kernel {
+                        Kernel::Avx2 => walk_avx2::walk_block(
+                            here,
+                            band.depth,
+                            band.trees,
+                            self.n_features,
+                            rows,
+                        ),
+                        Kernel::Avx512 => {
+                            walk_avx512::walk_block(here, band.depth, band.trees, rows)
+                        }
+                        Kernel::Scalar => unreachable!("the scalar walk takes no SIMD block"),
+                    }
+                };
                 for (o, s) in out.iter_mut().zip(sums) {
                     *o += s;
                 }
@@ -233,9 +281,14 @@ impl Compiled {
         }
         #[cfg(not(target_arch = "x86_64"))]
         if !self.bands.is_empty() {
-            unreachable!("Kernel::Avx512 is only chosen on x86-64")
+            unreachable!("SIMD kernels are only chosen on x86-64")
         }
         out
+    }
+
+    /// The walk this layout uses.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Heap bytes of the scoring layout: padded lines and preorder trees.
@@ -409,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn simd_kernel_matches_the_scalar_walk_bit_for_bit() {
+    fn simd_kernels_match_the_scalar_walk_bit_for_bit() {
         use crate::build::grow_forest;
         use crate::schema::Transform;
         use crate::synth::clusters_with_noise;
@@ -422,13 +475,11 @@ mod tests {
             (16, 64, 17),
             (26, 256, 100),
             (32, 128, 33),
+            (9, 64, 24),
+            (17, 256, 40),
             (2, 2, 5),
             (1, 4, 3),
         ] {
-            if Kernel::best(features) != Kernel::Avx512 {
-                eprintln!("no AVX-512 on this CPU: nothing to compare");
-                return;
-            }
             let (mut data, _) = clusters_with_noise(700, features, 0.05, features as u64);
             if trees == 3 {
                 // Constant data: single-leaf trees.
@@ -436,19 +487,26 @@ mod tests {
             }
             let transforms = vec![Transform::None; features];
             let forest = grow_forest(data.view(), &transforms, trees, psi, 7).unwrap();
-            let simd = Compiled::with_kernel(&forest, features, Kernel::Avx512);
             let scalar = Compiled::with_kernel(&forest, features, Kernel::Scalar);
             let rows = probe_rows(&data);
-            let mut batch = vec![f64::NAN; rows.len()];
-            simd.walk_batch(
-                rows.len(),
-                |i, buf| buf.copy_from_slice(&rows[i]),
-                |i, s| batch[i] = s,
-            );
-            for (i, row) in rows.iter().enumerate() {
-                let want = scalar.walk_one(row);
-                assert_eq!(simd.walk_one(row).to_bits(), want.to_bits(), "row {i}");
-                assert_eq!(batch[i].to_bits(), want.to_bits(), "row {i}");
+            let kernels = Kernel::available(features);
+            if kernels.len() == 1 {
+                eprintln!("no SIMD kernel on this CPU: nothing to compare");
+            }
+            for &kernel in &kernels[1..] {
+                let simd = Compiled::with_kernel(&forest, features, kernel);
+                let mut batch = vec![f64::NAN; rows.len()];
+                simd.walk_batch(
+                    rows.len(),
+                    |i, buf| buf.copy_from_slice(&rows[i]),
+                    |i, s| batch[i] = s,
+                );
+                for (i, row) in rows.iter().enumerate() {
+                    let want = scalar.walk_one(row);
+                    let one = simd.walk_one(row);
+                    assert_eq!(one.to_bits(), want.to_bits(), "{kernel:?} row {i}");
+                    assert_eq!(batch[i].to_bits(), want.to_bits(), "{kernel:?} row {i}");
+                }
             }
         }
     }

@@ -88,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         "packetguard-forest: {} trees, psi {}, {} features, {} training rows, {} scored rows, 1 thread",
         args.trees, args.sample_size, args.features, args.train_rows, args.score_rows
     );
+    println!("  scoring kernel            {:>10}", model.scoring_kernel());
     println!("  training                  {:>10.4} s", train_s);
     println!("  score_batch               {:>10.4} us/row", batch_us);
     println!("  score_one                 {:>10.4} us/row", one_us);
@@ -100,7 +101,8 @@ fn main() -> anyhow::Result<()> {
     );
     if let Some(path) = &args.json {
         let json = format!(
-            "{{\"train_s\": {train_s}, \"score_us_per_row\": {batch_us}, \"score_one_us_per_row\": {one_us}, \"score_log1p_us_per_row\": {log_us}, \"auc\": {auc}}}\n"
+            "{{\"train_s\": {train_s}, \"score_us_per_row\": {batch_us}, \"score_one_us_per_row\": {one_us}, \"score_log1p_us_per_row\": {log_us}, \"auc\": {auc}, \"kernel\": \"{}\"}}\n",
+            model.scoring_kernel()
         );
         std::fs::write(path, json)?;
     }

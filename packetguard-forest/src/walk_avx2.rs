@@ -1,0 +1,226 @@
+//! The AVX2 walk: one 256-bit register holds the current node of eight trees, half a group.
+//!
+//! CPUs without AVX-512 (AMD Zen 2 and 3, many Intel parts, most cloud machines) have AVX2,
+//! whose gathers fetch four 64-bit or eight 32-bit elements. Per level, for one row and one
+//! half group: two 4-element gathers fetch the eight (threshold, feature) pairs as 64-bit
+//! words (a gather issues one load per element, so fetching the pair as one element halves
+//! the loads of gathering thresholds and features apart), two in-lane shuffles split them
+//! into a threshold and a feature register, the row's values are looked up in registers
+//! (`vpermps` picks from eight floats; wider rows take two or four picks and blends on the
+//! index bits above the third, so no gather and no load is spent on the row), one compare
+//! and a few adds step every lane to its child.
+//!
+//! The shuffles leave the pairs in the lane order `0 1 4 5 2 3 6 7`; one 64-bit permute
+//! puts the comparison back in tree order, which is cheaper than reordering both the
+//! thresholds and the features.
+//!
+//! Positions are those of the AVX-512 kernel (same layout, `walk`): slot `s` of tree `k`
+//! (0 to 15) of a group is 64-bit word `16 s + k`, its child `2 p + (16 - k) + 16 (x >= t)`,
+//! and from the last split level the leaf is 32-bit word `2 p + (16 2^D - k) + 16 (x >= t)`.
+//! The comparison is "not less than, unordered", the scalar walk's rule: NaN and `-inf`
+//! pass-through slots go right.
+//!
+//! Leaf words are integers summed in 64-bit lanes, so the sums equal the scalar walk's bit
+//! for bit.
+
+use std::arch::x86_64::*;
+
+use crate::walk::{group_lines, Line, SimdRow, BLOCK, GROUP};
+
+/// Rows a half group walks in lock-step, so that independent gathers (over 20 cycles of
+/// latency each) are in flight together.
+const INTERLEAVE: usize = 4;
+
+/// Trees one register holds.
+const HALF: usize = GROUP / 2;
+
+/// Path-length sums, in fixed-point units, of `rows` (at most [`BLOCK`]) through every
+/// group of `lines` (`trees` trees padded to `depth` levels) over `n_features` features.
+///
+/// # Safety
+/// The CPU must support AVX2; `lines` must be one band of a layout built by `Compiled`:
+/// `trees` trees padded to `depth` over at most 32 features (`n_features`), every group
+/// full but the last, whose lanes past the last tree hold leaf words of 0.
+#[target_feature(enable = "avx2")]
+pub unsafe fn walk_block(
+    lines: &[Line],
+    depth: u32,
+    trees: usize,
+    n_features: usize,
+    rows: &[SimdRow],
+) -> [u64; BLOCK] {
+    // SAFETY: forwarded contract; the register count covers `n_features`.
+    unsafe {
+        match n_features {
+            0..=8 => walk_block_with::<1>(lines, depth, trees, rows),
+            9..=16 => walk_block_with::<2>(lines, depth, trees, rows),
+            _ => walk_block_with::<4>(lines, depth, trees, rows),
+        }
+    }
+}
+
+/// [`walk_block`] for rows held in `REGS` registers of eight features.
+///
+/// # Safety
+/// As [`walk_block`], with every feature index below `8 REGS`.
+#[target_feature(enable = "avx2")]
+unsafe fn walk_block_with<const REGS: usize>(
+    lines: &[Line],
+    depth: u32,
+    trees: usize,
+    rows: &[SimdRow],
+) -> [u64; BLOCK] {
+    let group_lines = group_lines(depth);
+    assert!(rows.len() <= BLOCK && depth >= 1);
+    assert_eq!(lines.len() % group_lines, 0);
+    // Four 64-bit sums per row; their total is what counts.
+    let mut acc = [_mm256_setzero_si256(); BLOCK];
+    let acc = &mut acc[..rows.len()];
+    let widen_add = |acc: __m256i, leaves: __m256i| {
+        let acc = _mm256_add_epi64(acc, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(leaves)));
+        _mm256_add_epi64(
+            acc,
+            _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(leaves)),
+        )
+    };
+    for (g, group) in lines.chunks_exact(group_lines).enumerate() {
+        let base = group.as_ptr().cast::<i64>();
+        // A last group of at most eight trees skips its second half: those lanes are
+        // pass-through splits over leaves worth 0.
+        let halves = if trees.saturating_sub(g * GROUP) <= HALF {
+            1
+        } else {
+            2
+        };
+        for half in 0..halves {
+            let mut chunks = rows.chunks_exact(INTERLEAVE);
+            let mut accs = acc.chunks_exact_mut(INTERLEAVE);
+            for (rows, acc) in (&mut chunks).zip(&mut accs) {
+                let rows: &[SimdRow; INTERLEAVE] = rows.try_into().expect("chunk length");
+                // SAFETY: `base` is a whole group of `depth` levels (see `walk_half`).
+                let leaves = unsafe { walk_half::<INTERLEAVE, REGS>(base, half, depth, rows) };
+                for (a, l) in acc.iter_mut().zip(leaves) {
+                    *a = widen_add(*a, l);
+                }
+            }
+            for (row, a) in chunks.remainder().iter().zip(accs.into_remainder()) {
+                // SAFETY: as above.
+                let [leaves] =
+                    unsafe { walk_half::<1, REGS>(base, half, depth, std::array::from_ref(row)) };
+                *a = widen_add(*a, leaves);
+            }
+        }
+    }
+    let mut out = [0u64; BLOCK];
+    for (o, a) in out.iter_mut().zip(acc.iter()) {
+        let mut words = [0u64; 4];
+        // SAFETY: `words` is 32 writable bytes.
+        unsafe { _mm256_storeu_si256(words.as_mut_ptr().cast(), *a) };
+        *o = words.iter().sum();
+    }
+    out
+}
+
+/// Walks `R` rows through half `half` (trees `8 half` to `8 half + 7`) of the group at
+/// `base` and returns each row's eight leaf words.
+///
+/// # Safety
+/// AVX2; `base` points at a group of `group_lines(depth)` lines (`depth >= 1`) whose feature
+/// words are below `8 REGS`. After `j` levels a position is `16 s + k` with `s` a slot of
+/// level `j`, below `2^j - 1 + 2^j`, so split gathers read lines `2s` and `2s + 1` of the
+/// group; the leaf position is a lane of line `2^D - 1 + s`, `s` a bottom slot: every
+/// gather stays inside the group.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn walk_half<const R: usize, const REGS: usize>(
+    base: *const i64,
+    half: usize,
+    depth: u32,
+    rows: &[SimdRow; R],
+) -> [__m256i; R] {
+    // SAFETY: a `SimdRow` is 32 floats aligned to 64 bytes: four aligned registers.
+    let x: [[__m256; REGS]; R] =
+        rows.map(|r| std::array::from_fn(|k| unsafe { _mm256_load_ps(r.0.as_ptr().add(8 * k)) }));
+    let first = (HALF * half) as i32;
+    let lanes = _mm256_add_epi32(
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        _mm256_set1_epi32(first),
+    );
+    let sixteen = _mm256_set1_epi32(16);
+    let step = _mm256_sub_epi32(sixteen, lanes);
+    let mut pos = [lanes; R];
+    for _ in 0..depth - 1 {
+        for (p, x) in pos.iter_mut().zip(&x) {
+            // SAFETY: see the function's contract.
+            let right = unsafe { gather_split::<REGS>(base, *p, x) };
+            let q = _mm256_add_epi32(_mm256_add_epi32(*p, *p), step);
+            *p = _mm256_add_epi32(q, _mm256_and_si256(right, sixteen));
+        }
+    }
+    let to_leaf = _mm256_sub_epi32(_mm256_set1_epi32(16 << depth), lanes);
+    let mut leaves = [_mm256_setzero_si256(); R];
+    for ((p, x), leaf) in pos.iter().zip(&x).zip(&mut leaves) {
+        // SAFETY: as above.
+        let right = unsafe { gather_split::<REGS>(base, *p, x) };
+        let q = _mm256_add_epi32(_mm256_add_epi32(*p, *p), to_leaf);
+        let q = _mm256_add_epi32(q, _mm256_and_si256(right, sixteen));
+        // SAFETY: as above; `q` is a lane of a leaf line.
+        *leaf = unsafe { _mm256_i32gather_epi32::<4>(base.cast(), q) };
+    }
+    leaves
+}
+
+/// All ones in the lanes (tree order) whose value of `x` at the split slots at positions
+/// `pos` is not below the threshold (NaN included), zero in the others.
+///
+/// # Safety
+/// AVX2; `pos` are split positions of the group at `base`, whose features are below
+/// `8 REGS`.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn gather_split<const REGS: usize>(
+    base: *const i64,
+    pos: __m256i,
+    x: &[__m256; REGS],
+) -> __m256i {
+    // SAFETY: per the contract.
+    let (low, high) = unsafe {
+        (
+            _mm256_castsi256_ps(_mm256_i32gather_epi64::<8>(
+                base,
+                _mm256_castsi256_si128(pos),
+            )),
+            _mm256_castsi256_ps(_mm256_i32gather_epi64::<8>(
+                base,
+                _mm256_extracti128_si256::<1>(pos),
+            )),
+        )
+    };
+    // Lanes 0 1 4 5 | 2 3 6 7 of the pairs: thresholds are the even words, features the odd.
+    let thresholds = _mm256_shuffle_ps::<0b10_00_10_00>(low, high);
+    let features = _mm256_castps_si256(_mm256_shuffle_ps::<0b11_01_11_01>(low, high));
+    let values = lookup(x, features);
+    let right = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_NLT_UQ>(values, thresholds));
+    // 64-bit quarters (0 1) (4 5) (2 3) (6 7) back to tree order.
+    _mm256_permute4x64_epi64::<0b11_01_10_00>(right)
+}
+
+/// The row's values at `features` (each below `8 REGS`), lane by lane.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn lookup<const REGS: usize>(x: &[__m256; REGS], features: __m256i) -> __m256 {
+    // `vpermps` reads the low three bits of each index; the next bits pick the register,
+    // moved to the sign bit that `blendv` reads.
+    let pick = |k: usize| _mm256_permutevar8x32_ps(x[k], features);
+    if REGS == 1 {
+        return pick(0);
+    }
+    let bit3 = _mm256_castsi256_ps(_mm256_slli_epi32::<28>(features));
+    let low = _mm256_blendv_ps(pick(0), pick(1), bit3);
+    if REGS == 2 {
+        return low;
+    }
+    let high = _mm256_blendv_ps(pick(2), pick(3), bit3);
+    let bit4 = _mm256_castsi256_ps(_mm256_slli_epi32::<27>(features));
+    _mm256_blendv_ps(low, high, bit4)
+}
