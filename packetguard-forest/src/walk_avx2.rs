@@ -20,6 +20,11 @@
 //! The comparison is "not less than, unordered", the scalar walk's rule: NaN and `-inf`
 //! pass-through slots go right.
 //!
+//! The first three levels touch only slots 0 to 6, the same lines for every row, so they are
+//! split into threshold and feature registers once per half group and picked with blends
+//! keyed by the earlier comparisons instead of gathered (for psi 256, three gathers of the
+//! eight a row takes per tree).
+//!
 //! Leaf words are integers summed in 64-bit lanes, so the sums equal the scalar walk's bit
 //! for bit.
 
@@ -33,6 +38,12 @@ const INTERLEAVE: usize = 4;
 
 /// Trees one register holds.
 const HALF: usize = GROUP / 2;
+
+/// Levels picked by blends rather than gathered, when the trees are deep enough.
+const BLEND_LEVELS: u32 = 3;
+
+/// Thresholds and features of slots 0 to 6 of a half group, in tree order.
+type Top = [(__m256, __m256i); 7];
 
 /// Path-length sums, in fixed-point units, of `rows` (at most [`BLOCK`]) through every
 /// group of `lines` (`trees` trees padded to `depth` levels) over `n_features` features.
@@ -93,20 +104,29 @@ unsafe fn walk_block_with<const REGS: usize>(
             2
         };
         for half in 0..halves {
+            let top = if depth > BLEND_LEVELS {
+                // SAFETY: the group has the 14 lines of slots 0 to 6.
+                Some(std::array::from_fn(|slot| unsafe {
+                    top_slot(base, slot, half)
+                }))
+            } else {
+                None
+            };
+            let top = top.as_ref();
             let mut chunks = rows.chunks_exact(INTERLEAVE);
             let mut accs = acc.chunks_exact_mut(INTERLEAVE);
             for (rows, acc) in (&mut chunks).zip(&mut accs) {
                 let rows: &[SimdRow; INTERLEAVE] = rows.try_into().expect("chunk length");
                 // SAFETY: `base` is a whole group of `depth` levels (see `walk_half`).
-                let leaves = unsafe { walk_half::<INTERLEAVE, REGS>(base, half, depth, rows) };
+                let leaves = unsafe { walk_half::<INTERLEAVE, REGS>(base, top, half, depth, rows) };
                 for (a, l) in acc.iter_mut().zip(leaves) {
                     *a = widen_add(*a, l);
                 }
             }
             for (row, a) in chunks.remainder().iter().zip(accs.into_remainder()) {
                 // SAFETY: as above.
-                let [leaves] =
-                    unsafe { walk_half::<1, REGS>(base, half, depth, std::array::from_ref(row)) };
+                let row = std::array::from_ref(row);
+                let [leaves] = unsafe { walk_half::<1, REGS>(base, top, half, depth, row) };
                 *a = widen_add(*a, leaves);
             }
         }
@@ -121,8 +141,52 @@ unsafe fn walk_block_with<const REGS: usize>(
     out
 }
 
+/// The thresholds and features of split slot `slot` of half `half` of the group at `base`,
+/// in tree order.
+///
+/// # Safety
+/// AVX2; the group at `base` holds slot `slot`.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn top_slot(base: *const i64, slot: usize, half: usize) -> (__m256, __m256i) {
+    // SAFETY: line `2 slot + half` of the group is 64 aligned bytes.
+    let (low, high) = unsafe {
+        let line = base.add(8 * (2 * slot + half));
+        (
+            _mm256_load_ps(line.cast()),
+            _mm256_load_ps(line.add(4).cast()),
+        )
+    };
+    let (t, f) = split_pairs(low, high);
+    (
+        _mm256_castsi256_ps(_mm256_permute4x64_epi64::<0b11_01_10_00>(
+            _mm256_castps_si256(t),
+        )),
+        _mm256_permute4x64_epi64::<0b11_01_10_00>(f),
+    )
+}
+
+/// Thresholds and features of the eight (threshold, feature) word pairs of `low` (four) and
+/// `high` (four), in the lane order `0 1 4 5 2 3 6 7`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn split_pairs(low: __m256, high: __m256) -> (__m256, __m256i) {
+    (
+        _mm256_shuffle_ps::<0b10_00_10_00>(low, high),
+        _mm256_castps_si256(_mm256_shuffle_ps::<0b11_01_11_01>(low, high)),
+    )
+}
+
+/// All ones in the lanes whose value of `x` at `f` is not below `t` (NaN included).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn goes_right<const REGS: usize>(x: &[__m256; REGS], t: __m256, f: __m256i) -> __m256i {
+    _mm256_castps_si256(_mm256_cmp_ps::<_CMP_NLT_UQ>(lookup(x, f), t))
+}
+
 /// Walks `R` rows through half `half` (trees `8 half` to `8 half + 7`) of the group at
-/// `base` and returns each row's eight leaf words.
+/// `base` and returns each row's eight leaf words; `top` holds the half group's first three
+/// levels when the trees are deeper than that.
 ///
 /// # Safety
 /// AVX2; `base` points at a group of `group_lines(depth)` lines (`depth >= 1`) whose feature
@@ -134,6 +198,7 @@ unsafe fn walk_block_with<const REGS: usize>(
 #[inline]
 unsafe fn walk_half<const R: usize, const REGS: usize>(
     base: *const i64,
+    top: Option<&Top>,
     half: usize,
     depth: u32,
     rows: &[SimdRow; R],
@@ -149,7 +214,35 @@ unsafe fn walk_half<const R: usize, const REGS: usize>(
     let sixteen = _mm256_set1_epi32(16);
     let step = _mm256_sub_epi32(sixteen, lanes);
     let mut pos = [lanes; R];
-    for _ in 0..depth - 1 {
+    let mut level = 0;
+    if let Some(top) = top {
+        let blend = |m: __m256i, (t0, f0): (__m256, __m256i), (t1, f1): (__m256, __m256i)| {
+            (
+                _mm256_blendv_ps(t0, t1, _mm256_castsi256_ps(m)),
+                _mm256_castps_si256(_mm256_blendv_ps(
+                    _mm256_castsi256_ps(f0),
+                    _mm256_castsi256_ps(f1),
+                    _mm256_castsi256_ps(m),
+                )),
+            )
+        };
+        for (p, x) in pos.iter_mut().zip(&x) {
+            let r0 = goes_right(x, top[0].0, top[0].1);
+            // Slot 1 + r0.
+            let (t, f) = blend(r0, top[1], top[2]);
+            let r1 = goes_right(x, t, f);
+            // Slot 3 + 2 r0 + r1.
+            let (t, f) = blend(r0, blend(r1, top[3], top[4]), blend(r1, top[5], top[6]));
+            let r2 = goes_right(x, t, f);
+            // Slot 7 + 4 r0 + 2 r1 + r2, at 16 words per slot.
+            let q = _mm256_add_epi32(*p, _mm256_set1_epi32(16 * 7));
+            let q = _mm256_add_epi32(q, _mm256_and_si256(r0, _mm256_set1_epi32(64)));
+            let q = _mm256_add_epi32(q, _mm256_and_si256(r1, _mm256_set1_epi32(32)));
+            *p = _mm256_add_epi32(q, _mm256_and_si256(r2, sixteen));
+        }
+        level = BLEND_LEVELS;
+    }
+    for _ in level..depth - 1 {
         for (p, x) in pos.iter_mut().zip(&x) {
             // SAFETY: see the function's contract.
             let right = unsafe { gather_split::<REGS>(base, *p, x) };
@@ -196,11 +289,8 @@ unsafe fn gather_split<const REGS: usize>(
             )),
         )
     };
-    // Lanes 0 1 4 5 | 2 3 6 7 of the pairs: thresholds are the even words, features the odd.
-    let thresholds = _mm256_shuffle_ps::<0b10_00_10_00>(low, high);
-    let features = _mm256_castps_si256(_mm256_shuffle_ps::<0b11_01_11_01>(low, high));
-    let values = lookup(x, features);
-    let right = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_NLT_UQ>(values, thresholds));
+    let (thresholds, features) = split_pairs(low, high);
+    let right = goes_right(x, thresholds, features);
     // 64-bit quarters (0 1) (4 5) (2 3) (6 7) back to tree order.
     _mm256_permute4x64_epi64::<0b11_01_10_00>(right)
 }
