@@ -4,7 +4,7 @@
 //! - Training: [`Model::fit`] over an `ndarray` matrix of raw values, with a [`Schema`]
 //!   naming each column and its [`Transform`].
 //! - Scoring: [`Model::score_one`] and [`Model::score_batch`], which walk [`LANES`] trees
-//!   together (one AVX-512 gather per level where the CPU has it). Scores equal scikit-learn's
+//!   together (AVX-512 or AVX2 gathers per level where the CPU has them, chosen at run time). Scores equal scikit-learn's
 //!   `-score_samples`; [`Model::verdict`] compares with the threshold chosen by
 //!   [`Contamination`].
 //! - Explanations: [`Model::explain_into`] says which features isolated a point.
@@ -18,9 +18,10 @@
 //! - `rng`, `build`: seeded random draws and tree growing; `build_avx512`: the growing scans
 //!   with AVX-512 gathers, giving the same trees.
 //! - `forest`: the compact preorder node array (files, explanations); `walk`: the
-//!   branch-free breadth-first layout scoring uses, with its scalar walk; `walk_avx512`: the
-//!   same walk with AVX-512 gathers, bit-identical; `layout`: which trees are worth padding
-//!   (the memory bound); `sparse`: the preorder walk of the others.
+//!   branch-free breadth-first layout scoring uses, with its scalar walk; `walk_avx512` and
+//!   `walk_avx2`: the same walk with AVX-512 or AVX2 gathers, bit-identical; `layout`:
+//!   which trees are worth padding (the memory bound); `sparse`: the preorder walk of the
+//!   others.
 //! - `model`, `score`, `explain`: the [`Model`] type and what it does; `format`: the file
 //!   envelope and writing; `decode`: the content checks of loading.
 //! - [`check`] holds every promise about model files in one function, which the fuzz target

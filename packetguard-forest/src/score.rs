@@ -2,9 +2,9 @@
 //! `-score_samples`. Scores lie in (0, 1]; well above 0.5 is anomalous, well below normal.
 //!
 //! Nothing here allocates: transformed rows live in stack buffers. CPUs with AVX-512 walk
-//! sixteen trees per instruction (models of at most 32 features, `walk::SIMD_FEATURES`);
-//! others, and wider models, take the portable scalar walk, which gives the same scores bit
-//! for bit.
+//! sixteen trees per instruction, CPUs with AVX2 eight (models of at most 32 features,
+//! `walk::SIMD_FEATURES`); others, and wider models, take the portable scalar walk, which
+//! gives the same scores bit for bit.
 
 use ndarray::ArrayView2;
 
