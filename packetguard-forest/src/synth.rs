@@ -155,12 +155,13 @@ mod tests {
 
     #[test]
     fn one_set_of_clusters_gives_samples_of_one_distribution() {
-        let clusters = Clusters::new(2, 1);
+        let clusters = Clusters::new(8, 1);
         let (a, _) = clusters.sample(2000, 0.0, 1);
         let (b, _) = clusters.sample(2000, 0.0, 2);
         assert_ne!(a, b);
         // Every row of the second sample lies within 5 spreads of a centre of the first's
-        // clusters; rows of freshly placed clusters mostly do not.
+        // clusters in every feature; rows of freshly placed clusters (what the forest bench
+        // used to score) mostly do not.
         let near = |data: &Array2<f64>, c: &Clusters| {
             data.rows()
                 .into_iter()
@@ -168,13 +169,13 @@ mod tests {
                     (0..CLUSTERS).any(|k| {
                         r.iter()
                             .enumerate()
-                            .all(|(f, x)| (x - c.centres[k * 2 + f]).abs() < 5.0 * c.spreads[k])
+                            .all(|(f, x)| (x - c.centres[k * 8 + f]).abs() < 5.0 * c.spreads[k])
                     })
                 })
                 .count()
         };
         assert_eq!(near(&b, &clusters), 2000);
-        let (other, _) = clusters_with_noise(2000, 2, 0.0, 2);
+        let (other, _) = clusters_with_noise(2000, 8, 0.0, 2);
         assert!(
             near(&other, &clusters) < 1000,
             "{}",
