@@ -39,11 +39,19 @@ const INTERLEAVE: usize = 4;
 /// Trees one register holds.
 const HALF: usize = GROUP / 2;
 
-/// Levels picked by blends rather than gathered, when the trees are deep enough.
-const BLEND_LEVELS: u32 = 3;
+/// Levels picked by blends rather than gathered, for trees deeper than this: 4 (slots 0
+/// to 14) below depth 5, else 3 (slots 0 to 6) below depth 4, else none.
+fn blend_levels(depth: u32) -> u32 {
+    match depth {
+        5.. => 4,
+        4 => 3,
+        _ => 0,
+    }
+}
 
-/// Thresholds and features of slots 0 to 6 of a half group, in tree order.
-type Top = [(__m256, __m256i); 7];
+/// Thresholds and features of slots 0 to 14 of a half group, in tree order (those of the
+/// blend levels; the others unused).
+type Top = [(__m256, __m256i); 15];
 
 /// Path-length sums, in fixed-point units, of `rows` (at most [`BLOCK`]) through every
 /// group of `lines` (`trees` trees padded to `depth` levels) over `n_features` features.
@@ -98,10 +106,16 @@ unsafe fn walk_block_with<const REGS: usize>(
             2
         };
         for half in 0..halves {
-            let top = if depth > BLEND_LEVELS {
-                // SAFETY: the group has the 14 lines of slots 0 to 6.
-                Some(std::array::from_fn(|slot| unsafe {
-                    top_slot(base, slot, half)
+            let levels = blend_levels(depth);
+            let top = if levels > 0 {
+                let slots = (1 << levels) - 1;
+                // SAFETY: the group has the lines of every slot above its last level.
+                Some(std::array::from_fn(|slot| {
+                    if slot < slots {
+                        unsafe { top_slot(base, slot, half) }
+                    } else {
+                        (_mm256_setzero_ps(), _mm256_setzero_si256())
+                    }
                 }))
             } else {
                 None
@@ -228,6 +242,7 @@ unsafe fn walk_half<const R: usize, const REGS: usize>(
                 )),
             )
         };
+        let four = blend_levels(depth) == 4;
         for (p, x) in pos.iter_mut().zip(&x) {
             let r0 = goes_right(x, top[0].0, top[0].1);
             // Slot 1 + r0.
@@ -237,12 +252,31 @@ unsafe fn walk_half<const R: usize, const REGS: usize>(
             let (t, f) = blend(r0, blend(r1, top[3], top[4]), blend(r1, top[5], top[6]));
             let r2 = goes_right(x, t, f);
             // Slot 7 + 4 r0 + 2 r1 + r2, at 16 words per slot.
-            let q = _mm256_add_epi32(*p, _mm256_set1_epi32(16 * 7));
-            let q = _mm256_add_epi32(q, _mm256_and_si256(r0, _mm256_set1_epi32(64)));
+            let q = _mm256_add_epi32(*p, _mm256_and_si256(r0, _mm256_set1_epi32(64)));
             let q = _mm256_add_epi32(q, _mm256_and_si256(r1, _mm256_set1_epi32(32)));
-            *p = _mm256_add_epi32(q, _mm256_and_si256(r2, sixteen));
+            let q = _mm256_add_epi32(q, _mm256_and_si256(r2, sixteen));
+            if !four {
+                *p = _mm256_add_epi32(q, _mm256_set1_epi32(16 * 7));
+                continue;
+            }
+            // Slot 7 + 4 r0 + 2 r1 + r2: both candidates for each r2 are picked by the
+            // earlier comparisons while r2 is still being computed, then one blend.
+            let pick = |c: usize| {
+                blend(
+                    r1,
+                    blend(r0, top[c], top[c + 4]),
+                    blend(r0, top[c + 2], top[c + 6]),
+                )
+            };
+            let (t, f) = blend(r2, pick(7), pick(8));
+            let r3 = goes_right(x, t, f);
+            // Slot 15 + 8 r0 + 4 r1 + 2 r2 + r3: `q - p` is 16 (4 r0 + 2 r1 + r2), doubled,
+            // plus 16 r3, the lane and 16 times the level's first slot.
+            let q = _mm256_add_epi32(_mm256_sub_epi32(q, *p), q);
+            let q = _mm256_add_epi32(q, _mm256_and_si256(r3, sixteen));
+            *p = _mm256_add_epi32(q, _mm256_set1_epi32(16 * 15));
         }
-        level = BLEND_LEVELS;
+        level = blend_levels(depth);
     }
     // Trees 0 to 3 and 4 to 7 of the half, one 64-bit lane each.
     let wide = |v: __m256i| {
