@@ -19,8 +19,8 @@
 //!   with AVX-512 gathers, giving the same trees.
 //! - `forest`: the compact preorder node array (files, explanations); `walk`: the
 //!   branch-free breadth-first layout scoring uses, with its scalar walk; `walk_avx512` and
-//!   `walk_avx2`: the same walk with AVX-512 or AVX2 gathers, bit-identical; `layout`:
-//!   which trees are worth padding (the memory bound); `sparse`: the preorder walk of the
+//!   `walk_avx2`: the same walk with AVX-512 or AVX2 gathers, bit-identical; `fill`:
+//!   writing trees into that layout; `layout`: which trees are worth padding (the memory bound); `sparse`: the preorder walk of the
 //!   others.
 //! - `model`, `score`, `explain`: the [`Model`] type and what it does; `format`: the file
 //!   envelope and writing; `decode`: the content checks of loading.
@@ -41,6 +41,7 @@ mod build_avx512;
 mod decode;
 mod error;
 mod explain;
+mod fill;
 mod forest;
 mod format;
 mod layout;

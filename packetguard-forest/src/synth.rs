@@ -10,6 +10,10 @@ use crate::rng::Rng;
 /// Four clusters with centres uniform in `[0, 10]` per feature and standard deviations in
 /// `[0.3, 1)`; a share `anomaly_fraction` of the rows is instead uniform over `[-2, 12]` per
 /// feature and labelled `true`. Rows are in random order. Same arguments, same data.
+///
+/// Each call places its own clusters: two calls with different seeds draw from different
+/// distributions. To train on one sample and score another of the same distribution, draw
+/// both from one [`Clusters`].
 pub fn clusters_with_noise(
     rows: usize,
     features: usize,
@@ -17,26 +21,74 @@ pub fn clusters_with_noise(
     seed: u64,
 ) -> (Array2<f64>, Vec<bool>) {
     let mut rng = Rng::new(seed);
-    const CLUSTERS: usize = 4;
-    let centres: Vec<f64> = (0..CLUSTERS * features)
-        .map(|_| 10.0 * rng.unit())
-        .collect();
-    let spreads: Vec<f64> = (0..CLUSTERS).map(|_| 0.3 + 0.7 * rng.unit()).collect();
-    let mut data = Array2::zeros((rows, features));
-    let mut labels = Vec::with_capacity(rows);
-    for mut row in data.rows_mut() {
-        let anomaly = rng.unit() < anomaly_fraction;
-        if anomaly {
-            row.iter_mut().for_each(|x| *x = -2.0 + 14.0 * rng.unit());
-        } else {
-            let c = rng.below(CLUSTERS as u64) as usize;
-            for (f, x) in row.iter_mut().enumerate() {
-                *x = centres[c * features + f] + spreads[c] * normal(&mut rng);
-            }
-        }
-        labels.push(anomaly);
+    let clusters = Clusters::draw(features, &mut rng);
+    clusters.sample_with(rows, anomaly_fraction, &mut rng)
+}
+
+/// The four clusters of [`clusters_with_noise`], placed once, so that training and scored
+/// rows can come from the same distribution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clusters {
+    features: usize,
+    centres: Vec<f64>,
+    spreads: Vec<f64>,
+}
+
+/// Clusters of [`clusters_with_noise`].
+const CLUSTERS: usize = 4;
+
+impl Clusters {
+    /// Clusters over `features` features placed by `seed`.
+    pub fn new(features: usize, seed: u64) -> Clusters {
+        Clusters::draw(features, &mut Rng::new(seed))
     }
-    (data, labels)
+
+    fn draw(features: usize, rng: &mut Rng) -> Clusters {
+        let centres = (0..CLUSTERS * features)
+            .map(|_| 10.0 * rng.unit())
+            .collect();
+        let spreads = (0..CLUSTERS).map(|_| 0.3 + 0.7 * rng.unit()).collect();
+        Clusters {
+            features,
+            centres,
+            spreads,
+        }
+    }
+
+    /// `rows` rows of these clusters plus uniform noise (a share `anomaly_fraction`,
+    /// labelled `true`), drawn by `seed`.
+    pub fn sample(
+        &self,
+        rows: usize,
+        anomaly_fraction: f64,
+        seed: u64,
+    ) -> (Array2<f64>, Vec<bool>) {
+        self.sample_with(rows, anomaly_fraction, &mut Rng::new(seed))
+    }
+
+    fn sample_with(
+        &self,
+        rows: usize,
+        anomaly_fraction: f64,
+        rng: &mut Rng,
+    ) -> (Array2<f64>, Vec<bool>) {
+        let features = self.features;
+        let mut data = Array2::zeros((rows, features));
+        let mut labels = Vec::with_capacity(rows);
+        for mut row in data.rows_mut() {
+            let anomaly = rng.unit() < anomaly_fraction;
+            if anomaly {
+                row.iter_mut().for_each(|x| *x = -2.0 + 14.0 * rng.unit());
+            } else {
+                let c = rng.below(CLUSTERS as u64) as usize;
+                for (f, x) in row.iter_mut().enumerate() {
+                    *x = self.centres[c * features + f] + self.spreads[c] * normal(rng);
+                }
+            }
+            labels.push(anomaly);
+        }
+        (data, labels)
+    }
 }
 
 /// Standard normal draw (Box–Muller, one of the pair).
@@ -99,5 +151,42 @@ mod tests {
         assert_eq!(la, lb);
         let share = la.iter().filter(|l| **l).count() as f64 / 500.0;
         assert!((0.05..0.15).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn one_set_of_clusters_gives_samples_of_one_distribution() {
+        let clusters = Clusters::new(8, 1);
+        let (a, _) = clusters.sample(2000, 0.0, 1);
+        let (b, _) = clusters.sample(2000, 0.0, 2);
+        assert_ne!(a, b);
+        // Every row of the second sample lies within 5 spreads of a centre of the first's
+        // clusters in every feature; rows of freshly placed clusters (what the forest bench
+        // used to score) mostly do not.
+        let near = |data: &Array2<f64>, c: &Clusters| {
+            data.rows()
+                .into_iter()
+                .filter(|r| {
+                    (0..CLUSTERS).any(|k| {
+                        r.iter()
+                            .enumerate()
+                            .all(|(f, x)| (x - c.centres[k * 8 + f]).abs() < 5.0 * c.spreads[k])
+                    })
+                })
+                .count()
+        };
+        assert_eq!(near(&b, &clusters), 2000);
+        let (other, _) = clusters_with_noise(2000, 8, 0.0, 2);
+        assert!(
+            near(&other, &clusters) < 1000,
+            "{}",
+            near(&other, &clusters)
+        );
+        // The one-call form is the same as placing clusters and sampling from one stream.
+        let mut rng = Rng::new(9);
+        let c = Clusters::draw(3, &mut rng);
+        assert_eq!(
+            c.sample_with(300, 0.1, &mut rng),
+            clusters_with_noise(300, 3, 0.1, 9)
+        );
     }
 }

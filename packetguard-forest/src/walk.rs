@@ -23,7 +23,8 @@
 //! to 15, each tree a pair of 32-bit words: the `f32` threshold's bits, then the feature
 //! index. One 64-bit load fetches both, so a level of eight trees is one 8-element gather.
 //! Leaf slot `i` (heap slot `2^D - 1 + i`) is line `2 (2^D - 1) + i`, sixteen fixed-point
-//! path lengths.
+//! path lengths; the AVX2 kernel's layout pairs each bottom split's two leaves instead
+//! (`leaf_position`).
 //!
 //! # Why fixed point
 //!
@@ -38,7 +39,8 @@
 //! KiB for 100 trees. The batch walk takes blocks of rows through one group at a time so the
 //! group's lines stay in cache while the block walks it.
 
-use crate::forest::{Forest, Node};
+use crate::fill::{clear_group, fill_lane};
+use crate::forest::Forest;
 pub use crate::layout::{group_lines, GROUP};
 use crate::layout::{Band, Plan};
 use crate::schema::MAX_FEATURES;
@@ -161,6 +163,7 @@ impl Compiled {
                     band.depth,
                     k % GROUP,
                     forest.tree(&forest.trees[t as usize]),
+                    kernel == Kernel::Avx2,
                 );
             }
         }
@@ -311,56 +314,14 @@ impl Compiled {
     }
 }
 
-/// Sets every slot of `group` (padded to `depth`) to what lanes past the last tree walk:
-/// pass-through splits (threshold -inf, feature 0) over leaves worth 0.
-fn clear_group(group: &mut [Line], depth: u32) {
-    let n_splits = (1usize << depth) - 1;
-    let mut pass = Line([0; GROUP]);
-    for pair in pass.0.chunks_exact_mut(2) {
-        pair[0] = f32::NEG_INFINITY.to_bits();
-    }
-    group[..2 * n_splits].fill(pass);
-    group[2 * n_splits..].fill(Line([0; GROUP]));
-}
-
-/// Writes the preorder tree `nodes` (validated, no deeper than `depth`) into lane `lane` of
-/// `group`, cleared by [`clear_group`].
-fn fill_lane(group: &mut [Line], depth: u32, lane: usize, nodes: &[Node]) {
-    let n_splits = (1usize << depth) - 1;
-    // Heap slots (and depths) of right children still to come in preorder: a split's left
-    // child comes next, its right child after the left subtree.
-    let mut pending = [(0usize, 0u32); 32];
-    let mut n_pending = 0;
-    let (mut slot, mut d) = (0usize, 0u32);
-    for node in nodes {
-        if node.is_leaf() {
-            // Pass-through slots (already filled) down the right edge to the bottom:
-            // `s -> 2s + 2`, `depth - d` times.
-            let bottom = ((slot + 2) << (depth - d)) - 2;
-            group[n_splits + bottom].0[lane] = leaf_word(node.value);
-            if n_pending > 0 {
-                n_pending -= 1;
-                (slot, d) = pending[n_pending];
-            }
-        } else {
-            let (line, word) = split_word(slot, lane);
-            group[line].0[word] = node.value.to_bits();
-            group[line].0[word + 1] = u32::from(node.feature);
-            pending[n_pending] = (2 * slot + 2, d + 1);
-            n_pending += 1;
-            (slot, d) = (2 * slot + 1, d + 1);
-        }
-    }
-}
-
 /// Line and word of the threshold of split slot `slot` of tree `lane` in a group; the
 /// feature index is the next word.
-fn split_word(slot: usize, lane: usize) -> (usize, usize) {
+pub(crate) fn split_word(slot: usize, lane: usize) -> (usize, usize) {
     (2 * slot + lane / 8, 2 * (lane % 8))
 }
 
 /// Leaf path length to fixed point; see the module documentation.
-fn leaf_word(value: f32) -> u32 {
+pub(crate) fn leaf_word(value: f32) -> u32 {
     // Adding one half and truncating rounds like `f64::round` for the non-negative values
     // here, without a library call per leaf.
     (f64::from(value).clamp(0.0, MAX_LEAF) * LEAF_UNIT + 0.5) as u32

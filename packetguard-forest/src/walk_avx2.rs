@@ -2,23 +2,23 @@
 //!
 //! CPUs without AVX-512 (AMD Zen 2 and 3, many Intel parts, most cloud machines) have AVX2,
 //! whose gathers fetch four 64-bit or eight 32-bit elements. Per level, for one row and one
-//! half group: two 4-element gathers fetch the eight (threshold, feature) pairs as 64-bit
-//! words (a gather issues one load per element, so fetching the pair as one element halves
-//! the loads of gathering thresholds and features apart), two in-lane shuffles split them
-//! into a threshold and a feature register, the row's values are looked up in registers
-//! (`vpermps` picks from eight floats; wider rows take two or four picks and blends on the
-//! index bits above the third, so no gather and no load is spent on the row), one compare
-//! and a few adds step every lane to its child.
+//! half group, two 4-element gathers fetch the eight (threshold, feature) pairs as 64-bit
+//! words (fetching the pair as one element halves the loads of gathering thresholds and
+//! features apart, and four 64-bit elements cost less here than eight 32-bit ones). The
+//! positions are kept in 64-bit lanes, four trees per register, so each pair stays in its
+//! tree's lane: a shift by 32 puts the feature index beside its threshold, the row's value is
+//! looked up in registers (`vpermps` picks from eight floats; wider rows take two or four
+//! picks and blends on the index bits above the third, so no gather and no load is spent on
+//! the row), one compare and a few adds step every lane to its child, and nothing is
+//! reordered from one level to the next.
 //!
-//! The shuffles leave the pairs in the lane order `0 1 4 5 2 3 6 7`; one 64-bit permute
-//! puts the comparison back in tree order, which is cheaper than reordering both the
-//! thresholds and the features.
-//!
-//! Positions are those of the AVX-512 kernel (same layout, `walk`): slot `s` of tree `k`
-//! (0 to 15) of a group is 64-bit word `16 s + k`, its child `2 p + (16 - k) + 16 (x >= t)`,
-//! and from the last split level the leaf is 32-bit word `2 p + (16 2^D - k) + 16 (x >= t)`.
+//! Positions are those of the AVX-512 kernel (same split lines, `walk`): slot `s` of tree `k`
+//! (0 to 15) of a group is 64-bit word `16 s + k`, its child `2 p + (16 - k) + 16 (x >= t)`.
 //! The comparison is "not less than, unordered", the scalar walk's rule: NaN and `-inf`
-//! pass-through slots go right.
+//! pass-through slots go right. The leaves are laid out for this kernel (`walk`'s `paired`
+//! order): a bottom split's two leaves sit side by side at 64-bit word `p + 8 2^D`, so the
+//! last level gathers them together with the split, and the comparison picks one with a
+//! shift instead of waiting for one more dependent gather.
 //!
 //! The first three levels touch only slots 0 to 6, the same lines for every row, so they are
 //! split into threshold and feature registers once per half group and picked with blends
@@ -26,7 +26,7 @@
 //! eight a row takes per tree).
 //!
 //! Leaf words are integers summed in 64-bit lanes, so the sums equal the scalar walk's bit
-//! for bit.
+//! for bit, whatever the leaf order.
 
 use std::arch::x86_64::*;
 
@@ -39,19 +39,28 @@ const INTERLEAVE: usize = 4;
 /// Trees one register holds.
 const HALF: usize = GROUP / 2;
 
-/// Levels picked by blends rather than gathered, when the trees are deep enough.
-const BLEND_LEVELS: u32 = 3;
+/// Levels picked by blends rather than gathered, for trees deeper than this: 4 (slots 0
+/// to 14) below depth 5, else 3 (slots 0 to 6) below depth 4, else none.
+fn blend_levels(depth: u32) -> u32 {
+    match depth {
+        5.. => 4,
+        4 => 3,
+        _ => 0,
+    }
+}
 
-/// Thresholds and features of slots 0 to 6 of a half group, in tree order.
-type Top = [(__m256, __m256i); 7];
+/// Thresholds and features of slots 0 to 14 of a half group, in tree order (those of the
+/// blend levels; the others unused).
+type Top = [(__m256, __m256i); 15];
 
 /// Path-length sums, in fixed-point units, of `rows` (at most [`BLOCK`]) through every
 /// group of `lines` (`trees` trees padded to `depth` levels) over `n_features` features.
 ///
 /// # Safety
-/// The CPU must support AVX2; `lines` must be one band of a layout built by `Compiled`:
-/// `trees` trees padded to `depth` over at most 32 features (`n_features`), every group
-/// full but the last, whose lanes past the last tree hold leaf words of 0.
+/// The CPU must support AVX2; `lines` must be one band of a layout built by `Compiled` for
+/// this kernel (leaves paired): `trees` trees padded to `depth` over at most 32 features
+/// (`n_features`), every group full but the last, whose lanes past the last tree hold leaf
+/// words of 0.
 #[target_feature(enable = "avx2")]
 pub unsafe fn walk_block(
     lines: &[Line],
@@ -87,13 +96,6 @@ unsafe fn walk_block_with<const REGS: usize>(
     // Four 64-bit sums per row; their total is what counts.
     let mut acc = [_mm256_setzero_si256(); BLOCK];
     let acc = &mut acc[..rows.len()];
-    let widen_add = |acc: __m256i, leaves: __m256i| {
-        let acc = _mm256_add_epi64(acc, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(leaves)));
-        _mm256_add_epi64(
-            acc,
-            _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(leaves)),
-        )
-    };
     for (g, group) in lines.chunks_exact(group_lines).enumerate() {
         let base = group.as_ptr().cast::<i64>();
         // A last group of at most eight trees skips its second half: those lanes are
@@ -104,10 +106,16 @@ unsafe fn walk_block_with<const REGS: usize>(
             2
         };
         for half in 0..halves {
-            let top = if depth > BLEND_LEVELS {
-                // SAFETY: the group has the 14 lines of slots 0 to 6.
-                Some(std::array::from_fn(|slot| unsafe {
-                    top_slot(base, slot, half)
+            let levels = blend_levels(depth);
+            let top = if levels > 0 {
+                let slots = (1 << levels) - 1;
+                // SAFETY: the group has the lines of every slot above its last level.
+                Some(std::array::from_fn(|slot| {
+                    if slot < slots {
+                        unsafe { top_slot(base, slot, half) }
+                    } else {
+                        (_mm256_setzero_ps(), _mm256_setzero_si256())
+                    }
                 }))
             } else {
                 None
@@ -120,14 +128,14 @@ unsafe fn walk_block_with<const REGS: usize>(
                 // SAFETY: `base` is a whole group of `depth` levels (see `walk_half`).
                 let leaves = unsafe { walk_half::<INTERLEAVE, REGS>(base, top, half, depth, rows) };
                 for (a, l) in acc.iter_mut().zip(leaves) {
-                    *a = widen_add(*a, l);
+                    *a = _mm256_add_epi64(*a, l);
                 }
             }
             for (row, a) in chunks.remainder().iter().zip(accs.into_remainder()) {
                 // SAFETY: as above.
                 let row = std::array::from_ref(row);
                 let [leaves] = unsafe { walk_half::<1, REGS>(base, top, half, depth, row) };
-                *a = widen_add(*a, leaves);
+                *a = _mm256_add_epi64(*a, leaves);
             }
         }
     }
@@ -185,15 +193,24 @@ fn goes_right<const REGS: usize>(x: &[__m256; REGS], t: __m256, f: __m256i) -> _
 }
 
 /// Walks `R` rows through half `half` (trees `8 half` to `8 half + 7`) of the group at
-/// `base` and returns each row's eight leaf words; `top` holds the half group's first three
-/// levels when the trees are deeper than that.
+/// `base` and returns, for each row, the eight leaf words it reaches summed into four 64-bit
+/// lanes; `top` holds the half group's first three levels when the trees are deeper than
+/// that.
+///
+/// Below the blend levels, positions live in 64-bit lanes, two registers of four trees, so
+/// that a gathered (threshold, feature) pair stays in its tree's lane: the feature is the
+/// pair shifted right by 32, the comparison lands in the threshold's half, and nothing is
+/// reordered between one level and the next. The last level also gathers both leaves under
+/// each tree's bottom split (the `paired` leaf order of `walk`), before its comparison is
+/// known, and the comparison then picks one with a shift.
 ///
 /// # Safety
-/// AVX2; `base` points at a group of `group_lines(depth)` lines (`depth >= 1`) whose feature
-/// words are below `8 REGS`. After `j` levels a position is `16 s + k` with `s` a slot of
-/// level `j`, below `2^j - 1 + 2^j`, so split gathers read lines `2s` and `2s + 1` of the
-/// group; the leaf position is a lane of line `2^D - 1 + s`, `s` a bottom slot: every
-/// gather stays inside the group.
+/// AVX2; `base` points at a group of `group_lines(depth)` lines (`depth >= 1`), leaves
+/// paired, whose feature words are below `8 REGS`. After `j` levels a position is `16 s + k`
+/// with `s` a slot of level `j`, below `2^j - 1 + 2^j`, so split gathers read lines `2s` and
+/// `2s + 1` of the group; at the last split level `s` is a bottom split `2^(D-1) - 1 + j`,
+/// whose leaf pair is 64-bit word `16 s + k + 8 2^D`, in line `2 (2^D - 1) + 2 j + k / 8`:
+/// every gather stays inside the group.
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn walk_half<const R: usize, const REGS: usize>(
@@ -212,7 +229,6 @@ unsafe fn walk_half<const R: usize, const REGS: usize>(
         _mm256_set1_epi32(first),
     );
     let sixteen = _mm256_set1_epi32(16);
-    let step = _mm256_sub_epi32(sixteen, lanes);
     let mut pos = [lanes; R];
     let mut level = 0;
     if let Some(top) = top {
@@ -226,6 +242,7 @@ unsafe fn walk_half<const R: usize, const REGS: usize>(
                 )),
             )
         };
+        let four = blend_levels(depth) == 4;
         for (p, x) in pos.iter_mut().zip(&x) {
             let r0 = goes_right(x, top[0].0, top[0].1);
             // Slot 1 + r0.
@@ -235,36 +252,75 @@ unsafe fn walk_half<const R: usize, const REGS: usize>(
             let (t, f) = blend(r0, blend(r1, top[3], top[4]), blend(r1, top[5], top[6]));
             let r2 = goes_right(x, t, f);
             // Slot 7 + 4 r0 + 2 r1 + r2, at 16 words per slot.
-            let q = _mm256_add_epi32(*p, _mm256_set1_epi32(16 * 7));
-            let q = _mm256_add_epi32(q, _mm256_and_si256(r0, _mm256_set1_epi32(64)));
+            let q = _mm256_add_epi32(*p, _mm256_and_si256(r0, _mm256_set1_epi32(64)));
             let q = _mm256_add_epi32(q, _mm256_and_si256(r1, _mm256_set1_epi32(32)));
-            *p = _mm256_add_epi32(q, _mm256_and_si256(r2, sixteen));
+            let q = _mm256_add_epi32(q, _mm256_and_si256(r2, sixteen));
+            if !four {
+                *p = _mm256_add_epi32(q, _mm256_set1_epi32(16 * 7));
+                continue;
+            }
+            // Slot 7 + 4 r0 + 2 r1 + r2: both candidates for each r2 are picked by the
+            // earlier comparisons while r2 is still being computed, then one blend.
+            let pick = |c: usize| {
+                blend(
+                    r1,
+                    blend(r0, top[c], top[c + 4]),
+                    blend(r0, top[c + 2], top[c + 6]),
+                )
+            };
+            let (t, f) = blend(r2, pick(7), pick(8));
+            let r3 = goes_right(x, t, f);
+            // Slot 15 + 8 r0 + 4 r1 + 2 r2 + r3: `q - p` is 16 (4 r0 + 2 r1 + r2), doubled,
+            // plus 16 r3, the lane and 16 times the level's first slot.
+            let q = _mm256_add_epi32(_mm256_sub_epi32(q, *p), q);
+            let q = _mm256_add_epi32(q, _mm256_and_si256(r3, sixteen));
+            *p = _mm256_add_epi32(q, _mm256_set1_epi32(16 * 15));
         }
-        level = BLEND_LEVELS;
+        level = blend_levels(depth);
     }
+    // Trees 0 to 3 and 4 to 7 of the half, one 64-bit lane each.
+    let wide = |v: __m256i| {
+        [
+            _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
+            _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(v)),
+        ]
+    };
+    let mut pos: [[__m256i; 2]; R] = pos.map(wide);
+    let step = wide(_mm256_sub_epi32(sixteen, lanes));
+    let sixteen = _mm256_set1_epi64x(16);
     for _ in level..depth - 1 {
         for (p, x) in pos.iter_mut().zip(&x) {
-            // SAFETY: see the function's contract.
-            let right = unsafe { gather_split::<REGS>(base, *p, x) };
-            let q = _mm256_add_epi32(_mm256_add_epi32(*p, *p), step);
-            *p = _mm256_add_epi32(q, _mm256_and_si256(right, sixteen));
+            for (p, step) in p.iter_mut().zip(step) {
+                // SAFETY: see the function's contract.
+                let right = unsafe { gather_split::<REGS>(base, *p, x) };
+                let q = _mm256_add_epi64(_mm256_add_epi64(*p, *p), step);
+                *p = _mm256_add_epi64(q, _mm256_and_si256(right, sixteen));
+            }
         }
     }
-    let to_leaf = _mm256_sub_epi32(_mm256_set1_epi32(16 << depth), lanes);
-    let mut leaves = [_mm256_setzero_si256(); R];
-    for ((p, x), leaf) in pos.iter().zip(&x).zip(&mut leaves) {
-        // SAFETY: as above.
-        let right = unsafe { gather_split::<REGS>(base, *p, x) };
-        let q = _mm256_add_epi32(_mm256_add_epi32(*p, *p), to_leaf);
-        let q = _mm256_add_epi32(q, _mm256_and_si256(right, sixteen));
-        // SAFETY: as above; `q` is a lane of a leaf line.
-        *leaf = unsafe { _mm256_i32gather_epi32::<4>(base.cast(), q) };
+    let to_leaves = _mm256_set1_epi64x(8 << depth);
+    let thirty_two = _mm256_set1_epi64x(32);
+    let low_word = _mm256_set1_epi64x(0xFFFF_FFFF);
+    let mut sums = [_mm256_setzero_si256(); R];
+    for ((p, x), sum) in pos.iter().zip(&x).zip(&mut sums) {
+        for &p in p {
+            // SAFETY: as above; the pair is the bottom split's two leaves.
+            let (right, pair) = unsafe {
+                (
+                    gather_split::<REGS>(base, p, x),
+                    _mm256_i64gather_epi64::<8>(base, _mm256_add_epi64(p, to_leaves)),
+                )
+            };
+            let leaf = _mm256_srlv_epi64(pair, _mm256_and_si256(right, thirty_two));
+            *sum = _mm256_add_epi64(*sum, _mm256_and_si256(leaf, low_word));
+        }
     }
-    leaves
+    sums
 }
 
-/// All ones in the lanes (tree order) whose value of `x` at the split slots at positions
-/// `pos` is not below the threshold (NaN included), zero in the others.
+/// For the four trees whose split positions are the 64-bit lanes of `pos`: all ones in the
+/// low half of the lanes whose value of `x` is not below the threshold (NaN included), zero
+/// there in the others; the high halves are not meaningful.
 ///
 /// # Safety
 /// AVX2; `pos` are split positions of the group at `base`, whose features are below
@@ -277,22 +333,10 @@ unsafe fn gather_split<const REGS: usize>(
     x: &[__m256; REGS],
 ) -> __m256i {
     // SAFETY: per the contract.
-    let (low, high) = unsafe {
-        (
-            _mm256_castsi256_ps(_mm256_i32gather_epi64::<8>(
-                base,
-                _mm256_castsi256_si128(pos),
-            )),
-            _mm256_castsi256_ps(_mm256_i32gather_epi64::<8>(
-                base,
-                _mm256_extracti128_si256::<1>(pos),
-            )),
-        )
-    };
-    let (thresholds, features) = split_pairs(low, high);
-    let right = goes_right(x, thresholds, features);
-    // 64-bit quarters (0 1) (4 5) (2 3) (6 7) back to tree order.
-    _mm256_permute4x64_epi64::<0b11_01_10_00>(right)
+    let pairs = unsafe { _mm256_i64gather_epi64::<8>(base, pos) };
+    // Each feature moves to its threshold's half, the high half becoming feature 0.
+    let features = _mm256_srli_epi64::<32>(pairs);
+    goes_right(x, _mm256_castsi256_ps(pairs), features)
 }
 
 /// The row's values at `features` (each below `8 REGS`), lane by lane.

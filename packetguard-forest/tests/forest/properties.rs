@@ -131,6 +131,29 @@ fn batch_equals_one_by_one_including_partial_blocks() {
 }
 
 #[test]
+fn batch_scores_the_same_from_a_slice_and_from_strided_rows() {
+    // Standard layout takes the direct conversion of identity schemas, a column-major copy
+    // the per-row transform: both must give `score_one`'s bits, special values included.
+    let (model, data) = small_model(5, 3);
+    let mut rows = data.slice(ndarray::s![..70, ..]).to_owned();
+    rows.row_mut(0).fill(f64::NAN);
+    rows.row_mut(1).fill(f64::INFINITY);
+    rows[[2, 3]] = f64::NEG_INFINITY;
+    rows[[3, 1]] = -0.0;
+    rows[[4, 4]] = 1e300;
+    let strided = rows.t().as_standard_layout().into_owned();
+    let strided = strided.t();
+    assert!(strided.as_slice().is_none());
+    let (mut a, mut b) = (vec![0.0; 70], vec![0.0; 70]);
+    model.score_batch(rows.view(), &mut a);
+    model.score_batch(strided, &mut b);
+    for (i, row) in rows.outer_iter().enumerate() {
+        let one = model.score_one(&row.to_vec()).to_bits();
+        assert_eq!((a[i].to_bits(), b[i].to_bits()), (one, one), "row {i}");
+    }
+}
+
+#[test]
 fn log1p_schema_scores_like_pretransformed_data() {
     let (data, _) = clusters_with_noise(400, 3, 0.05, 8);
     let raw = data.mapv(|x| x.abs() * 1000.0);
