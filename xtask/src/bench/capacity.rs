@@ -19,13 +19,15 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// Every packet sent is in the tool's totals (FastNetMon's can run a little over).
     fn complete(&self) -> bool {
-        self.accounted == self.sent.packets
+        self.accounted >= self.sent.packets
     }
 
-    /// CPU seconds per million packets sent, the process's and the XDP program's together.
+    /// CPU seconds per million packets accounted for, the process's and the XDP program's
+    /// together: what the tool spent per packet it did take in.
     fn cpu_per_million(&self) -> f64 {
-        (self.cpu_s + self.kernel_s.unwrap_or(0.0)) * 1e6 / self.sent.packets.max(1) as f64
+        (self.cpu_s + self.kernel_s.unwrap_or(0.0)) * 1e6 / self.accounted.max(1) as f64
     }
 }
 
@@ -101,11 +103,17 @@ pub fn run(lab: &Lab, peers: &[&dyn Peer], count: u64, rates: &[u64]) -> Result<
         }
         all.push(res);
     }
+    for line in [
+        "CPU s/Mpkt is per million packets accounted for: the tool's own process (user + system,",
+        "all threads) from just before the send until it is idle again, plus for PacketGuard its XDP",
+        "program's run time (kernel BPF statistics). The kernel's AF_PACKET delivery to the other",
+        "tools is in no tool's figure. \"vs ours\": that CPU over PacketGuard's at the same rate.",
+    ] {
+        println!("  {line}");
+    }
     println!(
-        "  CPU is the tool's own process (user + system, all threads) from just before the \
-         send until it is idle again,\n  plus, for PacketGuard, its XDP program's run time \
-         (kernel BPF statistics); the kernel's AF_PACKET delivery\n  to the other tools is in \
-         no tool's figure. \"vs ours\": that CPU over PacketGuard's at the same rate."
+        "  Process CPU comes in clock ticks: one tick is {:.3} s per million of {count} packets.",
+        1e6 / count as f64 / super::proc::ticks_per_second()
     );
     summary(&all);
     Ok(())
@@ -139,8 +147,8 @@ fn print_row(name: &str, rate: u64, m: &Measured, ours: Option<&Measured>) {
             "  {:<20} {:>6} of which XDP in the kernel {:.3} s/Mpkt, agent process {:.3} s/Mpkt",
             "",
             "",
-            k * 1e6 / m.sent.packets.max(1) as f64,
-            m.cpu_s * 1e6 / m.sent.packets.max(1) as f64
+            k * 1e6 / m.accounted.max(1) as f64,
+            m.cpu_s * 1e6 / m.accounted.max(1) as f64
         );
     }
 }

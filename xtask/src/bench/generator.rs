@@ -2,8 +2,9 @@
 //! counts of frames built from the packet configurations below into `g0`, at a fixed rate
 //! or as fast as it can.
 //!
-//! Every address is documentation or benchmarking space: sources in 198.19.0.0/16, the
-//! victim 198.18.0.2; the frames go to the victim's MAC, so nothing else can receive them.
+//! Every address is documentation or benchmarking space: sources in 198.19.0.0/16 (and
+//! 192.0.2.1 for markers), the victim 198.18.0.2; the frames go to the victim's MAC, so
+//! nothing else can receive them.
 
 use std::{
     path::PathBuf,
@@ -50,12 +51,14 @@ const SYN_FLOOD: &str = r#"
   drnd(2), c16(80), drnd(4), c32(0), c16(0x5002), c16(512), csumtcp(14, 34), c16(0) }
 "#;
 
-/// UDP from the generator's own address to the victim's port 9 (discard): frames the
-/// libpcap peer can be pushed with and that its counts leave out by their port.
+/// UDP from 192.0.2.1 to the victim's port 9 (discard): frames the libpcap peer can be
+/// pushed with and that its counts leave out by their port. The victim has no route to
+/// 192.0.2.1, so its port-unreachable answers are never sent (from the generator's own
+/// address they would be, and counted as the victim's outgoing traffic).
 const MARKER: &str = r#"
 { 0x02,0,0,0,0,0x02, 0x02,0,0,0,0,0x01, c16(0x0800),
   0x45, 0, c16(46), drnd(2), c16(0x4000), 64, 17, csumip(14, 33),
-  198, 18, 0, 1, 198, 18, 0, 2,
+  192, 0, 2, 1, 198, 18, 0, 2,
   c16(9), c16(9), c16(26), csumudp(14, 34), fill(0x6d, 18) }
 "#;
 

@@ -37,13 +37,13 @@ impl Plan {
     pub fn new(quick: bool) -> Plan {
         if quick {
             Plan {
-                count: 30_000,
+                count: 50_000,
                 rates: vec![20_000, 0],
             }
         } else {
             Plan {
-                count: 100_000,
-                rates: vec![20_000, 50_000, 100_000, 0],
+                count: 200_000,
+                rates: vec![20_000, 40_000, 0],
             }
         }
     }

@@ -19,7 +19,7 @@ pub struct Proc {
 }
 
 /// Clock ticks per second of `utime`/`stime` in `/proc/PID/stat`.
-fn ticks_per_second() -> f64 {
+pub fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {

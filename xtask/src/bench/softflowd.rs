@@ -3,10 +3,10 @@
 //!
 //! libpcap's memory-mapped ring hands softflowd whole blocks; on this kernel the last,
 //! partly filled block of a burst stays in the ring until more packets arrive. After the
-//! burst the bench therefore sends marker frames (UDP port 9 from the generator's own
-//! address, which the mix never uses), in bounded steps, until softflowd has processed at
-//! least as many packets as libpcap had received before them; the markers' flows are left
-//! out of the count, and their CPU (a small share) is in the figure.
+//! burst the bench therefore sends marker frames (UDP port 9 from 192.0.2.1, which the mix
+//! never uses), in bounded steps, until softflowd has processed at least as many packets
+//! as libpcap had received before them; the markers' flows are left out of the count, and
+//! their CPU (a small share) is in the figure.
 
 use std::{path::Path, process::Command, time::Duration};
 
