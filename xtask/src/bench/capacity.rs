@@ -63,7 +63,7 @@ pub fn run(lab: &Lab, peers: &[&dyn Peer], count: u64, rates: &[u64]) -> Result<
          54 to 60 bytes, up to 16384 flows; trafgen on one core into the victim's veth)"
     );
     println!(
-        "  {:<20} {:>6} {:>9} {:>10} {:>10} {:>8} {:>12} {:>9}",
+        "  {:<22} {:>6} {:>9} {:>10} {:>10} {:>8} {:>12} {:>9}",
         "tool", "rate", "sent pps", "sent", "accounted", "share", "CPU s/Mpkt", "vs ours"
     );
     let mut all: Vec<Results> = Vec::new();
@@ -74,7 +74,7 @@ pub fn run(lab: &Lab, peers: &[&dyn Peer], count: u64, rates: &[u64]) -> Result<
             skipped: peer.missing(),
         };
         if let Some(why) = &res.skipped {
-            println!("  {:<20} not run: {why}", peer.name());
+            println!("  {:<22} not run: {why}", peer.name());
             all.push(res);
             continue;
         }
@@ -93,7 +93,7 @@ pub fn run(lab: &Lab, peers: &[&dyn Peer], count: u64, rates: &[u64]) -> Result<
                 Err(e) => {
                     super::signals::check()?;
                     println!(
-                        "  {:<20} {:>6} failed: {}",
+                        "  {:<22} {:>6} failed: {}",
                         peer.name(),
                         rate_name(rate),
                         last_line(&format!("{e:#}"))
@@ -132,7 +132,7 @@ fn print_row(name: &str, rate: u64, m: &Measured, ours: Option<&Measured>) {
         _ => String::new(),
     };
     println!(
-        "  {:<20} {:>6} {:>9.0} {:>10} {:>10} {:>7.2}% {:>12.3} {:>9}",
+        "  {:<22} {:>6} {:>9.0} {:>10} {:>10} {:>7.2}% {:>12.3} {:>9}",
         name,
         rate_name(rate),
         m.sent.rate(),
@@ -144,7 +144,7 @@ fn print_row(name: &str, rate: u64, m: &Measured, ours: Option<&Measured>) {
     );
     if let Some(k) = m.kernel_s {
         println!(
-            "  {:<20} {:>6} of which XDP in the kernel {:.3} s/Mpkt, agent process {:.3} s/Mpkt",
+            "  {:<22} {:>6} of which XDP in the kernel {:.3} s/Mpkt, agent process {:.3} s/Mpkt",
             "",
             "",
             k * 1e6 / m.accounted.max(1) as f64,
@@ -181,6 +181,6 @@ fn summary(all: &[Results]) {
                 None => "none (lost packets at every rate)".to_string(),
             }
         };
-        println!("    {:<20} {line}", r.peer.name());
+        println!("    {:<22} {line}", r.peer.name());
     }
 }

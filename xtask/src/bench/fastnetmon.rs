@@ -103,6 +103,10 @@ pub fn start(lab: &Lab, config: &Path) -> Result<Proc> {
         super::signals::check()?;
         let log_text = std::fs::read_to_string(&log).unwrap_or_default();
         if log_text.contains("Start AF_PACKET worker") && processed(lab).is_ok() {
+            // Its workers open their sockets and join one fanout group after that line; a
+            // socket not in the group yet gets every packet, so a packet sent then can be
+            // counted twice (seen: 60 of 50000). A second is long enough for the joins.
+            std::thread::sleep(Duration::from_secs(1));
             return Ok(fnm);
         }
         if Instant::now() > deadline {

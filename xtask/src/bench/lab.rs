@@ -15,6 +15,7 @@
 
 use std::{
     fs::File,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
 };
@@ -134,13 +135,16 @@ impl Lab {
     }
 
     /// Starts a command in a namespace with its output in files of the lab's directory
-    /// named after `name`; it is killed when the returned guard drops.
+    /// named after `name`, in a process group of its own (trafgen forks its senders; a
+    /// signal meant for the tool reaches them too, and the terminal's Ctrl-C reaches only
+    /// the bench, which then cleans up); the group is killed when the returned guard drops.
     pub fn spawn(&self, ns: &str, name: &str, args: &[&str]) -> Result<Proc> {
         let stdout = self.dir.join(format!("{name}.stdout"));
         let stderr = self.dir.join(format!("{name}.stderr"));
         let child = Command::new("ip")
             .args(["netns", "exec", ns])
             .args(args)
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(File::create(&stdout)?)
             .stderr(File::create(&stderr)?)

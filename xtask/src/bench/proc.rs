@@ -117,26 +117,34 @@ impl Proc {
         Ok(())
     }
 
-    /// Sends `signal` and waits (bounded) for the exit; kills it past `limit`.
+    /// Sends `signal` to the tool's process group and waits (bounded) for the tool to exit;
+    /// kills the group past `limit`.
     pub fn stop(&mut self, signal: i32, limit: Duration) -> Result<ExitStatus> {
         if let Some(c) = &self.child {
-            // SAFETY: signalling our own child, which has not been reaped yet.
-            unsafe { libc::kill(c.id() as i32, signal) };
+            // SAFETY: the group is our own child's (its id is the child's, which has not
+            // been reaped yet, so it cannot have been reused).
+            unsafe { libc::kill(-(c.id() as i32), signal) };
         }
         self.wait(limit)
     }
 
-    /// Waits (bounded) for the process to exit by itself; kills it past `limit`.
+    /// Waits (bounded) for the tool to exit by itself; kills its group past `limit` or when
+    /// the bench is interrupted.
     pub fn wait(&mut self, limit: Duration) -> Result<ExitStatus> {
         let mut child = self.child.take().context("process already stopped")?;
         let deadline = Instant::now() + limit;
         loop {
+            // Reaped: the group is not signalled after this (the id may be reused). The
+            // tools here wait for what they fork before they exit.
             if let Some(status) = child.try_wait()? {
                 return Ok(status);
             }
-            if Instant::now() > deadline {
+            let interrupted = signals::check();
+            if interrupted.is_err() || Instant::now() > deadline {
+                kill_group(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
+                interrupted?;
                 bail!("{} did not exit within {limit:?}", self.name);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -153,10 +161,17 @@ pub fn last_line(text: &str) -> &str {
         .trim()
 }
 
+/// Kills what is left of the process group `pgid` (processes the tool forked), before the
+/// tool itself is reaped: until then the id cannot belong to anything else.
+fn kill_group(pgid: u32) {
+    // SAFETY: see above; an empty group only makes kill fail with ESRCH.
+    unsafe { libc::kill(-(pgid as i32), libc::SIGKILL) };
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
+            kill_group(c.id());
             let _ = c.wait();
         }
     }
