@@ -2,9 +2,9 @@
 """A seed-style detector, as the small Python tools PacketGuard's users come from build one.
 
 A Scapy sniffer hands every packet to a callback that extracts a few header features; every
-BATCH packets (or every second) the batch is scored with scikit-learn's IsolationForest,
-fitted at startup (here on generated rows, where such tools load a model trained offline),
-in the sniffer's thread as these tools do. `cargo xtask bench` runs it on the victim's
+BATCH packets (or every second) the batch is scored with scikit-learn's IsolationForest in
+the sniffer's thread, as these tools do. The model is fitted at startup on generated rows
+(such tools load one trained offline), so fitting costs the capture nothing. `cargo xtask bench` runs it on the victim's
 interface to measure what such a pipeline accounts for and what it costs per packet.
 
 Usage: seed_pipeline.py IFACE. It prints "ready" to stderr once sniffing, and on SIGTERM or
@@ -18,7 +18,7 @@ import threading
 import time
 
 import numpy as np
-from scapy.all import ICMP, IP, TCP, UDP, AsyncSniffer  # noqa: E402
+from scapy.all import ICMP, IP, TCP, UDP, AsyncSniffer
 from sklearn.ensemble import IsolationForest
 
 BATCH = 1000
