@@ -56,7 +56,7 @@ enum Cmd {
         /// Run only the side-by-side comparison with the peers.
         #[arg(long)]
         peers_only: bool,
-        /// Fewer packets and rates in the peers' capacity bench (about a third of the time).
+        /// Fewer packets and rates in the peers' capacity bench (under half the time).
         #[arg(long)]
         quick: bool,
     },
