@@ -3,9 +3,10 @@
 //! - `build-ebpf`: installs the eBPF toolchain if missing, builds the XDP object.
 //! - `run`: the quick start; builds everything and runs the agent.
 //! - `test`: installs what the tests need and runs every test.
-//! - `bench`: prints the benchmark figures.
+//! - `bench`: prints the benchmark figures, ours and the peers' side by side.
 //! - `models`: rebuilds the default models in models/ from generated normal traffic.
 //! - `install`: installs the agent, unit, config and models, and verifies the unit.
+mod bench;
 mod ebpf_build;
 mod install;
 mod models;
@@ -42,11 +43,22 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Print benchmark figures (XDP cost per packet, ring buffer drain rate, forest).
+    /// Print benchmark figures (XDP cost per packet, ring buffer drain rate, forest, and
+    /// capture capacity and detection delay beside FastNetMon, softflowd and a Scapy +
+    /// scikit-learn pipeline).
     Bench {
         /// Skip the Isolation Forest comparison against scikit-learn and isotree.
         #[arg(long)]
         no_forest: bool,
+        /// Skip the side-by-side comparison with the peers.
+        #[arg(long, conflicts_with = "peers_only")]
+        no_peers: bool,
+        /// Run only the side-by-side comparison with the peers.
+        #[arg(long)]
+        peers_only: bool,
+        /// Fewer packets and rates in the peers' capacity bench (under half the time).
+        #[arg(long)]
+        quick: bool,
     },
     /// Build and install the agent, systemd unit, example config, default models and docs,
     /// then check the unit with `systemd-analyze verify`.
@@ -78,12 +90,21 @@ fn build_release(root: &Path, progress: impl Fn(&str)) -> Result<PathBuf> {
     progress("building the release agent (cargo build --release -p packetguard)");
     toolchain::run(cargo(root).args(["build", "--release", "-p", "packetguard"]))
         .context("building the release agent")?;
-    // Where cargo puts it: $CARGO_TARGET_DIR (relative to the workspace when relative),
-    // else target/.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    Ok(target_dir(root).join("release").join("packetguard"))
+}
+
+/// Where cargo puts its output: $CARGO_TARGET_DIR (relative to the workspace when
+/// relative), else target/.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(|d| root.join(d))
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target.join("release").join("packetguard"))
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// The peers' side-by-side figures, with the release agent.
+fn peers_bench(root: &Path, quick: bool) -> Result<()> {
+    let agent = build_release(root, |what| eprintln!("{what}"))?;
+    bench::run(root, &target_dir(root), &agent, &bench::Plan::new(quick))
 }
 
 fn cargo(root: &Path) -> Command {
@@ -168,7 +189,15 @@ fn main() -> Result<()> {
             toolchain::ensure_test_tools()?;
             toolchain::run(cargo(&root).args(["test", "--workspace"]).args(&args))
         }
-        Cmd::Bench { no_forest } => {
+        Cmd::Bench {
+            no_forest,
+            no_peers,
+            peers_only,
+            quick,
+        } => {
+            if peers_only {
+                return peers_bench(&root, quick);
+            }
             build_ebpf(&root)?;
             toolchain::ensure_test_tools()?;
             toolchain::run(cargo(&root).args([
@@ -186,6 +215,9 @@ fn main() -> Result<()> {
                 if script.is_file() {
                     toolchain::run(Command::new("bash").arg(script).current_dir(&root))?;
                 }
+            }
+            if !no_peers {
+                peers_bench(&root, quick)?;
             }
             Ok(())
         }

@@ -1,0 +1,192 @@
+//! The bench's lab: a generator namespace and a victim namespace joined by one veth pair,
+//! removed on drop (an error, a panic, or SIGINT/SIGTERM, which [`crate::bench::signals`]
+//! turns into an error), and namespaces left by a bench that was killed outright are
+//! removed by the next one.
+//!
+//! ```text
+//!  <id>-g (generator)                     <id>-v (victim: the tools under test)
+//!  g0 198.18.0.1  02:00:00:00:00:01  ---  v0 198.18.0.2  02:00:00:00:00:02
+//! ```
+//!
+//! IPv6 is off on both ends and the victim has no route beyond 198.18.0.0/24, so the only
+//! frames on the link are the generator's, and the victim's replies to spoofed sources
+//! (198.19.0.0/16) are never sent: the counts the tools report can be compared with what
+//! was sent, exactly.
+
+use std::{
+    fs::File,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+use anyhow::{bail, Context, Result};
+
+use super::proc::Proc;
+
+pub const GEN_IF: &str = "g0";
+pub const VICTIM_IF: &str = "v0";
+pub const GEN_MAC: &str = "02:00:00:00:00:01";
+pub const VICTIM_MAC: &str = "02:00:00:00:00:02";
+pub const VICTIM_V4: &str = "198.18.0.2";
+
+/// Namespace names start with this and the bench's process id.
+const PREFIX: &str = "pgbench";
+
+pub struct Lab {
+    pub gen: String,
+    pub victim: String,
+    /// Scratch files of this run (configs, logs, flow files); removed on drop.
+    pub dir: PathBuf,
+}
+
+fn checked(cmd: &mut Command) -> Result<Output> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    checked(Command::new("ip").args(args)).map(|_| ())
+}
+
+/// Removes bench namespaces whose process no longer exists (a bench killed with SIGKILL).
+fn remove_stale() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or("");
+        if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+impl Lab {
+    pub fn new() -> Result<Lab> {
+        remove_stale();
+        let id = format!("{PREFIX}{}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("packetguard-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let lab = Lab {
+            gen: format!("{id}-g"),
+            victim: format!("{id}-v"),
+            dir,
+        };
+        // From here on, Drop removes whatever was created.
+        for ns in [&lab.gen, &lab.victim] {
+            ip(&["netns", "add", ns])?;
+            lab.exec(
+                ns,
+                &[
+                    "sysctl",
+                    "-qw",
+                    "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1",
+                ],
+            )?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        ip(&[
+            "link",
+            "add",
+            GEN_IF,
+            "netns",
+            &lab.gen,
+            "address",
+            GEN_MAC,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            VICTIM_IF,
+            "netns",
+            &lab.victim,
+            "address",
+            VICTIM_MAC,
+        ])?;
+        for (ns, dev, addr) in [
+            (&lab.gen, GEN_IF, "198.18.0.1/24"),
+            (&lab.victim, VICTIM_IF, "198.18.0.2/24"),
+        ] {
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        Ok(lab)
+    }
+
+    /// Runs a command in a namespace; fails on a non-zero exit.
+    pub fn exec(&self, ns: &str, args: &[&str]) -> Result<Output> {
+        checked(Command::new("ip").args(["netns", "exec", ns]).args(args))
+    }
+
+    /// Starts a command in a namespace with its output in files of the lab's directory
+    /// named after `name`, in a process group of its own (trafgen forks its senders; a
+    /// signal meant for the tool reaches them too, and the terminal's Ctrl-C reaches only
+    /// the bench, which then cleans up); the group is killed when the returned guard drops.
+    pub fn spawn(&self, ns: &str, name: &str, args: &[&str]) -> Result<Proc> {
+        let stdout = self.dir.join(format!("{name}.stdout"));
+        let stderr = self.dir.join(format!("{name}.stderr"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout)?)
+            .stderr(File::create(&stderr)?)
+            .spawn()
+            .with_context(|| format!("cannot start {args:?}"))?;
+        Ok(Proc::new(name, child, stdout, stderr))
+    }
+
+    /// A counter of `dev` in namespace `ns` (`/sys/class/net/DEV/statistics/NAME`).
+    pub fn link_counter(&self, ns: &str, dev: &str, name: &str) -> Result<u64> {
+        let path = format!("/sys/class/net/{dev}/statistics/{name}");
+        let out = self.exec(ns, &["cat", &path])?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .with_context(|| format!("reading {path} in {ns}"))
+    }
+
+    /// The id of the XDP program attached to the victim's interface, if any.
+    pub fn victim_xdp_prog(&self) -> Result<Option<u32>> {
+        let out = checked(Command::new("ip").args([
+            "-n",
+            &self.victim,
+            "-d",
+            "link",
+            "show",
+            VICTIM_IF,
+        ]))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .split("prog/xdp id ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|id| id.parse().ok()))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in [&self.gen, &self.victim] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
