@@ -49,7 +49,12 @@ pub const FLOW_FEATURES: [&str; 26] = [
 pub const N_FLOW_FEATURES: usize = FLOW_FEATURES.len();
 
 /// Per-destination features over one-second windows, scored by the host model.
-pub const HOST_FEATURES: [&str; 7] = [
+///
+/// Appended after the first seven: `login_attempts_per_s`, the TCP connections opened
+/// toward the address to a login service port ([`crate::login::LOGIN_PORTS`]), per
+/// second. A password guesser's connections are otherwise those of any client making
+/// short connections to one server.
+pub const HOST_FEATURES: [&str; 8] = [
     "packets_per_s",
     "bytes_per_s",
     "new_flows_per_s",
@@ -57,6 +62,7 @@ pub const HOST_FEATURES: [&str; 7] = [
     "distinct_dst_ports",
     "syn_without_ack_ratio",
     "mean_packet_size",
+    "login_attempts_per_s",
 ];
 
 /// Number of host features.
@@ -72,7 +78,10 @@ pub const N_HOST_FEATURES: usize = HOST_FEATURES.len();
 /// that many failed attempts (a scan) stand apart from a few (a client retrying a closed
 /// port) on one axis; and `non_tcp_packets_per_s` (packets minus TCP packets), so that a
 /// UDP or ICMP stream sent at a rate only TCP bulk transfers reach stands apart too.
-pub const SOURCE_FEATURES: [&str; 9] = [
+/// Then `login_attempts_per_s`: the TCP connections the address opened to a login
+/// service port ([`crate::login::LOGIN_PORTS`]), per second, so that a password guesser
+/// stands apart from a client making as many short connections to a web server.
+pub const SOURCE_FEATURES: [&str; 10] = [
     "packets_per_s",
     "bytes_per_s",
     "new_flows_per_s",
@@ -82,6 +91,7 @@ pub const SOURCE_FEATURES: [&str; 9] = [
     "failed_attempt_ratio",
     "failed_attempts_per_s",
     "non_tcp_packets_per_s",
+    "login_attempts_per_s",
 ];
 
 /// Number of source features.

@@ -8,10 +8,14 @@
 //!   streams, ICMP echo) simulated packet by packet through the same flow arithmetic the
 //!   XDP program runs, seen from one side (XDP sees ingress only) or both (a router);
 //! - [`hosts`]: one-second windows of a destination host (quiet, web or DNS server, bulk
-//!   receiver or sender, pinged), built with the same feature function the agent uses;
+//!   receiver or sender, login or database server, pinged), built with the same feature
+//!   function the agent uses;
 //! - [`sources`]: one-second windows of a source address (idle, web and API clients, DNS
 //!   and NTP clients, bulk uploads and downloads, SSH, a server's replies, ping, media
-//!   streams), built with the agent's source feature function.
+//!   streams), built with the agent's source feature function;
+//! - `logins`: the login activity of both (SSH sessions and copies, an Ansible-like run,
+//!   a mail client, a database pool, and their servers), which the source and destination
+//!   profiles draw from.
 //!
 //! `cargo xtask models` generates all three and trains `models/flow.pgm`, `models/host.pgm`
 //! and `models/source.pgm` from them (see models/README.md). A detector trained this way knows what ordinary traffic
@@ -20,6 +24,7 @@
 
 pub mod flows;
 pub mod hosts;
+mod logins;
 pub mod sources;
 
 use std::{io::Write, path::PathBuf};

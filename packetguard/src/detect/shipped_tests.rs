@@ -119,27 +119,56 @@ fn model_input(model: &Model, names: &[&str], row: &[f64]) -> Vec<f64> {
 }
 
 #[test]
-fn ssh_brute_force_at_3_per_s_is_the_lab_curl_clients_row_for_the_source_model() {
-    // Why the defaults cannot flag it: three answered connections a second to one port of
-    // one server is what the curl client of the normal traffic sends too. Only packets
-    // and bytes per connection differ, and bulk senders spread those over their range.
-    let source_model = shipped("source.pgm");
+fn ssh_brute_force_at_3_per_s_differs_from_the_lab_curl_client_only_in_login_attempts() {
+    // Three answered connections a second to one port of one server is what the curl
+    // client of the normal traffic sends too; only the login attempts tell them apart,
+    // in both roles.
+    let (host_model, source_model) = (shipped("host.pgm"), shipped("source.pgm"));
     let find = |windows: Vec<Window>, name: &str| {
         windows
             .into_iter()
             .find(|w| w.name == name)
             .unwrap_or_else(|| panic!("no window {name:?}"))
     };
-    let ssh = find(attacks(), "SSH brute force 3/s, attacker");
-    let curl = find(normal(), "curl 200 kB x3/s, client");
-    let (a, b) = (
-        model_input(&source_model, source::NAMES, &ssh.row),
-        model_input(&source_model, source::NAMES, &curl.row),
-    );
-    assert_eq!(a, vec![3.0, 1.0, 1.0, 0.0, 0.0]);
-    assert_eq!(a, b);
-    assert_ne!(
-        ssh.row, curl.row,
-        "the full rows differ in packets and bytes"
-    );
+    for (model, names, ssh, curl) in [
+        (
+            &source_model,
+            source::NAMES,
+            "SSH brute force 3/s, attacker",
+            "curl 200 kB x3/s, client",
+        ),
+        (
+            &host_model,
+            host::NAMES,
+            "SSH brute force 3/s, server",
+            "curl 200 kB x3/s, server",
+        ),
+    ] {
+        let (ssh, curl) = (find(attacks(), ssh), find(normal(), curl));
+        let inputs = model.schema().features();
+        let login = inputs
+            .iter()
+            .position(|f| f.name == "login_attempts_per_s")
+            .expect("the shipped models use login attempts");
+        let (mut a, mut b) = (
+            model_input(model, names, &ssh.row),
+            model_input(model, names, &curl.row),
+        );
+        assert_eq!((a[login], b[login]), (3.0, 0.0));
+        // Apart from login attempts, only packets and bytes per connection differ.
+        a.remove(login);
+        b.remove(login);
+        for (i, f) in inputs
+            .iter()
+            .filter(|f| f.name != "login_attempts_per_s")
+            .enumerate()
+        {
+            if !matches!(
+                f.name.as_str(),
+                "packets_per_s" | "bytes_per_s" | "syn_without_ack_ratio" | "mean_packet_size"
+            ) {
+                assert_eq!(a[i], b[i], "{}", f.name);
+            }
+        }
+    }
 }

@@ -21,7 +21,10 @@
 //!   agent, and one first seen at its SYN-ACK was opened by a host whose SYN the agent did
 //!   not see; neither is a connection attempt. A destination window counts the flows opened
 //!   toward its address and their distinct sources; a source window counts the flows its
-//!   address opened and their distinct destinations.
+//!   address opened and their distinct destinations. Of those, the TCP flows to a login
+//!   service port ([`packetguard_common::login::LOGIN_PORTS`]) are also counted as login
+//!   attempts, received or made: a password guesser's short connections are otherwise
+//!   those of any client fetching pages from one server.
 //!
 //! Memory stays bounded under a flood of spoofed addresses, and every bound reached is
 //! reported by [`Closed::saturated`] (and exported per role as
@@ -43,6 +46,7 @@ use std::time::Duration;
 
 use packetguard_common::{
     key::{IPPROTO_TCP, IPPROTO_UDP},
+    login::is_login_port,
     FlowStart, HostKey, HostStats,
 };
 
@@ -100,6 +104,26 @@ pub struct StartCounts {
     pub peers: u64,
     /// Distinct destination ports of those flows (TCP and UDP only).
     pub ports: u64,
+    /// Of those flows, the TCP ones to a login service port: login attempts.
+    pub logins: u64,
+}
+
+impl StartCounts {
+    /// `new_flows` flows opened, to or from `peers` peers, on `ports` destination ports;
+    /// none of them a login attempt.
+    pub const fn new(new_flows: u64, peers: u64, ports: u64) -> Self {
+        Self {
+            new_flows,
+            peers,
+            ports,
+            logins: 0,
+        }
+    }
+
+    /// The same flows, `logins` of them login attempts.
+    pub const fn with_logins(self, logins: u64) -> Self {
+        Self { logins, ..self }
+    }
 }
 
 /// How one role reads a flow start and turns a window into a row.
@@ -157,6 +181,8 @@ struct Opened {
     target: HostKey,
     /// The destination port, for TCP and UDP.
     port: Option<u16>,
+    /// A TCP connection to a login service port.
+    login: bool,
 }
 
 impl Opened {
@@ -168,10 +194,12 @@ impl Opened {
         }
         let src_is_a = ev.fwd_is_a != 0;
         let has_ports = matches!(k.protocol, IPPROTO_TCP | IPPROTO_UDP);
+        let port = if src_is_a { k.port_b } else { k.port_a };
         Some(Opened {
             opener: HostKey::source(k, src_is_a),
             target: HostKey::destination(k, src_is_a),
-            port: has_ports.then_some(if src_is_a { k.port_b } else { k.port_a }),
+            port: has_ports.then_some(port),
+            login: k.protocol == IPPROTO_TCP && is_login_port(port),
         })
     }
 }
@@ -215,6 +243,7 @@ impl<R: Role> Windows<R> {
         let room = self.peer_pairs.len() + self.port_pairs.len() < MAX_PAIRS;
         self.saturated |= !room;
         p.starts.new_flows += 1;
+        p.starts.logins += opened.login as u64;
         if !room || self.peer_pairs.insert((addr, peer)) {
             p.starts.peers += 1;
         }
@@ -314,6 +343,8 @@ fn slot<'a>(
 
 #[cfg(test)]
 mod destination_tests;
+#[cfg(test)]
+mod login_tests;
 #[cfg(test)]
 mod source_tests;
 #[cfg(test)]
