@@ -54,7 +54,7 @@ pub const N_FLOW_FEATURES: usize = FLOW_FEATURES.len();
 /// toward the address to a login service port ([`crate::login::LOGIN_PORTS`]), per
 /// second. A password guesser's connections are otherwise those of any client making
 /// short connections to one server.
-pub const HOST_FEATURES: [&str; 8] = [
+pub const HOST_FEATURES: [&str; 9] = [
     "packets_per_s",
     "bytes_per_s",
     "new_flows_per_s",
@@ -63,6 +63,7 @@ pub const HOST_FEATURES: [&str; 8] = [
     "syn_without_ack_ratio",
     "mean_packet_size",
     "login_attempts_per_s",
+    "repeated_login_attempts_per_s",
 ];
 
 /// Number of host features.
@@ -81,7 +82,7 @@ pub const N_HOST_FEATURES: usize = HOST_FEATURES.len();
 /// Then `login_attempts_per_s`: the TCP connections the address opened to a login
 /// service port ([`crate::login::LOGIN_PORTS`]), per second, so that a password guesser
 /// stands apart from a client making as many short connections to a web server.
-pub const SOURCE_FEATURES: [&str; 10] = [
+pub const SOURCE_FEATURES: [&str; 11] = [
     "packets_per_s",
     "bytes_per_s",
     "new_flows_per_s",
@@ -92,6 +93,7 @@ pub const SOURCE_FEATURES: [&str; 10] = [
     "failed_attempts_per_s",
     "non_tcp_packets_per_s",
     "login_attempts_per_s",
+    "repeated_login_attempts_per_s",
 ];
 
 /// Number of source features.

@@ -20,6 +20,8 @@ pub(super) struct Window {
     pub(super) ports: f64,
     /// Of the flows started, TCP connections to a login service port.
     pub(super) logins: f64,
+    /// Of those, the ones from a source that had already made one in the window.
+    pub(super) repeated_logins: f64,
 }
 
 /// One window of a host drawn from the normal profiles.
@@ -39,6 +41,7 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 sources: rng.random_range(1.0..=syns.min(2.0)).round(),
                 ports: rng.random_range(1.0..=syns.min(2.0)).round(),
                 logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // Mostly idle: a few packets of background chatter, maybe a connection or two.
@@ -62,6 +65,7 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 sources: new_flows.min(rng.random_range(1.0..=3.0f64).round()),
                 ports: new_flows.min(rng.random_range(1.0..=3.0f64).round()),
                 logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // A web or API server: each connection is a handful of packets or more.
@@ -78,6 +82,7 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 sources: log_uniform(rng, 1.0, conns.clamp(1.0, 300.0)).round(),
                 ports: rng.random_range(1.0..=conns.min(3.0)).round(),
                 logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // A DNS or other UDP service: one flow per query.
@@ -93,6 +98,7 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 sources: log_uniform(rng, 1.0, flows.clamp(1.0, 200.0)).round(),
                 ports: rng.random_range(1.0..=2.0f64).round(),
                 logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // Receiving a bulk transfer (download, backup, iperf): large frames, few flows.
@@ -108,6 +114,7 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 sources: new_flows.min(1.0),
                 ports: new_flows.min(2.0),
                 logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // Sending a bulk transfer: the host receives a stream of ACKs.
@@ -122,10 +129,13 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 sources: new_flows.min(1.0),
                 ports: new_flows.min(2.0),
                 logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // The server side of a login: an SSH session, a copy or an Ansible task arriving,
-        // one or two connections from one client.
+        // one or two connections from one client; one in fifty of these is a script's
+        // loop, 3 to 10 a second.
+        84..=86 if rng.random_bool(logins::LOOPED_TARGETS) => logins::looped_target(rng),
         84..=86 => logins::target(rng),
         // A server many users log in to (IMAP, an SSH bastion): each opens one or two.
         87..=89 => logins::login_server(rng),
@@ -143,6 +153,7 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 sources: rng.random_range(0.0..=1.0f64).round(),
                 ports: 0.0,
                 logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
     };
@@ -156,7 +167,7 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
     };
     let window = std::time::Duration::from_millis(rng.random_range(950..=1050));
     let starts = StartCounts::new(w.new_flows as u64, w.sources as u64, w.ports as u64)
-        .with_logins(w.logins as u64);
+        .with_logins(w.logins as u64, w.repeated_logins as u64);
     destination_features(&d, &starts, window)
 }
 

@@ -28,6 +28,8 @@ pub(super) struct Sent {
     ports: f64,
     /// Of the attempts, TCP connections to a login service port.
     logins: f64,
+    /// Of those, the ones to a destination already tried in the window.
+    repeated_logins: f64,
 }
 
 impl Sent {
@@ -63,9 +65,12 @@ impl Sent {
         self
     }
 
-    /// Marks `n` of the TCP connections opened as login attempts.
-    pub(super) fn logins(mut self, n: f64) -> Sent {
-        self.logins += n.min(self.syns);
+    /// Marks `n` of the TCP connections opened as login attempts to `servers` servers:
+    /// the attempts beyond the first to each server are repeated ones.
+    pub(super) fn logins(mut self, n: f64, servers: f64) -> Sent {
+        let n = n.min(self.syns);
+        self.logins += n;
+        self.repeated_logins += n - servers.clamp(n.min(1.0), n);
         self
     }
 
@@ -81,6 +86,8 @@ impl Sent {
             destinations: self.destinations + o.destinations,
             ports: self.ports + o.ports,
             logins: self.logins + o.logins,
+            // Two activities go to different peers.
+            repeated_logins: self.repeated_logins + o.repeated_logins,
         }
     }
 }
@@ -223,7 +230,9 @@ fn activity(rng: &mut SmallRng) -> Sent {
             )
             .opened(n, tcp, 0.0, n, n)
         }
-        // An interactive SSH session: keystrokes and echoes, or the login itself.
+        // An interactive SSH session: keystrokes and echoes, or the login itself; one in a
+        // hundred of these is a script running ssh in a loop against one server.
+        71..=76 if rng.random_bool(logins::LOOPS) => logins::looped(rng),
         71..=76 => logins::session(rng),
         // Copying files over SSH (scp, rsync): one or two connections to one server.
         77..=78 => logins::copy(rng),
@@ -296,7 +305,7 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_SOURCE_FEATURES] {
     };
     let window = std::time::Duration::from_millis(rng.random_range(950..=1050));
     let starts = StartCounts::new(s.attempts as u64, s.destinations as u64, s.ports as u64)
-        .with_logins(s.logins as u64);
+        .with_logins(s.logins as u64, s.repeated_logins as u64);
     source_features(&d, &starts, window)
 }
 

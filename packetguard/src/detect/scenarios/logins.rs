@@ -25,7 +25,7 @@ pub fn attacks() -> Vec<Window> {
     let mut w = Vec::new();
     for rate in [3, 5, 7, 10, 20, 50, 100] {
         let guesses = logins(rate);
-        let starts = opened(rate, 1, 1).with_logins(rate);
+        let starts = opened(rate, 1, 1).with_logins(rate, rate - 1);
         let name = format!("SSH brute force {rate}/s");
         w.push(source(
             &format!("{name}, attacker"),
@@ -46,7 +46,7 @@ pub fn attacks() -> Vec<Window> {
         "SSH brute force 3/s from a host also fetching 3 pages/s, attacker",
         ATTACKER,
         busy,
-        opened(6, 2, 2).with_logins(3),
+        opened(6, 2, 2).with_logins(3, 2),
     ));
     w
 }
@@ -60,8 +60,8 @@ pub fn normal() -> Vec<Window> {
     let banner = Traffic::default().tcp(20, 300);
     let keys = Traffic::default().tcp(10, 110);
     let echoes = Traffic::default().tcp(10, 150);
-    let one = opened(1, 1, 1).with_logins(1);
-    let two = opened(2, 1, 1).with_logins(2);
+    let one = opened(1, 1, 1).with_logins(1, 0);
+    let two = opened(2, 1, 1).with_logins(2, 1);
     w.extend([
         source("SSH session, client login", Normal, login, one),
         source("SSH session, client typing", Normal, keys, NO_FLOWS),
@@ -88,7 +88,7 @@ pub fn normal() -> Vec<Window> {
     for n in [1, 2] {
         let copy = logins(n).plus(Traffic::default().tcp(20_000, 1514));
         let acks = Traffic::default().tcp(10_000, 66);
-        let starts = opened(n, 1, 1).with_logins(n);
+        let starts = opened(n, 1, 1).with_logins(n, n - 1);
         let name = |what: &str| format!("scp over {n} connection(s), {what}");
         w.push(source(&name("sender"), Normal, copy, starts));
         w.push(destination(&name("receiver"), Normal, copy, starts));
@@ -98,7 +98,7 @@ pub fn normal() -> Vec<Window> {
     // An Ansible-like run: one connection to each of its forks' hosts (5 by default).
     for hosts in [5, 20] {
         let name = |what: &str| format!("Ansible to {hosts} hosts, {what}");
-        let starts = opened(hosts, hosts, 1).with_logins(hosts);
+        let starts = opened(hosts, hosts, 1).with_logins(hosts, 0);
         w.push(source(&name("controller"), Normal, logins(hosts), starts));
         w.push(destination(&name("each host"), Normal, logins(1), one));
         w.push(source(
@@ -110,7 +110,7 @@ pub fn normal() -> Vec<Window> {
     }
     // A mail client checking over IMAP: two connections (INBOX and IDLE), after a lookup.
     let lookup = Traffic::default().other(1, 80).answered(1);
-    let check = opened(3, 2, 2).with_logins(2);
+    let check = opened(3, 2, 2).with_logins(2, 1);
     w.extend([
         source(
             "mail client checking IMAP",
@@ -123,7 +123,7 @@ pub fn normal() -> Vec<Window> {
             "IMAP server, 40 users checking in a second",
             Normal,
             logins(60),
-            opened(60, 40, 2).with_logins(60),
+            opened(60, 40, 2).with_logins(60, 20),
         ),
     ]);
     // A database client's pool of 10 connections at start: not a login port.
@@ -152,7 +152,7 @@ pub fn boundaries() -> Vec<Window> {
     let mut w = Vec::new();
     for rate in [1, 2] {
         let name = format!("SSH brute force {rate}/s");
-        let starts = opened(rate, 1, 1).with_logins(rate);
+        let starts = opened(rate, 1, 1).with_logins(rate, rate - 1);
         w.push(source(
             &format!("{name}, attacker"),
             Shown,

@@ -34,7 +34,10 @@ fn a_window_is_the_difference_between_readings_with_start_counts() {
     w.reading(victim(), totals);
     assert_eq!(
         close(&mut w, 2),
-        vec![(victim(), vec![4.0, 400.0, 2.0, 2.0, 3.0, 0.5, 100.0, 0.5])]
+        vec![(
+            victim(),
+            vec![4.0, 400.0, 2.0, 2.0, 3.0, 0.5, 100.0, 0.5, 0.0]
+        )]
     );
 }
 
@@ -49,7 +52,7 @@ fn flows_the_host_opened_itself_do_not_count_as_new_flows_toward_it() {
     // Two flows from one source; only the UDP one has a port.
     assert_eq!(
         close(&mut w, 1),
-        vec![(victim(), vec![0.0, 0.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0])]
+        vec![(victim(), vec![0.0, 0.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0])]
     );
 }
 
@@ -85,7 +88,7 @@ fn late_credits_of_removed_flows_join_the_window_once() {
         close(&mut w, 1),
         vec![(
             victim(),
-            vec![3.0, 220.0, 0.0, 0.0, 0.0, 0.0, 220.0 / 3.0, 0.0]
+            vec![3.0, 220.0, 0.0, 0.0, 0.0, 0.0, 220.0 / 3.0, 0.0, 0.0]
         )]
     );
 

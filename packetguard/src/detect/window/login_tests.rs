@@ -1,4 +1,5 @@
-//! Login attempts in both roles: TCP connections opened to a login service port.
+//! Login attempts in both roles: TCP connections opened to a login service port, and the
+//! repeated ones (to or from a peer that already had one in the window).
 
 use packetguard_common::{
     key::{IPPROTO_TCP, IPPROTO_UDP},
@@ -10,9 +11,10 @@ use super::{DestinationWindows, SourceWindows, MAX_PAIRS};
 
 /// 198.51.100.7, the address that makes most attempts.
 const SENDER: u32 = 0xc633_6407;
-/// 192.0.2.1 and .2: its peers.
+/// 192.0.2.1 to .3: its peers.
 const A: u32 = 0xc000_0201;
 const B: u32 = 0xc000_0202;
+const C: u32 = 0xc000_0203;
 
 #[test]
 fn only_tcp_connections_opened_to_a_login_port_are_login_attempts_in_both_roles() {
@@ -37,70 +39,77 @@ fn only_tcp_connections_opened_to_a_login_port_are_login_attempts_in_both_roles(
         src.observe_start(&ev);
     }
     // Sources: B made 1 attempt, a login; the sender 6 attempts to 2 destinations and 5
-    // ports (UDP 22 shares the port of TCP 22), 2 of them logins. None answered yet.
+    // ports (UDP 22 shares the port of TCP 22), 2 of them logins, both to A: the second
+    // a repeated one. None answered yet.
     assert_eq!(
         close(&mut src, 1),
         vec![
             (
                 addr(B),
-                vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+                vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0]
             ),
             (
                 addr(SENDER),
-                vec![0.0, 0.0, 6.0, 2.0, 5.0, 0.0, 1.0, 6.0, 0.0, 2.0]
+                vec![0.0, 0.0, 6.0, 2.0, 5.0, 0.0, 1.0, 6.0, 0.0, 2.0, 1.0]
             ),
         ]
     );
-    // Destinations: A received 5 flows on 4 ports, 2 logins; B one flow to an ephemeral
-    // port; the sender B's login.
+    // Destinations: A received 5 flows on 4 ports, 2 logins from one source (one
+    // repeated); B one flow to an ephemeral port; the sender B's login.
     assert_eq!(
         close(&mut dst, 1),
         vec![
-            (addr(A), vec![0.0, 0.0, 5.0, 1.0, 4.0, 0.0, 0.0, 2.0]),
-            (addr(B), vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]),
-            (addr(SENDER), vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0]),
+            (addr(A), vec![0.0, 0.0, 5.0, 1.0, 4.0, 0.0, 0.0, 2.0, 1.0]),
+            (addr(B), vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
+            (
+                addr(SENDER),
+                vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]
+            ),
         ]
     );
 }
 
 #[test]
-fn login_attempts_are_a_rate_over_the_window() {
+fn login_attempts_and_the_repeated_ones_are_rates_over_the_window() {
+    // Over 2 s: seven guesses at A, one login each at B and C (a fan-out): 9 logins, of
+    // which the 6 after the first at A are repeated.
     let mut w = SourceWindows::new();
-    for sport in 0..7 {
-        w.observe_start(&start_to(
-            SENDER,
-            40000 + sport,
-            A,
-            22,
-            IPPROTO_TCP,
-            TCP_SYN,
-        ));
+    for (dst, sport) in (0..7)
+        .map(|i| (A, 40000 + i))
+        .chain([(B, 41000), (C, 41001)])
+    {
+        w.observe_start(&start_to(SENDER, sport, dst, 22, IPPROTO_TCP, TCP_SYN));
     }
     let rows = close(&mut w, 2);
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].1[2], 3.5);
-    assert_eq!(rows[0].1[9], 3.5);
+    assert_eq!(rows[0].1[2..5], [4.5, 3.0, 1.0]);
+    assert_eq!(rows[0].1[9..], [4.5, 3.0]);
+    // The next window starts afresh: one more at A is not repeated.
+    w.observe_start(&start_to(SENDER, 42000, A, 22, IPPROTO_TCP, TCP_SYN));
+    assert_eq!(close(&mut w, 1)[0].1[9..], [1.0, 0.0]);
 }
 
 #[test]
-fn login_attempts_stay_exact_when_the_distinct_counts_saturate() {
+fn login_counts_stay_exact_when_the_pairs_saturate_and_repeats_become_lower_bounds() {
     let mut w = DestinationWindows::new();
-    let distinct = MAX_PAIRS as u32 - 1;
+    // Source 1 logs in once before the pair sets fill up.
+    w.observe_start(&start(1, 999, 22, IPPROTO_TCP, TCP_SYN));
+    let distinct = MAX_PAIRS as u32 - 3;
     for src in 0..distinct {
         w.observe_start(&start(src + 100, 1000, 80, IPPROTO_TCP, TCP_SYN));
     }
-    // The pair sets are full: ten guesses from a source already seen count as new
-    // sources and ports (upper bounds), but as exactly ten logins.
-    for sport in 0..10 {
-        w.observe_start(&start(100, 2000 + sport, 22, IPPROTO_TCP, TCP_SYN));
+    // Full: three more from source 1 are repeated (its pair is remembered); three from
+    // source 2, never seen, are not remembered and count as first logins (lower bound).
+    for sport in 0..3 {
+        w.observe_start(&start(1, 2000 + sport, 22, IPPROTO_TCP, TCP_SYN));
+        w.observe_start(&start(2, 2000 + sport, 22, IPPROTO_TCP, TCP_SYN));
     }
     let (rows, closed) = close_with(&mut w, 1);
     assert!(closed.saturated);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, addr(VICTIM));
     let r = &rows[0].1;
-    assert_eq!(r[2], (distinct + 10) as f64);
-    assert_eq!(r[3], (distinct + 10) as f64);
-    assert_eq!(r[4], 11.0);
-    assert_eq!(r[7], 10.0);
+    assert_eq!(r[2], (1 + distinct + 6) as f64);
+    // Logins exact; repeated: source 1's three.
+    assert_eq!(r[7..], [7.0, 3.0]);
 }

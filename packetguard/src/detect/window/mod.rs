@@ -106,6 +106,9 @@ pub struct StartCounts {
     pub ports: u64,
     /// Of those flows, the TCP ones to a login service port: login attempts.
     pub logins: u64,
+    /// Of those login attempts, the ones to or from a peer that already had one in the
+    /// window: a client trying one server again and again.
+    pub repeated_logins: u64,
 }
 
 impl StartCounts {
@@ -117,12 +120,18 @@ impl StartCounts {
             peers,
             ports,
             logins: 0,
+            repeated_logins: 0,
         }
     }
 
-    /// The same flows, `logins` of them login attempts.
-    pub const fn with_logins(self, logins: u64) -> Self {
-        Self { logins, ..self }
+    /// The same flows, `logins` of them login attempts, `repeated` of those to or from a
+    /// peer that already had one.
+    pub const fn with_logins(self, logins: u64, repeated: u64) -> Self {
+        Self {
+            logins,
+            repeated_logins: repeated,
+            ..self
+        }
     }
 }
 
@@ -154,6 +163,8 @@ pub struct Windows<R: Role> {
     window: HashMap<HostKey, Pending>,
     peer_pairs: HashSet<(HostKey, HostKey)>,
     port_pairs: HashSet<(HostKey, u16)>,
+    /// (address, peer) pairs with a login attempt, for the repeated ones.
+    login_pairs: HashSet<(HostKey, HostKey)>,
     saturated: bool,
     /// Kernel totals at the previous reading, and the one being taken.
     previous: HashMap<HostKey, HostStats>,
@@ -210,6 +221,7 @@ impl<R: Role> Default for Windows<R> {
             window: HashMap::new(),
             peer_pairs: HashSet::new(),
             port_pairs: HashSet::new(),
+            login_pairs: HashSet::new(),
             saturated: false,
             previous: HashMap::new(),
             current: HashMap::new(),
@@ -240,10 +252,20 @@ impl<R: Role> Windows<R> {
         let Some(p) = slot(&mut self.window, &mut self.saturated, addr, MAX_STARTED) else {
             return;
         };
-        let room = self.peer_pairs.len() + self.port_pairs.len() < MAX_PAIRS;
+        let room =
+            self.peer_pairs.len() + self.port_pairs.len() + self.login_pairs.len() < MAX_PAIRS;
         self.saturated |= !room;
         p.starts.new_flows += 1;
-        p.starts.logins += opened.login as u64;
+        if opened.login {
+            p.starts.logins += 1;
+            // Past the bound a pair not yet seen is not remembered, and its next login
+            // does not count as repeated: a lower bound.
+            if self.login_pairs.contains(&(addr, peer)) {
+                p.starts.repeated_logins += 1;
+            } else if room {
+                self.login_pairs.insert((addr, peer));
+            }
+        }
         if !room || self.peer_pairs.insert((addr, peer)) {
             p.starts.peers += 1;
         }
@@ -317,6 +339,7 @@ impl<R: Role> Windows<R> {
         self.previous_complete = std::mem::replace(&mut self.current_complete, true);
         self.peer_pairs.clear();
         self.port_pairs.clear();
+        self.login_pairs.clear();
         let saturated = std::mem::take(&mut self.saturated);
         Closed { rows, saturated }
     }

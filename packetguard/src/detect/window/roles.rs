@@ -35,7 +35,8 @@ fn ratio(a: u64, b: u64) -> f64 {
 /// The destination features of one window, in
 /// [`packetguard_common::features::HOST_FEATURES`] order: packets/s, bytes/s, new flows/s,
 /// distinct sources, distinct destination ports, SYN-without-ACK share of TCP packets,
-/// mean frame size, login attempts received per second. `s` counts the flows opened toward
+/// mean frame size, login attempts received per second, and of those the repeated ones
+/// (from a source that had already made one in the window) per second. `s` counts the flows opened toward
 /// the address (`peers` are their sources).
 pub fn destination_features(
     d: &HostStats,
@@ -52,6 +53,7 @@ pub fn destination_features(
         ratio(d.syn_without_ack, d.tcp_packets),
         ratio(d.bytes, d.packets),
         s.logins as f64 / secs,
+        s.repeated_logins as f64 / secs,
     ]
 }
 
@@ -60,7 +62,8 @@ pub fn destination_features(
 /// flows opened per second (`s.new_flows`, the attempts), distinct destinations (`s.peers`),
 /// distinct destination ports, SYN-without-ACK share of TCP packets sent, failed share of
 /// the attempts, failed attempts per second, non-TCP packets sent per second, login
-/// attempts made per second.
+/// attempts made per second, and of those the repeated ones (to a destination already
+/// tried in the window) per second.
 ///
 /// An attempt failed unless it was answered (`d.answered`, from the source map); answers
 /// that arrive in the window after their attempt can make `answered` exceed the attempts,
@@ -84,6 +87,7 @@ pub fn source_features(
         failed as f64 / secs,
         d.packets.saturating_sub(d.tcp_packets) as f64 / secs,
         s.logins as f64 / secs,
+        s.repeated_logins as f64 / secs,
     ]
 }
 
