@@ -52,8 +52,9 @@ pub const N_FLOW_FEATURES: usize = FLOW_FEATURES.len();
 ///
 /// Appended after the first seven: `login_attempts_per_s`, the TCP connections opened
 /// toward the address to a login service port ([`crate::login::LOGIN_PORTS`]), per
-/// second. A password guesser's connections are otherwise those of any client making
-/// short connections to one server.
+/// second, and `repeated_login_attempts_per_s`, those of them from a source that had
+/// already made one in the window. A password guesser's connections are otherwise those
+/// of any client making short connections to one server.
 pub const HOST_FEATURES: [&str; 9] = [
     "packets_per_s",
     "bytes_per_s",
@@ -80,8 +81,11 @@ pub const N_HOST_FEATURES: usize = HOST_FEATURES.len();
 /// port) on one axis; and `non_tcp_packets_per_s` (packets minus TCP packets), so that a
 /// UDP or ICMP stream sent at a rate only TCP bulk transfers reach stands apart too.
 /// Then `login_attempts_per_s`: the TCP connections the address opened to a login
-/// service port ([`crate::login::LOGIN_PORTS`]), per second, so that a password guesser
-/// stands apart from a client making as many short connections to a web server.
+/// service port ([`crate::login::LOGIN_PORTS`]), per second; and
+/// `repeated_login_attempts_per_s`: those of them to a destination it had already logged
+/// in to in the window. A password guesser opens as many short connections to one server
+/// as a web client does, and as many logins as an Ansible run reaching that many hosts;
+/// only repeating them to one server sets it apart.
 pub const SOURCE_FEATURES: [&str; 11] = [
     "packets_per_s",
     "bytes_per_s",

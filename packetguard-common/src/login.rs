@@ -1,11 +1,11 @@
-//! Login services: the TCP ports whose connections the `login_attempts_per_s` window
-//! feature counts (see [`crate::features`]).
+//! Login services: the TCP ports whose connections the `login_attempts_per_s` and
+//! `repeated_login_attempts_per_s` window features count (see [`crate::features`]).
 //!
 //! A password guesser opens one short connection per guess, or per few guesses, so its
 //! connection rate to one server is its guessing rate. On these ports an ordinary client
 //! opens one connection per session (an SSH login, an `scp`, a mail check) and rarely two
 //! in a second; three or more a second from one client to one server is what a guesser
-//! does. On other ports it is what ordinary software does all day (a web client without
+//! does (or a script looping over ssh). On other ports it is what ordinary software does all day (a web client without
 //! keep-alive, a database connection pool), so those ports are left out even where they
 //! ask for a password:
 //!

@@ -3,20 +3,21 @@
 //! receive.
 //!
 //! What these profiles teach the default models is where ordinary logins stop: one
-//! client opens one login connection a second to a server, now and then two, and more
-//! only when each goes to a different server (Ansible's forks); a server receives many
-//! only from as many clients, each opening one or two. A database pool is here too, as the
+//! client opens one login connection a second to a server, now and then two (one
+//! repeated), and more only when each goes to a different server (Ansible's forks); a
+//! server receives many only from many clients, each opening one or two. A database pool is here too, as the
 //! counterpart on a port left out of the list: several connections a second from one
 //! client to one server, none of them a login attempt.
 //!
 //! A thin tail goes further: one window in about 1700 is a script running ssh or scp in a
 //! loop against one server, 3 to 10 connections a second, each after the first a repeated
 //! login attempt. Such scripts exist, and nothing in a window tells them from a password
-//! guesser. They are what lets the forest place a boundary just above two repeated logins
+//! guesser. They are what lets the forest place a boundary just above one repeated login
 //! a second: a point beyond everything the trees were grown on shares its leaves with the
-//! most extreme rows, so without rows beyond two a guesser at 3/s would score like a user
-//! opening a second terminal. With them, it scores like these rare scripts, which are
-//! above the threshold (and flagged, like the guesser: see models/README.md).
+//! most extreme rows, so without rows beyond one repeated login a guesser at 3/s (two)
+//! would score like a user opening a second terminal. With them, it scores like these
+//! rare scripts, which are above the threshold (and flagged, like the guesser: see
+//! models/README.md).
 
 use rand::{rngs::SmallRng, Rng};
 

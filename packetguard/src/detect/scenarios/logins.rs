@@ -9,9 +9,10 @@
 use super::{destination, opened, page_requests, source, Expect, Traffic, Window, NO_FLOWS};
 
 /// The role that must catch password guessing from 3 attempts a second: the guesser's
-/// source window.
+/// source window, by its repeated logins to one server.
 const ATTACKER: Expect = Expect::Anomaly;
-/// The server's destination window: printed, not promised.
+/// The server's destination window: printed, not promised. Servers many users log in to
+/// receive repeated logins all the time, so the host model does not read them.
 const SERVER: Expect = Expect::Shown;
 
 /// `n` login connections' first second from the client: SYN, key exchange, password.
@@ -51,7 +52,9 @@ pub fn attacks() -> Vec<Window> {
     w
 }
 
-/// Ordinary logins, each in both roles.
+/// Ordinary logins, each in both roles. The second terminal, the scp over two
+/// connections and the mail check each make one repeated login: the most an ordinary
+/// client makes to one server in a second.
 pub fn normal() -> Vec<Window> {
     use Expect::Normal;
     let mut w = Vec::new();

@@ -23,14 +23,18 @@
 //!   toward its address and their distinct sources; a source window counts the flows its
 //!   address opened and their distinct destinations. Of those, the TCP flows to a login
 //!   service port ([`packetguard_common::login::LOGIN_PORTS`]) are also counted as login
-//!   attempts, received or made: a password guesser's short connections are otherwise
-//!   those of any client fetching pages from one server.
+//!   attempts, received or made, and those to or from a peer that already had one in the
+//!   window as repeated ones: a password guesser's short connections are otherwise those
+//!   of any client fetching pages from one server, and its logins those of an Ansible run
+//!   reaching as many hosts.
 //!
 //! Memory stays bounded under a flood of spoofed addresses, and every bound reached is
 //! reported by [`Closed::saturated`] (and exported per role as
 //! `packetguard_window_saturated_total`):
-//! - at most [`MAX_PAIRS`] distinct (address, peer) and (address, port) pairs per window;
-//!   past that, every further flow start counts as new (distinct counts are upper bounds);
+//! - at most [`MAX_PAIRS`] distinct (address, peer), (address, port) and (address, peer)
+//!   login pairs per window, together; past that, every further flow start counts as new
+//!   (distinct counts are upper bounds) and a login to a peer not yet remembered as not
+//!   repeated (repeated logins are lower bounds; login counts stay exact);
 //! - at most [`MAX_ADDRESSES`] addresses per window, of which flow starts alone may add
 //!   half, so a flood of spoofed flow starts cannot crowd out the addresses the kernel map
 //!   reports; an address past the bound gets no row this window;
