@@ -73,11 +73,24 @@ pub fn run_generate(args: &GenerateArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut w = std::io::BufWriter::new(file);
     writeln!(w, "{}", args.kind.default_features().join(","))?;
-    for _ in 0..args.rows {
+    let mut written = 0;
+    while written < args.rows {
         match args.kind {
-            ModelKind::Flow => write_row(&mut w, &flows::generate(&mut rng))?,
-            ModelKind::Host => write_row(&mut w, &hosts::generate(&mut rng))?,
-            ModelKind::Source => write_row(&mut w, &sources::generate(&mut rng))?,
+            // A conversation gives one or several records, each a row.
+            ModelKind::Flow => {
+                for row in flows::generate(&mut rng).iter().take(args.rows - written) {
+                    write_row(&mut w, row)?;
+                    written += 1;
+                }
+            }
+            ModelKind::Host => {
+                write_row(&mut w, &hosts::generate(&mut rng))?;
+                written += 1;
+            }
+            ModelKind::Source => {
+                write_row(&mut w, &sources::generate(&mut rng))?;
+                written += 1;
+            }
         }
     }
     w.flush()
