@@ -140,7 +140,8 @@ impl Tcp {
             *unacked += segments;
             let due = *unacked / ack_every;
             *unacked %= ack_every;
-            // Several ACKs for one offload packet, but not one per wire segment.
+            // Several ACKs for one offload packet, at most four: receivers merge ACKs under
+            // load (GRO, ACK compression).
             for _ in 0..due.min(4) {
                 self.bare(pace_ns / 4 + 1, to, TCP_ACK);
             }
@@ -244,4 +245,56 @@ pub fn unanswered(rng: &mut SmallRng, view: View) -> Sim {
 /// Wire segments `pace` apart: from 1 us (10 Gbit/s) to 5 ms (2 Mbit/s).
 pub fn pace(rng: &mut SmallRng) -> u64 {
     log_uniform(rng, 1_000.0, 5_000_000.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use packetguard_common::features::{flow_feature_index, N_FLOW_FEATURES};
+    use rand::SeedableRng;
+
+    fn get(row: &[f64; N_FLOW_FEATURES], name: &str) -> f64 {
+        row[flow_feature_index(name).unwrap()]
+    }
+
+    #[test]
+    fn a_hosts_own_writes_are_offload_packets_and_what_it_receives_wire_frames() {
+        let mut rng = SmallRng::seed_from_u64(4);
+        for local in [Side::Initiator, Side::Responder] {
+            let mut t = Tcp::new(&mut rng, View::EndHost { local });
+            let (hdr, mss) = (t.hdr(Side::Initiator), t.mss);
+            t.connect();
+            t.write(Side::Initiator, 1_000_000, 1_000, 1_000, false);
+            let row = t.sim.finish()[0];
+            let largest = get(&row, "pkt_len_max");
+            if local == Side::Initiator {
+                assert!(largest > 60_000.0, "sent: {largest}");
+            } else {
+                assert_eq!(largest, (hdr as u64 + mss) as f64, "received");
+            }
+            // The receiver acknowledged: a host merging received segments (GRO) in fewer
+            // packets than the data took, a remote one several times per offload packet.
+            let (data, acks) = (get(&row, "fwd_packets"), get(&row, "bwd_packets"));
+            if local == Side::Initiator {
+                assert!(acks > data, "{data} data, {acks} ACKs");
+            } else {
+                assert!(acks >= 1.0 && acks < data, "{data} data, {acks} ACKs");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_attempt_is_a_syn_and_a_reset() {
+        let mut rng = SmallRng::seed_from_u64(5);
+        let rows = refused(&mut rng, View::Transit).finish();
+        assert!(!rows.is_empty());
+        for row in &rows {
+            assert_eq!(
+                [get(row, "fwd_packets"), get(row, "bwd_packets")],
+                [1.0, 1.0]
+            );
+            assert_eq!([get(row, "syn_count"), get(row, "rst_count")], [1.0, 1.0]);
+            assert_eq!(get(row, "payload_packets"), 0.0);
+        }
+    }
 }
