@@ -26,6 +26,9 @@ use rand::{rngs::SmallRng, Rng};
 
 use self::sim::{Sim, View};
 
+/// One profile: draws a conversation seen from a view.
+type Profile = fn(&mut SmallRng, View) -> Sim;
+
 /// Profiles and their shares, per thousand conversations.
 ///
 /// Connection attempts that fail are ordinary (a client trying a closed or filtered port)
@@ -33,7 +36,7 @@ use self::sim::{Sim, View};
 /// one conversation in seven: each is a point in a wide space (size, rate, direction,
 /// offload), and with fewer of them an ordinary transfer, such as a 5 MB iperf3 run seen
 /// from both ends, scored above the half-open flows of a SYN flood.
-const PROFILES: [(u32, fn(&mut SmallRng, View) -> Sim); 12] = [
+const PROFILES: [(u32, Profile); 12] = [
     (280, apps::http),
     (140, apps::bulk),
     (45, apps::control),

@@ -52,7 +52,6 @@ fn guess_passwords(lab: &Lab, sshd: &Sshd) -> usize {
 /// 24 wrong passwords at 6 connection attempts/s (the detectors must catch 3/s and
 /// more), after a quiet phase that includes correct SSH logins; the agent on `s0`.
 #[test]
-#[ignore = "the shipped models do not catch SSH brute force yet (README, Open work); run with --ignored"]
 fn ssh_brute_force_is_reported_within_2s() {
     const MIN_RATE: f64 = 3.0;
     let lab = Lab::new();
