@@ -48,6 +48,35 @@ pub const FLOW_FEATURES: [&str; 26] = [
 /// Number of flow features.
 pub const N_FLOW_FEATURES: usize = FLOW_FEATURES.len();
 
+/// Features of a flow record that come from the flows around it rather than from its own
+/// counters; the agent adds them, appended after [`FLOW_FEATURES`], to the rows the flow
+/// model scores ([`FLOW_ROW_FEATURES`]).
+///
+/// `prior_login_attempts`: for a TCP connection opened to a login service port
+/// ([`crate::login::LOGIN_PORTS`]), the connection attempts its opener made to the same
+/// address and port in the [`crate::login::PRIOR_LOGIN_WINDOW_NS`] before it (0 for every
+/// other flow, and for every record of a flow the same value). One failed password is a
+/// short connection like any other; a password guesser's is one of many to one server.
+pub const FLOW_CONTEXT_FEATURES: [&str; 1] = ["prior_login_attempts"];
+
+/// Number of flow features and context features together.
+pub const N_FLOW_ROW_FEATURES: usize = N_FLOW_FEATURES + FLOW_CONTEXT_FEATURES.len();
+
+/// The rows the flow detector scores: [`FLOW_FEATURES`], then [`FLOW_CONTEXT_FEATURES`].
+pub const FLOW_ROW_FEATURES: [&str; N_FLOW_ROW_FEATURES] = {
+    let mut all = [""; N_FLOW_ROW_FEATURES];
+    let mut i = 0;
+    while i < N_FLOW_FEATURES {
+        all[i] = FLOW_FEATURES[i];
+        i += 1;
+    }
+    while i < N_FLOW_ROW_FEATURES {
+        all[i] = FLOW_CONTEXT_FEATURES[i - N_FLOW_FEATURES];
+        i += 1;
+    }
+    all
+};
+
 /// Per-destination features over one-second windows, scored by the host model.
 ///
 /// Appended after the first seven: `login_attempts_per_s`, the TCP connections opened
@@ -108,6 +137,11 @@ pub fn flow_feature_index(name: &str) -> Option<usize> {
     FLOW_FEATURES.iter().position(|f| *f == name)
 }
 
+/// Position of a flow row feature (a flow feature or a context feature) by name.
+pub fn flow_row_feature_index(name: &str) -> Option<usize> {
+    FLOW_ROW_FEATURES.iter().position(|f| *f == name)
+}
+
 /// Position of a host feature by name.
 pub fn host_feature_index(name: &str) -> Option<usize> {
     HOST_FEATURES.iter().position(|f| *f == name)
@@ -116,4 +150,21 @@ pub fn host_feature_index(name: &str) -> Option<usize> {
 /// Position of a source feature by name.
 pub fn source_feature_index(name: &str) -> Option<usize> {
     SOURCE_FEATURES.iter().position(|f| *f == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_rows_are_the_flow_features_then_the_context_features() {
+        assert_eq!(FLOW_ROW_FEATURES[..N_FLOW_FEATURES], FLOW_FEATURES);
+        assert_eq!(FLOW_ROW_FEATURES[N_FLOW_FEATURES..], FLOW_CONTEXT_FEATURES);
+        assert_eq!(flow_row_feature_index("duration_ns"), Some(0));
+        assert_eq!(
+            flow_row_feature_index("prior_login_attempts"),
+            Some(N_FLOW_FEATURES)
+        );
+        assert_eq!(flow_feature_index("prior_login_attempts"), None);
+    }
 }

@@ -24,6 +24,13 @@
 /// IMAPS, POP3S, RDP, VNC (display :0).
 pub const LOGIN_PORTS: [u16; 9] = [21, 22, 23, 110, 143, 993, 995, 3389, 5900];
 
+/// How far back `prior_login_attempts` ([`crate::features::FLOW_CONTEXT_FEATURES`])
+/// looks from a login connection's first packet: two seconds, the span of the
+/// "same service" counts of classic connection-record features. An ordinary client makes
+/// one or two connections to a server's login service in that time; a guesser at 3
+/// attempts a second, five or six.
+pub const PRIOR_LOGIN_WINDOW_NS: u64 = 2_000_000_000;
+
 /// Whether a TCP connection to `port` is an attempt to log in to a service.
 pub const fn is_login_port(port: u16) -> bool {
     let mut i = 0;

@@ -24,7 +24,7 @@ const CONTAMINATION: &str = "0.002";
 /// attack lab's quiet traffic came closer to the threshold, 0.07 to 0.10 below it instead
 /// of 0.10 to 0.13 over five generated baselines, and the outbound scan's AUC fell to 0.96
 /// in one).
-const FLOW_FEATURES: &str = "fwd_packets,bwd_packets,fwd_bytes,bwd_bytes,fin_count,syn_count,rst_count,psh_count,ack_count,payload_packets,duration_ns,pkt_len_max,pkt_len_min,iat_max_ns,iat_min_ns";
+const FLOW_FEATURES: &str = "fwd_packets,bwd_packets,fwd_bytes,bwd_bytes,fin_count,syn_count,rst_count,psh_count,ack_count,payload_packets,duration_ns,pkt_len_max,pkt_len_min,iat_max_ns,iat_min_ns,prior_login_attempts";
 /// The flow model draws 4096 rows per tree: a scan's probe (SYN and RST) and a SYN
 /// flood's half-open flow sit beside the many small normal records (tails, lookups), and
 /// deeper trees tell them apart; with 1024 rows, the lab's iperf3 transfer outscored every

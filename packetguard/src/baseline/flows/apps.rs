@@ -121,11 +121,27 @@ pub fn control(rng: &mut SmallRng, view: View) -> Sim {
     t.sim
 }
 
+/// The client's connection attempts to the same server's SSH port in the 2 s before an
+/// SSH connection (`prior_login_attempts`): none for most (a session, a copy, a fetch);
+/// one for a fifth (a second terminal, scp or git after ssh, an Ansible task's second
+/// connection); two for 6%; 3 to 8 for 2% (scripts and Ansible tasks without connection
+/// sharing, which open a few connections per task). Nothing ordinary opens more: a
+/// password guesser at 3 attempts a second has 5 or 6 before each of its guesses.
+fn prior_logins(rng: &mut SmallRng) -> u32 {
+    match rng.random_range(0..1000) {
+        0..=719 => 0,
+        720..=919 => 1,
+        920..=979 => 2,
+        _ => rng.random_range(3..=8),
+    }
+}
+
 /// An SSH connection: banners, key exchange, authentication (sometimes after failed
 /// tries, sometimes given up), then a command and its output, an interactive session, or
 /// nothing more.
 pub fn ssh(rng: &mut SmallRng, view: View) -> Sim {
     let mut t = Tcp::new(rng, view);
+    t.sim.prior_login_attempts = prior_logins(rng);
     t.connect();
     let rtt = t.rtt_ns;
     // Version banners, key exchange inits, the client's key share (larger with

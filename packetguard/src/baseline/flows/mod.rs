@@ -21,7 +21,7 @@ mod datagrams;
 mod sim;
 mod tcp;
 
-use packetguard_common::features::N_FLOW_FEATURES;
+use packetguard_common::features::N_FLOW_ROW_FEATURES;
 use rand::{rngs::SmallRng, Rng};
 
 use self::sim::{Sim, View};
@@ -52,7 +52,7 @@ const PROFILES: [(u32, Profile); 12] = [
 ];
 
 /// The records of one conversation drawn from the normal profiles (at least one).
-pub fn generate(rng: &mut SmallRng) -> Vec<[f64; N_FLOW_FEATURES]> {
+pub fn generate(rng: &mut SmallRng) -> Vec<[f64; N_FLOW_ROW_FEATURES]> {
     loop {
         let view = View::draw(rng);
         let mut pick = rng.random_range(0..1000);

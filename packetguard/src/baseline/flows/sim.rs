@@ -9,7 +9,7 @@
 //! the agent scores it. A generated conversation is therefore one to several rows.
 
 use packetguard_common::{
-    features::N_FLOW_FEATURES,
+    features::{N_FLOW_FEATURES, N_FLOW_ROW_FEATURES},
     host::connection_attempt,
     record::{STATE_ENDED, TCP_ACK, TCP_SYN},
     FlowStats, PacketMeta,
@@ -114,6 +114,10 @@ pub struct Sim {
     /// Draws the skew of each packet, seeded from the conversation's generator.
     jitter: SmallRng,
     records: Vec<[f64; N_FLOW_FEATURES]>,
+    /// The context feature `prior_login_attempts` of every record of the conversation:
+    /// what the profile drew for the attempts its client made just before (login
+    /// connections only).
+    pub prior_login_attempts: u32,
 }
 
 /// An initial TTL as operating systems set them.
@@ -164,6 +168,7 @@ impl Sim {
             pads: rng.random_bool(0.5),
             idle_timeout_ns,
             records: Vec::new(),
+            prior_login_attempts: 0,
         }
     }
 
@@ -261,10 +266,19 @@ impl Sim {
         }
     }
 
-    /// Every record of the conversation, the idle expiry of what was left included.
-    pub fn finish(mut self) -> Vec<[f64; N_FLOW_FEATURES]> {
+    /// Every record of the conversation, the idle expiry of what was left included, as
+    /// the rows the flow model scores: flow features, then the conversation's context.
+    pub fn finish(mut self) -> Vec<[f64; N_FLOW_ROW_FEATURES]> {
         self.emit_rest();
+        let prior = f64::from(self.prior_login_attempts);
         self.records
+            .iter()
+            .map(|r| {
+                let mut row = [prior; N_FLOW_ROW_FEATURES];
+                row[..N_FLOW_FEATURES].copy_from_slice(r);
+                row
+            })
+            .collect()
     }
 }
 
@@ -277,7 +291,7 @@ mod tests {
     };
     use rand::SeedableRng;
 
-    fn get(row: &[f64; N_FLOW_FEATURES], name: &str) -> f64 {
+    fn get(row: &[f64], name: &str) -> f64 {
         row[flow_feature_index(name).unwrap()]
     }
 

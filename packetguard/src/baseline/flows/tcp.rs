@@ -250,10 +250,10 @@ pub fn pace(rng: &mut SmallRng) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use packetguard_common::features::{flow_feature_index, N_FLOW_FEATURES};
+    use packetguard_common::features::flow_feature_index;
     use rand::SeedableRng;
 
-    fn get(row: &[f64; N_FLOW_FEATURES], name: &str) -> f64 {
+    fn get(row: &[f64], name: &str) -> f64 {
         row[flow_feature_index(name).unwrap()]
     }
 

@@ -56,8 +56,9 @@ const REPORTED_METRICS: [&str; 4] = [
 ];
 
 /// The ROC AUC the shipped flow model must reach on the attacks it separates flow by flow
-/// (scans, the spoofed SYN flood): an attack flow must outscore a quiet one nine times in
-/// ten. The UDP flood and the SSH brute force are printed only (models/README.md says why).
+/// (scans, the spoofed SYN flood, the SSH brute force, by its `prior_login_attempts`): an
+/// attack flow must outscore a quiet one nine times in ten. The UDP flood's is printed
+/// only (models/README.md says why).
 pub const FLOW_AUC: f64 = 0.9;
 /// An attack must be reported within this time of its start.
 pub const DEADLINE: Duration = Duration::from_secs(2);
