@@ -75,6 +75,13 @@ pub fn generate(rng: &mut SmallRng) -> Vec<[f64; N_FLOW_ROW_FEATURES]> {
     }
 }
 
+/// The records of one generated SSH conversation, for tests of the shipped flow model.
+#[cfg(test)]
+pub(crate) fn ssh_conversation(rng: &mut SmallRng) -> Vec<[f64; N_FLOW_ROW_FEATURES]> {
+    let view = View::draw(rng);
+    apps::ssh(rng, view).finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
