@@ -48,8 +48,43 @@ pub const FLOW_FEATURES: [&str; 26] = [
 /// Number of flow features.
 pub const N_FLOW_FEATURES: usize = FLOW_FEATURES.len();
 
+/// Features of a flow record that come from the flows around it rather than from its own
+/// counters; the agent adds them, appended after [`FLOW_FEATURES`], to the rows the flow
+/// model scores ([`FLOW_ROW_FEATURES`]).
+///
+/// `prior_login_attempts`: for a TCP connection opened to a login service port
+/// ([`crate::login::LOGIN_PORTS`]), the connection attempts its opener made to the same
+/// address and port in the [`crate::login::PRIOR_LOGIN_WINDOW_NS`] before it (0 for every
+/// other flow, and for every record of a flow the same value). One failed password is a
+/// short connection like any other; a password guesser's is one of many to one server.
+pub const FLOW_CONTEXT_FEATURES: [&str; 1] = ["prior_login_attempts"];
+
+/// Number of flow features and context features together.
+pub const N_FLOW_ROW_FEATURES: usize = N_FLOW_FEATURES + FLOW_CONTEXT_FEATURES.len();
+
+/// The rows the flow detector scores: [`FLOW_FEATURES`], then [`FLOW_CONTEXT_FEATURES`].
+pub const FLOW_ROW_FEATURES: [&str; N_FLOW_ROW_FEATURES] = {
+    let mut all = [""; N_FLOW_ROW_FEATURES];
+    let mut i = 0;
+    while i < N_FLOW_FEATURES {
+        all[i] = FLOW_FEATURES[i];
+        i += 1;
+    }
+    while i < N_FLOW_ROW_FEATURES {
+        all[i] = FLOW_CONTEXT_FEATURES[i - N_FLOW_FEATURES];
+        i += 1;
+    }
+    all
+};
+
 /// Per-destination features over one-second windows, scored by the host model.
-pub const HOST_FEATURES: [&str; 7] = [
+///
+/// Appended after the first seven: `login_attempts_per_s`, the TCP connections opened
+/// toward the address to a login service port ([`crate::login::LOGIN_PORTS`]), per
+/// second, and `repeated_login_attempts_per_s`, those of them from a source that had
+/// already made one in the window. A password guesser's connections are otherwise those
+/// of any client making short connections to one server.
+pub const HOST_FEATURES: [&str; 9] = [
     "packets_per_s",
     "bytes_per_s",
     "new_flows_per_s",
@@ -57,6 +92,8 @@ pub const HOST_FEATURES: [&str; 7] = [
     "distinct_dst_ports",
     "syn_without_ack_ratio",
     "mean_packet_size",
+    "login_attempts_per_s",
+    "repeated_login_attempts_per_s",
 ];
 
 /// Number of host features.
@@ -72,7 +109,13 @@ pub const N_HOST_FEATURES: usize = HOST_FEATURES.len();
 /// that many failed attempts (a scan) stand apart from a few (a client retrying a closed
 /// port) on one axis; and `non_tcp_packets_per_s` (packets minus TCP packets), so that a
 /// UDP or ICMP stream sent at a rate only TCP bulk transfers reach stands apart too.
-pub const SOURCE_FEATURES: [&str; 9] = [
+/// Then `login_attempts_per_s`: the TCP connections the address opened to a login
+/// service port ([`crate::login::LOGIN_PORTS`]), per second; and
+/// `repeated_login_attempts_per_s`: those of them to a destination it had already logged
+/// in to in the window. A password guesser opens as many short connections to one server
+/// as a web client does, and as many logins as an Ansible run reaching that many hosts;
+/// only repeating them to one server sets it apart.
+pub const SOURCE_FEATURES: [&str; 11] = [
     "packets_per_s",
     "bytes_per_s",
     "new_flows_per_s",
@@ -82,6 +125,8 @@ pub const SOURCE_FEATURES: [&str; 9] = [
     "failed_attempt_ratio",
     "failed_attempts_per_s",
     "non_tcp_packets_per_s",
+    "login_attempts_per_s",
+    "repeated_login_attempts_per_s",
 ];
 
 /// Number of source features.
@@ -92,6 +137,11 @@ pub fn flow_feature_index(name: &str) -> Option<usize> {
     FLOW_FEATURES.iter().position(|f| *f == name)
 }
 
+/// Position of a flow row feature (a flow feature or a context feature) by name.
+pub fn flow_row_feature_index(name: &str) -> Option<usize> {
+    FLOW_ROW_FEATURES.iter().position(|f| *f == name)
+}
+
 /// Position of a host feature by name.
 pub fn host_feature_index(name: &str) -> Option<usize> {
     HOST_FEATURES.iter().position(|f| *f == name)
@@ -100,4 +150,21 @@ pub fn host_feature_index(name: &str) -> Option<usize> {
 /// Position of a source feature by name.
 pub fn source_feature_index(name: &str) -> Option<usize> {
     SOURCE_FEATURES.iter().position(|f| *f == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_rows_are_the_flow_features_then_the_context_features() {
+        assert_eq!(FLOW_ROW_FEATURES[..N_FLOW_FEATURES], FLOW_FEATURES);
+        assert_eq!(FLOW_ROW_FEATURES[N_FLOW_FEATURES..], FLOW_CONTEXT_FEATURES);
+        assert_eq!(flow_row_feature_index("duration_ns"), Some(0));
+        assert_eq!(
+            flow_row_feature_index("prior_login_attempts"),
+            Some(N_FLOW_FEATURES)
+        );
+        assert_eq!(flow_feature_index("prior_login_attempts"), None);
+    }
 }

@@ -12,6 +12,7 @@
 //!   them was credited to the host map.
 //! - [`counters`]: indices and names of the per-CPU counters.
 //! - [`features`]: feature names and their order, defined once for every source.
+//! - [`login`]: the login service ports the `login_attempts_per_s` feature counts.
 //! - [`config`]: names of the load-time settings the agent writes into the program.
 //!
 //! Everything is `#[repr(C)]`, `Copy`, fixed width, without `bool` and without implicit
@@ -25,6 +26,7 @@ pub mod entry;
 pub mod features;
 pub mod host;
 pub mod key;
+pub mod login;
 pub mod record;
 pub mod update;
 

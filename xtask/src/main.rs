@@ -63,7 +63,7 @@ enum Cmd {
     /// Build and install the agent, systemd unit, example config, default models and docs,
     /// then check the unit with `systemd-analyze verify`.
     Install(install::Args),
-    /// Rebuild the default models (models/flow.pgm, models/host.pgm) from generated normal
+    /// Rebuild the default models (models/flow.pgm, host.pgm, source.pgm) from generated normal
     /// traffic, with fixed seeds.
     Models,
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use ndarray::Array2;
-use packetguard_common::features::{FLOW_FEATURES, HOST_FEATURES, SOURCE_FEATURES};
+use packetguard_common::features::{FLOW_ROW_FEATURES, HOST_FEATURES, SOURCE_FEATURES};
 
 use super::{open_input, parse_row, read_header, BadRows, PROGRESS_EVERY};
 use crate::csv::CsvReader;
@@ -14,7 +14,7 @@ use crate::{Contamination, ForestParams, Model, Schema, Transform};
 /// Which detector a model is for; picks the default feature list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelKind {
-    /// Per-flow features (`FLOW_FEATURES`).
+    /// Per-flow features and their context (`FLOW_ROW_FEATURES`).
     Flow,
     /// Per-destination one-second windows (`HOST_FEATURES`).
     Host,
@@ -52,7 +52,7 @@ impl ModelKind {
     /// The feature names rows of this kind have, in the shared schema order.
     pub fn features(self) -> &'static [&'static str] {
         match self {
-            ModelKind::Flow => &FLOW_FEATURES,
+            ModelKind::Flow => &FLOW_ROW_FEATURES,
             ModelKind::Host => &HOST_FEATURES,
             ModelKind::Source => &SOURCE_FEATURES,
         }

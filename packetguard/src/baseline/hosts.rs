@@ -3,21 +3,25 @@
 use packetguard_common::{features::N_HOST_FEATURES, HostStats};
 use rand::{rngs::SmallRng, Rng};
 
-use super::log_uniform;
-use crate::detect::window::destination_features;
+use super::{log_uniform, logins};
+use crate::detect::window::{destination_features, StartCounts};
 
 /// Ingress traffic of one window, before it becomes features.
-struct Window {
-    packets: f64,
-    mean_size: f64,
+pub(super) struct Window {
+    pub(super) packets: f64,
+    pub(super) mean_size: f64,
     /// Share of the packets that are TCP.
-    tcp_share: f64,
+    pub(super) tcp_share: f64,
     /// Connection attempts (TCP SYN without ACK) among the TCP packets.
-    syns: f64,
+    pub(super) syns: f64,
     /// Flows started toward the host (TCP SYNs plus UDP/ICMP flows).
-    new_flows: f64,
-    sources: f64,
-    ports: f64,
+    pub(super) new_flows: f64,
+    pub(super) sources: f64,
+    pub(super) ports: f64,
+    /// Of the flows started, TCP connections to a login service port.
+    pub(super) logins: f64,
+    /// Of those, the ones from a source that had already made one in the window.
+    pub(super) repeated_logins: f64,
 }
 
 /// One window of a host drawn from the normal profiles.
@@ -36,10 +40,12 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 new_flows: syns,
                 sources: rng.random_range(1.0..=syns.min(2.0)).round(),
                 ports: rng.random_range(1.0..=syns.min(2.0)).round(),
+                logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // Mostly idle: a few packets of background chatter, maybe a connection or two.
-        4..=29 => {
+        4..=25 => {
             let packets = log_uniform(rng, 1.0, 50.0).round();
             let new_flows = rng.random_range(0.0..=packets.min(3.0)).round();
             let tcp = rng.random_bool(0.6);
@@ -58,10 +64,12 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 new_flows,
                 sources: new_flows.min(rng.random_range(1.0..=3.0f64).round()),
                 ports: new_flows.min(rng.random_range(1.0..=3.0f64).round()),
+                logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // A web or API server: each connection is a handful of packets or more.
-        30..=54 => {
+        26..=48 => {
             let packets = log_uniform(rng, 5.0, 5000.0).round();
             let per_conn = log_uniform(rng, 6.0, 60.0);
             let conns = (packets / per_conn).round().max(1.0);
@@ -73,10 +81,12 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 new_flows: conns,
                 sources: log_uniform(rng, 1.0, conns.clamp(1.0, 300.0)).round(),
                 ports: rng.random_range(1.0..=conns.min(3.0)).round(),
+                logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // A DNS or other UDP service: one flow per query.
-        55..=64 => {
+        49..=58 => {
             let packets = log_uniform(rng, 1.0, 1000.0).round();
             let flows = (packets * rng.random_range(0.3..=1.0)).round().max(1.0);
             Window {
@@ -87,10 +97,12 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 new_flows: flows,
                 sources: log_uniform(rng, 1.0, flows.clamp(1.0, 200.0)).round(),
                 ports: rng.random_range(1.0..=2.0f64).round(),
+                logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // Receiving a bulk transfer (download, backup, iperf): large frames, few flows.
-        65..=79 => {
+        59..=73 => {
             let new_flows = rng.random_range(0.0..=2.0f64).round();
             let tcp_share = if rng.random_bool(0.7) { 1.0 } else { 0.0 };
             Window {
@@ -101,10 +113,12 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 new_flows,
                 sources: new_flows.min(1.0),
                 ports: new_flows.min(2.0),
+                logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
         // Sending a bulk transfer: the host receives a stream of ACKs.
-        80..=89 => {
+        74..=83 => {
             let new_flows = rng.random_range(0.0..=2.0f64).round();
             Window {
                 packets: log_uniform(rng, 50.0, 50_000.0).round(),
@@ -114,8 +128,19 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 new_flows,
                 sources: new_flows.min(1.0),
                 ports: new_flows.min(2.0),
+                logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
+        // The server side of a login: an SSH session, a copy or an Ansible task arriving,
+        // one or two connections from one client; one in fifty of these is a script's
+        // loop, 3 to 10 a second.
+        84..=86 if rng.random_bool(logins::LOOPED_TARGETS) => logins::looped_target(rng),
+        84..=86 => logins::target(rng),
+        // A server many users log in to (IMAP, an SSH bastion): each opens one or two.
+        87..=89 => logins::login_server(rng),
+        // A database server: a client's pool connecting (not a login port).
+        90..=91 => logins::database(rng),
         // Pinged, or answering ICMP: no TCP, no ports.
         _ => {
             let packets = log_uniform(rng, 1.0, 20.0).round();
@@ -127,6 +152,8 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
                 new_flows: rng.random_range(0.0..=1.0f64).round(),
                 sources: rng.random_range(0.0..=1.0f64).round(),
                 ports: 0.0,
+                logins: 0.0,
+                repeated_logins: 0.0,
             }
         }
     };
@@ -139,13 +166,9 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_HOST_FEATURES] {
         answered: 0,
     };
     let window = std::time::Duration::from_millis(rng.random_range(950..=1050));
-    destination_features(
-        &d,
-        w.new_flows as u64,
-        w.sources as u64,
-        w.ports as u64,
-        window,
-    )
+    let starts = StartCounts::new(w.new_flows as u64, w.sources as u64, w.ports as u64)
+        .with_logins(w.logins as u64, w.repeated_logins as u64);
+    destination_features(&d, &starts, window)
 }
 
 #[cfg(test)]

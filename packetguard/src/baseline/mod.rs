@@ -8,10 +8,14 @@
 //!   streams, ICMP echo) simulated packet by packet through the same flow arithmetic the
 //!   XDP program runs, seen from one side (XDP sees ingress only) or both (a router);
 //! - [`hosts`]: one-second windows of a destination host (quiet, web or DNS server, bulk
-//!   receiver or sender, pinged), built with the same feature function the agent uses;
+//!   receiver or sender, login or database server, pinged), built with the same feature
+//!   function the agent uses;
 //! - [`sources`]: one-second windows of a source address (idle, web and API clients, DNS
 //!   and NTP clients, bulk uploads and downloads, SSH, a server's replies, ping, media
-//!   streams), built with the agent's source feature function.
+//!   streams), built with the agent's source feature function;
+//! - `logins`: the login activity of both (SSH sessions and copies, an Ansible-like run,
+//!   a mail client, a database pool, and their servers), which the source and destination
+//!   profiles draw from.
 //!
 //! `cargo xtask models` generates all three and trains `models/flow.pgm`, `models/host.pgm`
 //! and `models/source.pgm` from them (see models/README.md). A detector trained this way knows what ordinary traffic
@@ -20,6 +24,7 @@
 
 pub mod flows;
 pub mod hosts;
+mod logins;
 pub mod sources;
 
 use std::{io::Write, path::PathBuf};
@@ -68,11 +73,24 @@ pub fn run_generate(args: &GenerateArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut w = std::io::BufWriter::new(file);
     writeln!(w, "{}", args.kind.default_features().join(","))?;
-    for _ in 0..args.rows {
+    let mut written = 0;
+    while written < args.rows {
         match args.kind {
-            ModelKind::Flow => write_row(&mut w, &flows::generate(&mut rng))?,
-            ModelKind::Host => write_row(&mut w, &hosts::generate(&mut rng))?,
-            ModelKind::Source => write_row(&mut w, &sources::generate(&mut rng))?,
+            // A conversation gives one or several records, each a row.
+            ModelKind::Flow => {
+                for row in flows::generate(&mut rng).iter().take(args.rows - written) {
+                    write_row(&mut w, row)?;
+                    written += 1;
+                }
+            }
+            ModelKind::Host => {
+                write_row(&mut w, &hosts::generate(&mut rng))?;
+                written += 1;
+            }
+            ModelKind::Source => {
+                write_row(&mut w, &sources::generate(&mut rng))?;
+                written += 1;
+            }
         }
     }
     w.flush()

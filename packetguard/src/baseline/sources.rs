@@ -9,12 +9,12 @@
 use packetguard_common::{features::N_SOURCE_FEATURES, HostStats};
 use rand::{rngs::SmallRng, Rng};
 
-use super::log_uniform;
-use crate::detect::window::source_features;
+use super::{log_uniform, logins};
+use crate::detect::window::{source_features, StartCounts};
 
 /// What one address sent in one window, before it becomes features.
 #[derive(Clone, Copy, Default)]
-struct Sent {
+pub(super) struct Sent {
     packets: f64,
     bytes: f64,
     tcp_packets: f64,
@@ -26,11 +26,15 @@ struct Sent {
     answered: f64,
     destinations: f64,
     ports: f64,
+    /// Of the attempts, TCP connections to a login service port.
+    logins: f64,
+    /// Of those, the ones to a destination already tried in the window.
+    repeated_logins: f64,
 }
 
 impl Sent {
     /// `packets` frames of `mean_size` bytes on average, `tcp_share` of them TCP.
-    fn traffic(packets: f64, mean_size: f64, tcp_share: f64) -> Sent {
+    pub(super) fn traffic(packets: f64, mean_size: f64, tcp_share: f64) -> Sent {
         let packets = packets.round().max(1.0);
         Sent {
             packets,
@@ -42,7 +46,14 @@ impl Sent {
 
     /// Adds `n` opened flows to `destinations` peers on `ports` ports, of which `failed`
     /// went unanswered; `tcp` of them are TCP (one SYN each).
-    fn opened(mut self, n: f64, tcp: f64, failed: f64, destinations: f64, ports: f64) -> Sent {
+    pub(super) fn opened(
+        mut self,
+        n: f64,
+        tcp: f64,
+        failed: f64,
+        destinations: f64,
+        ports: f64,
+    ) -> Sent {
         self.attempts += n;
         self.syns += tcp;
         self.answered += n - failed.min(n);
@@ -51,6 +62,15 @@ impl Sent {
         // Every attempt sent at least one packet, and every SYN is a TCP packet.
         self.tcp_packets = self.tcp_packets.max(self.syns);
         self.packets = self.packets.max(self.tcp_packets + (n - tcp));
+        self
+    }
+
+    /// Marks `n` of the TCP connections opened as login attempts to `servers` servers:
+    /// the attempts beyond the first to each server are repeated ones.
+    pub(super) fn logins(mut self, n: f64, servers: f64) -> Sent {
+        let n = n.min(self.syns);
+        self.logins += n;
+        self.repeated_logins += n - servers.clamp(n.min(1.0), n);
         self
     }
 
@@ -65,22 +85,25 @@ impl Sent {
             answered: self.answered + o.answered,
             destinations: self.destinations + o.destinations,
             ports: self.ports + o.ports,
+            logins: self.logins + o.logins,
+            // Two activities go to different peers.
+            repeated_logins: self.repeated_logins + o.repeated_logins,
         }
     }
 }
 
 /// A whole number drawn uniformly from `lo..=hi`.
-fn count(rng: &mut SmallRng, lo: u32, hi: u32) -> f64 {
+pub(super) fn count(rng: &mut SmallRng, lo: u32, hi: u32) -> f64 {
     rng.random_range(lo..=hi) as f64
 }
 
 /// A whole number drawn log-uniformly from `[lo, hi]`.
-fn log_count(rng: &mut SmallRng, lo: f64, hi: f64) -> f64 {
+pub(super) fn log_count(rng: &mut SmallRng, lo: f64, hi: f64) -> f64 {
     log_uniform(rng, lo, hi).round()
 }
 
 /// The frame size of a bulk sender: full-size frames, or offload super-packets at egress.
-fn bulk_frame(rng: &mut SmallRng) -> f64 {
+pub(super) fn bulk_frame(rng: &mut SmallRng) -> f64 {
     if rng.random_bool(0.5) {
         rng.random_range(1000.0..=1514.0)
     } else {
@@ -93,7 +116,7 @@ fn activity(rng: &mut SmallRng) -> Sent {
     match rng.random_range(0..100) {
         // Mostly idle: keepalives, mDNS and NTP chatter, maybe a connection or a lookup;
         // multicast announcements get no unicast answer.
-        0..=17 => {
+        0..=15 => {
             let packets = log_uniform(rng, 1.0, 50.0);
             let tcp_share = if rng.random_bool(0.6) {
                 rng.random_range(0.3..=1.0)
@@ -117,7 +140,7 @@ fn activity(rng: &mut SmallRng) -> Sent {
         }
         // A client retrying a closed or filtered port: connection attempts alone, reset or
         // unanswered.
-        18..=21 => {
+        16..=19 => {
             let n = count(rng, 1, 5);
             let retransmits = count(rng, 0, 2);
             let mut s = Sent::traffic(n + retransmits, rng.random_range(54.0..=74.0), 1.0).opened(
@@ -132,7 +155,7 @@ fn activity(rng: &mut SmallRng) -> Sent {
         }
         // A web or API client: connections to a handful of servers, each a request and
         // its acknowledgements, most after a DNS lookup; now and then one fails.
-        22..=39 => {
+        20..=35 => {
             let conns = log_count(rng, 1.0, 30.0);
             let lookups = (conns * rng.random_range(0.0..=1.0)).round();
             let per_conn = log_uniform(rng, 6.0, 60.0);
@@ -158,7 +181,7 @@ fn activity(rng: &mut SmallRng) -> Sent {
         }
         // One client polling or downloading from one server without keep-alive (scripts,
         // `curl` in a loop): a new connection per request, small or large.
-        40..=47 => {
+        36..=43 => {
             let conns = log_count(rng, 1.0, 10.0);
             let per_conn = log_uniform(rng, 8.0, 200.0);
             Sent::traffic(conns * per_conn, log_uniform(rng, 66.0, 300.0), 1.0)
@@ -166,7 +189,7 @@ fn activity(rng: &mut SmallRng) -> Sent {
         }
         // A DNS client (a mail server, a crawler): one flow per query to one to three
         // resolvers, the odd query timing out.
-        48..=54 => {
+        44..=50 => {
             let queries = log_count(rng, 1.0, 200.0);
             let failed = (queries * rng.random_range(0.0..=0.03)).floor();
             let retries = failed + (queries * rng.random_range(0.0..=0.05)).round();
@@ -179,14 +202,14 @@ fn activity(rng: &mut SmallRng) -> Sent {
             )
         }
         // NTP and other single request/response exchanges.
-        55..=57 => {
+        51..=53 => {
             let n = count(rng, 1, 2);
             let failed = if rng.random_bool(0.1) { 1.0 } else { 0.0 };
             Sent::traffic(n + count(rng, 0, 2), 90.0, 0.0).opened(n, 0.0, failed, 1.0, 1.0)
         }
         // A backup or bulk upload (iperf3 sender, rsync, scp): one or two long TCP flows,
         // opened in this window or earlier.
-        58..=67 => {
+        54..=62 => {
             let n = if rng.random_bool(0.2) {
                 count(rng, 1, 3)
             } else {
@@ -197,7 +220,7 @@ fn activity(rng: &mut SmallRng) -> Sent {
         }
         // A download (package mirror, iperf3 receiver): a stream of ACKs to one or two
         // servers, maybe a new connection and its lookup.
-        68..=77 => {
+        63..=70 => {
             let n = count(rng, 0, 2);
             let tcp = count(rng, 0, n as u32);
             Sent::traffic(
@@ -207,23 +230,22 @@ fn activity(rng: &mut SmallRng) -> Sent {
             )
             .opened(n, tcp, 0.0, n, n)
         }
-        // An interactive SSH session: keystrokes and echoes, or the login itself.
-        78..=83 => {
-            if rng.random_bool(0.2) {
-                Sent::traffic(count(rng, 10, 30), rng.random_range(100.0..=300.0), 1.0)
-                    .opened(1.0, 1.0, 0.0, 1.0, 1.0)
-            } else {
-                Sent::traffic(
-                    log_uniform(rng, 1.0, 60.0),
-                    rng.random_range(66.0..=200.0),
-                    1.0,
-                )
-            }
-        }
+        // An interactive SSH session: keystrokes and echoes, or the login itself; one in a
+        // hundred of these is a script running ssh in a loop against one server.
+        71..=76 if rng.random_bool(logins::LOOPS) => logins::looped(rng),
+        71..=76 => logins::session(rng),
+        // Copying files over SSH (scp, rsync): one or two connections to one server.
+        77..=78 => logins::copy(rng),
+        // An Ansible-like run: one SSH connection to each of many hosts.
+        79..=80 => logins::fan_out(rng),
+        // A mail client checking its mailbox over IMAP or POP3.
+        81..=82 => logins::mail_check(rng),
+        // A database client's connection pool filling at start (not a login port).
+        83..=84 => logins::pool(rng),
         // A server's replies: web pages, files, query answers, no connections of its own
         // but the odd one to a backend; one in ten is a DNS server answering up to 1000
         // queries/s over UDP.
-        84..=92 => {
+        85..=92 => {
             let n = if rng.random_bool(0.2) {
                 count(rng, 1, 3)
             } else {
@@ -282,13 +304,9 @@ pub fn generate(rng: &mut SmallRng) -> [f64; N_SOURCE_FEATURES] {
         answered: s.answered as u64,
     };
     let window = std::time::Duration::from_millis(rng.random_range(950..=1050));
-    source_features(
-        &d,
-        s.attempts as u64,
-        s.destinations as u64,
-        s.ports as u64,
-        window,
-    )
+    let starts = StartCounts::new(s.attempts as u64, s.destinations as u64, s.ports as u64)
+        .with_logins(s.logins as u64, s.repeated_logins as u64);
+    source_features(&d, &starts, window)
 }
 
 #[cfg(test)]

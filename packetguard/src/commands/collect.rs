@@ -22,6 +22,7 @@ use crate::{
         AttachMode, AttachOptions, Attachment, DataPath, DataPathConfig, Direction, TcMode,
     },
     flows::{
+        context::FlowContext,
         csv::FlowCsvWriter,
         merge::{FlowMerger, FlowRow},
         Endpoints,
@@ -81,6 +82,8 @@ struct RowSink<W: Write> {
     out: RowWriter<W>,
     merger: FlowMerger,
     per_record: bool,
+    /// The rows' context features, from the flow starts.
+    context: FlowContext,
 }
 
 /// The CSV and the first error writing it (callbacks cannot return one).
@@ -90,9 +93,10 @@ struct RowWriter<W: Write> {
 }
 
 impl<W: Write> RowWriter<W> {
-    fn write(&mut self, row: FlowRow) {
+    fn write(&mut self, row: FlowRow, context: &FlowContext) {
         if self.error.is_none() {
-            if let Err(e) = self.csv.write_row(&row) {
+            let prior = context.prior_login_attempts(&row.key, row.stats.flow_start_ns);
+            if let Err(e) = self.csv.write_row(&row, prior) {
                 self.error = Some(e);
             }
         }
@@ -101,10 +105,11 @@ impl<W: Write> RowWriter<W> {
 
 impl<W: Write> RowSink<W> {
     fn record(&mut self, rec: &FlowRecord) {
+        let (out, context) = (&mut self.out, &self.context);
         if self.per_record {
-            self.out.write(FlowRow::from_record(rec));
+            out.write(FlowRow::from_record(rec), context);
         } else {
-            self.merger.add(rec, |row| self.out.write(row));
+            self.merger.add(rec, |row| out.write(row, context));
         }
     }
 
@@ -113,9 +118,11 @@ impl<W: Write> RowSink<W> {
             self.record(rec);
         }
         if !self.per_record {
+            let (out, context) = (&mut self.out, &self.context);
             self.merger
-                .close(&r.key, r.flow_start_ns, |row| self.out.write(row));
+                .close(&r.key, r.flow_start_ns, |row| out.write(row, context));
         }
+        self.context.forget(&r.key, r.flow_start_ns);
     }
 
     /// The first write error so far, if any.
@@ -125,7 +132,8 @@ impl<W: Write> RowSink<W> {
 
     /// Writes the rows still open and flushes; returns the number of rows written.
     fn finish(mut self) -> std::io::Result<u64> {
-        self.merger.finish(|row| self.out.write(row));
+        let (out, context) = (&mut self.out, &self.context);
+        self.merger.finish(|row| out.write(row, context));
         if let Some(e) = self.take_error() {
             return Err(e);
         }
@@ -194,6 +202,8 @@ async fn collect(args: CollectArgs) -> Result<()> {
         flow_entries: args.flow_entries,
         active_timeout: args.active_timeout,
         sample_every: args.sample,
+        // The rows' context features come from the flow starts.
+        emit_flow_starts: true,
         ..DataPathConfig::default()
     };
     let mut dp = DataPath::load(&cfg)?;
@@ -217,6 +227,7 @@ async fn collect(args: CollectArgs) -> Result<()> {
         },
         merger: FlowMerger::default(),
         per_record: args.per_record,
+        context: FlowContext::new(),
     };
     let mut sample_err: Option<std::io::Error> = None;
     let scan_every =
@@ -232,7 +243,7 @@ async fn collect(args: CollectArgs) -> Result<()> {
                 Event::Sample(s) => if let Some(f) = samples_out.as_mut() {
                     if let Err(e) = write_sample(f, s) { sample_err.get_or_insert(e); }
                 },
-                Event::FlowStart(_) => {}
+                Event::FlowStart(start) => sink.context.observe_start(start),
             }) => { res.context("reading the ring buffer")?; }
             _ = scan.tick() => {
                 table.expire_idle(monotonic_ns(), args.idle_timeout, |r| sink.removed(r))?;

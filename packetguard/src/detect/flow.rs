@@ -2,14 +2,14 @@
 //! the flow model.
 
 use packetguard_common::{
-    features::{FLOW_FEATURES, N_FLOW_FEATURES},
+    features::{FLOW_ROW_FEATURES, N_FLOW_ROW_FEATURES},
     FlowRecord,
 };
 
 use super::scorer::{Scorer, Tag};
 use crate::{
     events::{Detector, Subject},
-    flows::{features::flow_features, Endpoints},
+    flows::{features::flow_row_features, Endpoints},
 };
 
 /// Batch scorer for flow records.
@@ -28,13 +28,18 @@ impl Tag for Endpoints {
     }
 }
 
-/// The feature names flow rows are pushed with.
-pub const NAMES: &[&str] = &FLOW_FEATURES;
+/// The feature names flow rows are pushed with: every flow feature, then the context
+/// features. A model may name any of them.
+pub const NAMES: &[&str] = &FLOW_ROW_FEATURES;
 
-/// A flow record's endpoints and every flow feature, ready for [`Scorer::push`].
-pub fn flow_row(rec: &FlowRecord) -> (Endpoints, [f64; N_FLOW_FEATURES]) {
+/// A flow record's endpoints and its row (every flow feature, then the context the agent
+/// found for it: `prior_login_attempts`), ready for [`Scorer::push`].
+pub fn flow_row(
+    rec: &FlowRecord,
+    prior_login_attempts: u32,
+) -> (Endpoints, [f64; N_FLOW_ROW_FEATURES]) {
     (
         Endpoints::of(&rec.key, rec.stats.fwd_is_a),
-        flow_features(&rec.stats),
+        flow_row_features(&rec.stats, prior_login_attempts),
     )
 }

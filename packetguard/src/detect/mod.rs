@@ -21,4 +21,6 @@ pub mod window;
 #[cfg(test)]
 mod scenarios;
 #[cfg(test)]
+mod shipped_flow_tests;
+#[cfg(test)]
 mod shipped_tests;

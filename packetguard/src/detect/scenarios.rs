@@ -15,7 +15,9 @@ use packetguard_common::{
     HostStats,
 };
 
-use super::window::{destination_features, source_features, WindowRole};
+use super::window::{destination_features, source_features, StartCounts, WindowRole};
+
+mod logins;
 
 /// What a test expects of a window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,38 +80,32 @@ impl Traffic {
 
 const SECOND: Duration = Duration::from_secs(1);
 
-/// A destination window: `t` received, `flows` opened toward it from `sources` sources to
-/// `ports` ports.
-pub fn destination(
-    name: &str,
-    expect: Expect,
-    t: Traffic,
-    flows: u64,
-    sources: u64,
-    ports: u64,
-) -> Window {
+/// No flow opened in the window.
+pub const NO_FLOWS: StartCounts = StartCounts::new(0, 0, 0);
+
+/// `flows` flows opened, to or from `peers` peers, on `ports` destination ports, none of
+/// them to a login service; add logins with [`StartCounts::with_logins`].
+pub const fn opened(flows: u64, peers: u64, ports: u64) -> StartCounts {
+    StartCounts::new(flows, peers, ports)
+}
+
+/// A destination window: `t` received, `s` the flows opened toward it (`peers` are their
+/// sources).
+pub fn destination(name: &str, expect: Expect, t: Traffic, s: StartCounts) -> Window {
     Window {
         name: name.into(),
         role: WindowRole::Destination,
-        row: destination_features(&t.0, flows, sources, ports, SECOND).to_vec(),
+        row: destination_features(&t.0, &s, SECOND).to_vec(),
         expect,
     }
 }
 
-/// A source window: `t` sent, `attempts` flows opened to `destinations` addresses and
-/// `ports` ports.
-pub fn source(
-    name: &str,
-    expect: Expect,
-    t: Traffic,
-    attempts: u64,
-    destinations: u64,
-    ports: u64,
-) -> Window {
+/// A source window: `t` sent, `s` the flows it opened (`peers` are their destinations).
+pub fn source(name: &str, expect: Expect, t: Traffic, s: StartCounts) -> Window {
     Window {
         name: name.into(),
         role: WindowRole::Source,
-        row: source_features(&t.0, attempts, destinations, ports, SECOND).to_vec(),
+        row: source_features(&t.0, &s, SECOND).to_vec(),
         expect,
     }
 }
@@ -143,150 +139,128 @@ fn page_requests(fetches: u64) -> Traffic {
         .answered(fetches)
 }
 
-/// The attacks, each in the role that must catch it and in the other for the record.
+/// The attacks, each in the role that must catch it and in the other for the record:
+/// floods, scans, and password guessing (`logins`).
 pub fn attacks() -> Vec<Window> {
     use Expect::*;
     let flood = Traffic::default().other(5000, 554);
     let vertical = probes(50, 2, 0);
     let horizontal = probes(20, 1, 18);
-    // An SSH login attempt: handshake, key exchange, one password, close. The client
-    // sends about 16 packets and 3 kB, the server about 14 and 4 kB.
-    let guess = Traffic::default().syn(3, 74).tcp(45, 195).answered(3);
     let syn_flood = Traffic::default().syn(1000, 54);
     let busy_server = page_replies(3, false).plus(Traffic::default().tcp(10, 120));
     vec![
-        source("UDP flood 5000/s, attacker", Anomaly, flood, 0, 0, 0),
+        source("UDP flood 5000/s, attacker", Anomaly, flood, NO_FLOWS),
         source(
             "UDP flood 5000/s, attacker, first second of 4 flows",
             Anomaly,
             flood,
-            4,
-            1,
-            1,
+            opened(4, 1, 1),
         ),
-        destination("UDP flood 5000/s, victim", Shown, flood, 0, 0, 0),
+        destination("UDP flood 5000/s, victim", Shown, flood, NO_FLOWS),
         destination(
             "UDP flood 5000/s, victim, first second",
             Shown,
             flood,
-            4,
-            1,
-            1,
+            opened(4, 1, 1),
         ),
         source(
             "vertical SYN scan 50 ports/s, scanner",
             Anomaly,
             vertical,
-            50,
-            1,
-            50,
+            opened(50, 1, 50),
         ),
         destination(
             "vertical SYN scan 50 ports/s, victim",
             Shown,
             vertical,
-            50,
-            1,
-            50,
+            opened(50, 1, 50),
         ),
         source(
             "horizontal scan 20 hosts/s, scanner",
             Anomaly,
             horizontal,
-            20,
-            20,
-            1,
+            opened(20, 20, 1),
         ),
-        source("SSH brute force 3/s, attacker", Shown, guess, 3, 1, 1),
-        destination("SSH brute force 3/s, server", Shown, guess, 3, 1, 1),
         source(
             "outbound horizontal scan 20 hosts/s from a busy web server",
             Anomaly,
             horizontal.plus(busy_server),
-            20,
-            20,
-            1,
+            opened(20, 20, 1),
         ),
         source(
             "outbound vertical scan 50 ports/s from a host resolving names",
             Anomaly,
             vertical.plus(Traffic::default().other(4, 80).answered(2)),
-            52,
-            2,
-            51,
+            opened(52, 2, 51),
         ),
         destination(
             "spoofed SYN flood 1000/s, victim",
             Anomaly,
             syn_flood,
-            1000,
-            1000,
-            1,
+            opened(1000, 1000, 1),
         ),
         source(
             "spoofed SYN flood, one spoofed source",
             Normal,
             Traffic::default().syn(1, 54),
-            1,
-            1,
-            1,
+            opened(1, 1, 1),
         ),
     ]
+    .into_iter()
+    .chain(logins::attacks())
+    .collect()
 }
 
-/// The lab's normal traffic, each window in both roles it appears in.
+/// The lab's normal traffic, each window in both roles it appears in: ping, curl, iperf3,
+/// and logins (`logins`: SSH sessions and copies, an Ansible-like run, mail, a database
+/// pool).
 pub fn normal() -> Vec<Window> {
     use Expect::Normal;
     let mut w = Vec::new();
     for rate in [1, 10] {
         let echo = Traffic::default().other(rate, 98);
         let name = |what: &str| format!("ping {rate}/s, {what}");
-        w.push(source(&name("pinger"), Normal, echo, 0, 0, 0));
+        w.push(source(&name("pinger"), Normal, echo, NO_FLOWS));
         w.push(source(
             &name("pinger, first second"),
             Normal,
             echo.answered(1),
-            1,
-            1,
-            0,
+            opened(1, 1, 0),
         ));
         w.push(source(
             &name("pinged host's replies"),
             Normal,
             echo,
-            0,
-            0,
-            0,
+            NO_FLOWS,
         ));
-        w.push(destination(&name("pinged host"), Normal, echo, 0, 0, 0));
+        w.push(destination(&name("pinged host"), Normal, echo, NO_FLOWS));
         w.push(destination(
             &name("pinged host, first second"),
             Normal,
             echo,
-            1,
-            1,
-            0,
+            opened(1, 1, 0),
         ));
         w.push(destination(
             &name("pinger's replies"),
             Normal,
             echo,
-            0,
-            0,
-            0,
+            NO_FLOWS,
         ));
     }
     for fetches in [1, 3, 5] {
         let name = |what: &str| format!("curl 200 kB x{fetches}/s, {what}");
         let requests = page_requests(fetches);
-        w.push(source(&name("client"), Normal, requests, fetches, 1, 1));
+        w.push(source(
+            &name("client"),
+            Normal,
+            requests,
+            opened(fetches, 1, 1),
+        ));
         w.push(destination(
             &name("server"),
             Normal,
             requests,
-            fetches,
-            1,
-            1,
+            opened(fetches, 1, 1),
         ));
         for offload in [false, true] {
             let replies = page_replies(fetches, offload);
@@ -299,17 +273,13 @@ pub fn normal() -> Vec<Window> {
                 &name(&format!("server replies, {how}")),
                 Normal,
                 replies,
-                0,
-                0,
-                0,
+                NO_FLOWS,
             ));
             w.push(destination(
                 &name(&format!("client, {how}")),
                 Normal,
                 replies,
-                0,
-                0,
-                0,
+                NO_FLOWS,
             ));
         }
     }
@@ -317,38 +287,30 @@ pub fn normal() -> Vec<Window> {
         let name = |what: &str| format!("iperf3 {pps} frames/s of {frame} B, {what}");
         let data = Traffic::default().tcp(pps, frame);
         let acks = Traffic::default().tcp(pps / 2, 66);
-        w.push(source(&name("sender"), Normal, data, 0, 0, 0));
-        w.push(destination(&name("receiver"), Normal, data, 0, 0, 0));
-        w.push(source(&name("receiver's ACKs"), Normal, acks, 0, 0, 0));
-        w.push(destination(&name("sender's ACKs"), Normal, acks, 0, 0, 0));
+        w.push(source(&name("sender"), Normal, data, NO_FLOWS));
+        w.push(destination(&name("receiver"), Normal, data, NO_FLOWS));
+        w.push(source(&name("receiver's ACKs"), Normal, acks, NO_FLOWS));
+        w.push(destination(&name("sender's ACKs"), Normal, acks, NO_FLOWS));
         // The first second: a control connection and one or two data connections.
         for flows in [2, 3] {
             let first = data.plus(Traffic::default().syn(flows, 74).answered(flows));
             let what = format!("sender, first second of {flows} flows");
-            w.push(source(&name(&what), Normal, first, flows, 1, 1));
+            w.push(source(&name(&what), Normal, first, opened(flows, 1, 1)));
             let what = format!("receiver, first second of {flows} flows");
-            w.push(destination(&name(&what), Normal, first, flows, 1, 1));
+            w.push(destination(
+                &name(&what),
+                Normal,
+                first,
+                opened(flows, 1, 1),
+            ));
         }
     }
-    let login = Traffic::default().syn(1, 74).tcp(24, 170).answered(1);
-    let banner = Traffic::default().tcp(20, 300);
-    let keys = Traffic::default().tcp(10, 110);
-    let echoes = Traffic::default().tcp(10, 150);
-    w.extend([
-        source("SSH session, client login", Normal, login, 1, 1, 1),
-        source("SSH session, client typing", Normal, keys, 0, 0, 0),
-        source("SSH session, server login", Normal, banner, 0, 0, 0),
-        source("SSH session, server echoing", Normal, echoes, 0, 0, 0),
-        destination("SSH session, server at login", Normal, login, 1, 1, 1),
-        destination("SSH session, server while typing", Normal, keys, 0, 0, 0),
-        destination("SSH session, client at login", Normal, banner, 0, 0, 0),
-        destination("SSH session, client while typing", Normal, echoes, 0, 0, 0),
-    ]);
+    w.extend(logins::normal());
     w
 }
 
 /// Rates around where the source model starts flagging, printed for models/README.md: UDP
-/// sent by one address, SSH login attempts, horizontal and vertical scans.
+/// sent by one address, horizontal and vertical scans, password guessing.
 pub fn boundaries() -> Vec<Window> {
     use Expect::Shown;
     let mut w = Vec::new();
@@ -358,32 +320,24 @@ pub fn boundaries() -> Vec<Window> {
             &format!("UDP sent at {rate}/s, one flow"),
             Shown,
             t,
-            0,
-            0,
-            0,
-        ));
-    }
-    for rate in [3, 10, 20, 50, 100] {
-        let t = Traffic::default()
-            .syn(rate, 74)
-            .tcp(15 * rate, 195)
-            .answered(rate);
-        let name = format!("SSH brute force {rate}/s, attacker");
-        w.push(source(&name, Shown, t, rate, 1, 1));
-        w.push(destination(
-            &name.replace("attacker", "server"),
-            Shown,
-            t,
-            rate,
-            1,
-            1,
+            NO_FLOWS,
         ));
     }
     for rate in [5, 10] {
         let name = format!("horizontal scan {rate} hosts/s, scanner");
-        w.push(source(&name, Shown, probes(rate, 0, rate), rate, rate, 1));
+        w.push(source(
+            &name,
+            Shown,
+            probes(rate, 0, rate),
+            opened(rate, rate, 1),
+        ));
         let name = format!("vertical SYN scan {rate} ports/s, scanner");
-        w.push(source(&name, Shown, probes(rate, 0, 0), rate, 1, rate));
+        w.push(source(
+            &name,
+            Shown,
+            probes(rate, 0, 0),
+            opened(rate, 1, rate),
+        ));
     }
     for ports in [10, 20, 50] {
         let name = format!("vertical SYN scan {ports} ports/s, victim");
@@ -391,10 +345,9 @@ pub fn boundaries() -> Vec<Window> {
             &name,
             Shown,
             probes(ports, 0, 0),
-            ports,
-            1,
-            ports,
+            opened(ports, 1, ports),
         ));
     }
+    w.extend(logins::boundaries());
     w
 }

@@ -119,11 +119,28 @@ fn model_input(model: &Model, names: &[&str], row: &[f64]) -> Vec<f64> {
 }
 
 #[test]
-fn ssh_brute_force_at_3_per_s_is_the_lab_curl_clients_row_for_the_source_model() {
-    // Why the defaults cannot flag it: three answered connections a second to one port of
-    // one server is what the curl client of the normal traffic sends too. Only packets
-    // and bytes per connection differ, and bulk senders spread those over their range.
+fn the_source_model_sees_a_guesser_at_3_per_s_by_its_repeated_logins_alone() {
+    // Three answered connections a second to port 22 of one server, and the lab's curl
+    // client fetching a page three times a second from one server: the same flows opened,
+    // destinations and ports, nothing failed, no UDP. The source model reads one feature
+    // per attack (failed attempts, non-TCP packets, repeated logins), and only the last
+    // tells them apart: two of the guesser's three connections went to a server it had
+    // already logged in to in that second.
     let source_model = shipped("source.pgm");
+    let names: Vec<&str> = source_model
+        .schema()
+        .features()
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "failed_attempts_per_s",
+            "non_tcp_packets_per_s",
+            "repeated_login_attempts_per_s"
+        ]
+    );
     let find = |windows: Vec<Window>, name: &str| {
         windows
             .into_iter()
@@ -132,14 +149,28 @@ fn ssh_brute_force_at_3_per_s_is_the_lab_curl_clients_row_for_the_source_model()
     };
     let ssh = find(attacks(), "SSH brute force 3/s, attacker");
     let curl = find(normal(), "curl 200 kB x3/s, client");
-    let (a, b) = (
+    assert_eq!(
         model_input(&source_model, source::NAMES, &ssh.row),
-        model_input(&source_model, source::NAMES, &curl.row),
+        [0.0, 0.0, 2.0]
     );
-    assert_eq!(a, vec![3.0, 1.0, 1.0, 0.0, 0.0]);
-    assert_eq!(a, b);
-    assert_ne!(
-        ssh.row, curl.row,
-        "the full rows differ in packets and bytes"
+    assert_eq!(
+        model_input(&source_model, source::NAMES, &curl.row),
+        [0.0, 0.0, 0.0]
+    );
+    let at = |n| source::NAMES.iter().position(|f| *f == n).unwrap();
+    for feature in [
+        "new_flows_per_s",
+        "distinct_destinations",
+        "distinct_dst_ports",
+        "failed_attempt_ratio",
+    ] {
+        assert_eq!(ssh.row[at(feature)], curl.row[at(feature)], "{feature}");
+    }
+    assert_eq!(
+        (
+            ssh.row[at("login_attempts_per_s")],
+            curl.row[at("login_attempts_per_s")]
+        ),
+        (3.0, 0.0)
     );
 }

@@ -1,10 +1,11 @@
-//! The flow CSV: key columns, meta columns, then every flow feature.
+//! The flow CSV: key columns, meta columns, then every flow feature and the context
+//! features (`FLOW_ROW_FEATURES`).
 
 use std::io::{self, Write};
 
-use packetguard_common::features::{FLOW_FEATURES, FLOW_KEY_COLUMNS, FLOW_META_COLUMNS};
+use packetguard_common::features::{FLOW_KEY_COLUMNS, FLOW_META_COLUMNS, FLOW_ROW_FEATURES};
 
-use super::{features::flow_features, merge::FlowRow, monotonic_to_unix_ms, Endpoints};
+use super::{features::flow_row_features, merge::FlowRow, monotonic_to_unix_ms, Endpoints};
 
 /// Writes flow rows as CSV.
 pub struct FlowCsvWriter<W: Write> {
@@ -17,7 +18,7 @@ pub fn header() -> String {
     FLOW_KEY_COLUMNS
         .iter()
         .chain(FLOW_META_COLUMNS.iter())
-        .chain(FLOW_FEATURES.iter())
+        .chain(FLOW_ROW_FEATURES.iter())
         .copied()
         .collect::<Vec<_>>()
         .join(",")
@@ -30,7 +31,9 @@ impl<W: Write> FlowCsvWriter<W> {
         Ok(Self { out, rows: 0 })
     }
 
-    pub fn write_row(&mut self, row: &FlowRow) -> io::Result<()> {
+    /// Writes one row; `prior_login_attempts` is the flow's context feature (see
+    /// [`super::context`]).
+    pub fn write_row(&mut self, row: &FlowRow, prior_login_attempts: u32) -> io::Result<()> {
         let e = Endpoints::of(&row.key, row.stats.fwd_is_a);
         write!(
             self.out,
@@ -44,7 +47,7 @@ impl<W: Write> FlowCsvWriter<W> {
             row.reason.as_str(),
             row.records
         )?;
-        for v in flow_features(&row.stats) {
+        for v in flow_row_features(&row.stats, prior_login_attempts) {
             if v.fract() == 0.0 && v.abs() < 1e15 {
                 write!(self.out, ",{}", v as i64)?;
             } else {

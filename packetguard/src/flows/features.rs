@@ -2,7 +2,20 @@
 
 #[cfg(test)]
 use packetguard_common::features::FLOW_FEATURES;
-use packetguard_common::{features::N_FLOW_FEATURES, FlowStats};
+use packetguard_common::{
+    features::{N_FLOW_FEATURES, N_FLOW_ROW_FEATURES},
+    FlowStats,
+};
+
+/// The row the flow model scores ([`packetguard_common::features::FLOW_ROW_FEATURES`]):
+/// every flow feature, then the context features the agent found for the flow
+/// (`prior_login_attempts`, see [`super::context`]).
+pub fn flow_row_features(s: &FlowStats, prior_login_attempts: u32) -> [f64; N_FLOW_ROW_FEATURES] {
+    let mut row = [0.0; N_FLOW_ROW_FEATURES];
+    row[..N_FLOW_FEATURES].copy_from_slice(&flow_features(s));
+    row[N_FLOW_FEATURES] = f64::from(prior_login_attempts);
+    row
+}
 
 /// Computes every flow feature from a flow's (merged) counters, without allocating.
 pub fn flow_features(s: &FlowStats) -> [f64; N_FLOW_FEATURES] {

@@ -5,8 +5,10 @@
 //! - this file: [`Endpoints`], a flow key oriented by who sent first, and clock helpers.
 //! - [`merge`]: folding a flow's records into one row per flow.
 //! - [`features`]: the numeric features of [`packetguard_common::features::FLOW_FEATURES`].
+//! - [`context`]: the context features of flow records (prior login attempts).
 //! - [`csv`]: the flow CSV written by `packetguard collect`.
 
+pub mod context;
 pub mod csv;
 pub mod features;
 pub mod merge;

@@ -153,7 +153,7 @@ fn run_rejects_bad_models_busy_ports_and_unknown_interfaces_with_nothing_attache
     let host_csv = lab.dir.join("host.csv");
     let mut csv = packetguard_common::features::HOST_FEATURES.join(",");
     for i in 0..40 {
-        csv.push_str(&format!("\n{i},{},{},1,1,0.5,100", i * 100, i % 3));
+        csv.push_str(&format!("\n{i},{},{},1,1,0.5,100,0,0", i * 100, i % 3));
     }
     std::fs::write(&host_csv, csv).unwrap();
     let host_model = lab.dir.join("host.pgm");

@@ -22,6 +22,7 @@ mod lab;
 mod learn;
 mod lengths;
 mod live_page;
+mod login_context;
 mod offline;
 mod parser;
 mod prometheus_scrape;

@@ -28,7 +28,7 @@ fn score_record(det: &mut FlowDetector, rec: &packetguard_common::FlowRecord, sc
     if det.is_full() {
         flush(det, scored);
     }
-    let (tag, row) = flow_row(rec);
+    let (tag, row) = flow_row(rec, 0);
     det.push(tag, &row);
 }
 

@@ -28,7 +28,7 @@ use crate::{
         window::{DestinationWindows, SourceWindows, WindowRole},
     },
     events::Subject,
-    flows::{addr, features::flow_features, Endpoints},
+    flows::{addr, context::FlowContext, Endpoints},
     metrics::RuleMetrics,
     ui::{top::Talkers, unix_ms},
 };
@@ -54,6 +54,8 @@ pub struct Detectors {
     rule_metrics: Option<RuleMetrics>,
     destinations: DestinationWindows,
     sources: SourceWindows,
+    /// The context features of flow records, from the flow starts.
+    context: FlowContext,
     pub window_opened: Instant,
     pub learner: Option<Learner>,
     /// `--flow-scores`: every scored flow, as CSV.
@@ -76,6 +78,7 @@ impl Detectors {
             rule_metrics,
             destinations: DestinationWindows::new(),
             sources: SourceWindows::new(),
+            context: FlowContext::new(),
             window_opened: Instant::now(),
             learner,
             flow_scores: None,
@@ -107,17 +110,22 @@ impl Detectors {
             || !self.rules.is_empty()
     }
 
+    /// Flow rows are built while learning and while the flow detector is on; they need
+    /// the flow starts for their context features.
+    pub fn wants_flow_rows(&self) -> bool {
+        self.learner.is_some() || self.flow.is_some()
+    }
+
     /// Scores (or, while learning, keeps) a flow record.
     fn flow_record(&mut self, rec: &FlowRecord) -> Result<()> {
+        let prior = self
+            .context
+            .prior_login_attempts(&rec.key, rec.stats.flow_start_ns);
+        let (tag, row) = flow_row(rec, prior);
         if let Some(l) = &mut self.learner {
             // A flow is keyed by its opener: the address that chose to send it.
-            let opener = Endpoints::of(&rec.key, rec.stats.fwd_is_a).src;
-            l.flows.offer(
-                &flow_features(&rec.stats),
-                super::learn::address_key(opener),
-            );
+            l.flows.offer(&row, super::learn::address_key(tag.src));
         } else if let Some(p) = &mut self.flow {
-            let (tag, row) = flow_row(rec);
             p.queue(&mut self.out, tag, &row)?;
         }
         Ok(())
@@ -134,16 +142,21 @@ impl Detectors {
                 self.sources.credit_late(*sender, d);
             }
         }
-        match &removed.record {
+        let scored = match &removed.record {
             Some(rec) => self.flow_record(rec),
             None => Ok(()),
-        }
+        };
+        self.context.forget(&removed.key, removed.flow_start_ns);
+        scored
     }
 
     pub fn event(&mut self, ev: Event<'_>) -> Result<()> {
         match ev {
             Event::Flow(rec) => self.flow_record(rec),
             Event::FlowStart(start) => {
+                if self.wants_flow_rows() {
+                    self.context.observe_start(start);
+                }
                 if self.wants_windows() {
                     self.destinations.observe_start(start);
                     self.sources.observe_start(start);

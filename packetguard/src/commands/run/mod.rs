@@ -267,12 +267,13 @@ async fn detect(mut s: Settings, duration: Option<Duration>) -> Result<()> {
         None => Some(models::load(s.model.as_deref())?),
     };
     let rules = Rules::new(&s.rules)?;
-    // Flow starts feed the windows only; the kernel sends them when those are built.
+    // Flow starts feed the windows and the flow rows' context features; the kernel sends
+    // them when either is built.
     s.datapath.emit_flow_starts = s.learn.is_some()
         || !rules.is_empty()
         || loaded
             .as_ref()
-            .is_some_and(|m| m.host.is_some() || m.source.is_some());
+            .is_some_and(|m| m.flow.is_some() || m.host.is_some() || m.source.is_some());
     let metrics = Arc::new(Metrics::new()?);
     metrics.set_flow_table_capacity(s.datapath.flow_entries as u64);
     let live = s.ui.then(|| {

@@ -24,7 +24,8 @@ fn a_window_is_the_difference_between_readings_with_start_counts() {
     w.reading(victim(), totals);
     assert_eq!(close(&mut w, 1).len(), 1);
 
-    // Next window: 4 SYNs from 2 sources to 3 ports, plus 4 ACKs.
+    // Next window: 4 SYNs from 2 sources to 3 ports, one of them SSH (a login attempt),
+    // plus 4 ACKs.
     for (src, sport, dport) in [(1, 1000, 22), (1, 1001, 80), (2, 1000, 80), (2, 1001, 443)] {
         w.observe_start(&start(src, sport, dport, IPPROTO_TCP, TCP_SYN));
         totals.add(60, 1, TCP_SYN);
@@ -33,7 +34,10 @@ fn a_window_is_the_difference_between_readings_with_start_counts() {
     w.reading(victim(), totals);
     assert_eq!(
         close(&mut w, 2),
-        vec![(victim(), vec![4.0, 400.0, 2.0, 2.0, 3.0, 0.5, 100.0])]
+        vec![(
+            victim(),
+            vec![4.0, 400.0, 2.0, 2.0, 3.0, 0.5, 100.0, 0.5, 0.0]
+        )]
     );
 }
 
@@ -48,7 +52,7 @@ fn flows_the_host_opened_itself_do_not_count_as_new_flows_toward_it() {
     // Two flows from one source; only the UDP one has a port.
     assert_eq!(
         close(&mut w, 1),
-        vec![(victim(), vec![0.0, 0.0, 2.0, 1.0, 1.0, 0.0, 0.0])]
+        vec![(victim(), vec![0.0, 0.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0])]
     );
 }
 
@@ -82,7 +86,10 @@ fn late_credits_of_removed_flows_join_the_window_once() {
     w.credit_late(victim(), &HostStats::default());
     assert_eq!(
         close(&mut w, 1),
-        vec![(victim(), vec![3.0, 220.0, 0.0, 0.0, 0.0, 0.0, 220.0 / 3.0])]
+        vec![(
+            victim(),
+            vec![3.0, 220.0, 0.0, 0.0, 0.0, 0.0, 220.0 / 3.0, 0.0, 0.0]
+        )]
     );
 
     // Nothing new: no row. A late credit for a host the kernel map no longer holds

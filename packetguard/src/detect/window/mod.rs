@@ -21,13 +21,20 @@
 //!   agent, and one first seen at its SYN-ACK was opened by a host whose SYN the agent did
 //!   not see; neither is a connection attempt. A destination window counts the flows opened
 //!   toward its address and their distinct sources; a source window counts the flows its
-//!   address opened and their distinct destinations.
+//!   address opened and their distinct destinations. Of those, the TCP flows to a login
+//!   service port ([`packetguard_common::login::LOGIN_PORTS`]) are also counted as login
+//!   attempts, received or made, and those to or from a peer that already had one in the
+//!   window as repeated ones: a password guesser's short connections are otherwise those
+//!   of any client fetching pages from one server, and its logins those of an Ansible run
+//!   reaching as many hosts.
 //!
 //! Memory stays bounded under a flood of spoofed addresses, and every bound reached is
 //! reported by [`Closed::saturated`] (and exported per role as
 //! `packetguard_window_saturated_total`):
-//! - at most [`MAX_PAIRS`] distinct (address, peer) and (address, port) pairs per window;
-//!   past that, every further flow start counts as new (distinct counts are upper bounds);
+//! - at most [`MAX_PAIRS`] distinct (address, peer), (address, port) and (address, peer)
+//!   login pairs per window, together; past that, every further flow start counts as new
+//!   (distinct counts are upper bounds) and a login to a peer not yet remembered as not
+//!   repeated (repeated logins are lower bounds; login counts stay exact);
 //! - at most [`MAX_ADDRESSES`] addresses per window, of which flow starts alone may add
 //!   half, so a flood of spoofed flow starts cannot crowd out the addresses the kernel map
 //!   reports; an address past the bound gets no row this window;
@@ -43,6 +50,7 @@ use std::time::Duration;
 
 use packetguard_common::{
     key::{IPPROTO_TCP, IPPROTO_UDP},
+    login::is_login_port,
     FlowStart, HostKey, HostStats,
 };
 
@@ -100,6 +108,35 @@ pub struct StartCounts {
     pub peers: u64,
     /// Distinct destination ports of those flows (TCP and UDP only).
     pub ports: u64,
+    /// Of those flows, the TCP ones to a login service port: login attempts.
+    pub logins: u64,
+    /// Of those login attempts, the ones to or from a peer that already had one in the
+    /// window: a client trying one server again and again.
+    pub repeated_logins: u64,
+}
+
+impl StartCounts {
+    /// `new_flows` flows opened, to or from `peers` peers, on `ports` destination ports;
+    /// none of them a login attempt.
+    pub const fn new(new_flows: u64, peers: u64, ports: u64) -> Self {
+        Self {
+            new_flows,
+            peers,
+            ports,
+            logins: 0,
+            repeated_logins: 0,
+        }
+    }
+
+    /// The same flows, `logins` of them login attempts, `repeated` of those to or from a
+    /// peer that already had one.
+    pub const fn with_logins(self, logins: u64, repeated: u64) -> Self {
+        Self {
+            logins,
+            repeated_logins: repeated,
+            ..self
+        }
+    }
 }
 
 /// How one role reads a flow start and turns a window into a row.
@@ -130,6 +167,8 @@ pub struct Windows<R: Role> {
     window: HashMap<HostKey, Pending>,
     peer_pairs: HashSet<(HostKey, HostKey)>,
     port_pairs: HashSet<(HostKey, u16)>,
+    /// (address, peer) pairs with a login attempt, for the repeated ones.
+    login_pairs: HashSet<(HostKey, HostKey)>,
     saturated: bool,
     /// Kernel totals at the previous reading, and the one being taken.
     previous: HashMap<HostKey, HostStats>,
@@ -157,6 +196,8 @@ struct Opened {
     target: HostKey,
     /// The destination port, for TCP and UDP.
     port: Option<u16>,
+    /// A TCP connection to a login service port.
+    login: bool,
 }
 
 impl Opened {
@@ -168,10 +209,12 @@ impl Opened {
         }
         let src_is_a = ev.fwd_is_a != 0;
         let has_ports = matches!(k.protocol, IPPROTO_TCP | IPPROTO_UDP);
+        let port = if src_is_a { k.port_b } else { k.port_a };
         Some(Opened {
             opener: HostKey::source(k, src_is_a),
             target: HostKey::destination(k, src_is_a),
-            port: has_ports.then_some(if src_is_a { k.port_b } else { k.port_a }),
+            port: has_ports.then_some(port),
+            login: k.protocol == IPPROTO_TCP && is_login_port(port),
         })
     }
 }
@@ -182,6 +225,7 @@ impl<R: Role> Default for Windows<R> {
             window: HashMap::new(),
             peer_pairs: HashSet::new(),
             port_pairs: HashSet::new(),
+            login_pairs: HashSet::new(),
             saturated: false,
             previous: HashMap::new(),
             current: HashMap::new(),
@@ -212,9 +256,20 @@ impl<R: Role> Windows<R> {
         let Some(p) = slot(&mut self.window, &mut self.saturated, addr, MAX_STARTED) else {
             return;
         };
-        let room = self.peer_pairs.len() + self.port_pairs.len() < MAX_PAIRS;
+        let room =
+            self.peer_pairs.len() + self.port_pairs.len() + self.login_pairs.len() < MAX_PAIRS;
         self.saturated |= !room;
         p.starts.new_flows += 1;
+        if opened.login {
+            p.starts.logins += 1;
+            // Past the bound a pair not yet seen is not remembered, and its next login
+            // does not count as repeated: a lower bound.
+            if self.login_pairs.contains(&(addr, peer)) {
+                p.starts.repeated_logins += 1;
+            } else if room {
+                self.login_pairs.insert((addr, peer));
+            }
+        }
         if !room || self.peer_pairs.insert((addr, peer)) {
             p.starts.peers += 1;
         }
@@ -288,6 +343,7 @@ impl<R: Role> Windows<R> {
         self.previous_complete = std::mem::replace(&mut self.current_complete, true);
         self.peer_pairs.clear();
         self.port_pairs.clear();
+        self.login_pairs.clear();
         let saturated = std::mem::take(&mut self.saturated);
         Closed { rows, saturated }
     }
@@ -314,6 +370,8 @@ fn slot<'a>(
 
 #[cfg(test)]
 mod destination_tests;
+#[cfg(test)]
+mod login_tests;
 #[cfg(test)]
 mod source_tests;
 #[cfg(test)]

@@ -35,54 +35,59 @@ fn ratio(a: u64, b: u64) -> f64 {
 /// The destination features of one window, in
 /// [`packetguard_common::features::HOST_FEATURES`] order: packets/s, bytes/s, new flows/s,
 /// distinct sources, distinct destination ports, SYN-without-ACK share of TCP packets,
-/// mean frame size.
+/// mean frame size, login attempts received per second, and of those the repeated ones
+/// (from a source that had already made one in the window) per second. `s` counts the flows opened toward
+/// the address (`peers` are their sources).
 pub fn destination_features(
     d: &HostStats,
-    new_flows: u64,
-    sources: u64,
-    ports: u64,
+    s: &StartCounts,
     window: Duration,
 ) -> [f64; N_HOST_FEATURES] {
     let secs = seconds(window);
     [
         d.packets as f64 / secs,
         d.bytes as f64 / secs,
-        new_flows as f64 / secs,
-        sources as f64,
-        ports as f64,
+        s.new_flows as f64 / secs,
+        s.peers as f64,
+        s.ports as f64,
         ratio(d.syn_without_ack, d.tcp_packets),
         ratio(d.bytes, d.packets),
+        s.logins as f64 / secs,
+        s.repeated_logins as f64 / secs,
     ]
 }
 
 /// The source features of one window, in
 /// [`packetguard_common::features::SOURCE_FEATURES`] order: packets/s and bytes/s sent,
-/// flows opened per second (`attempts` in the window), distinct destinations, distinct
-/// destination ports, SYN-without-ACK share of TCP packets sent, failed share of the
-/// attempts, failed attempts per second, non-TCP packets sent per second.
+/// flows opened per second (`s.new_flows`, the attempts), distinct destinations (`s.peers`),
+/// distinct destination ports, SYN-without-ACK share of TCP packets sent, failed share of
+/// the attempts, failed attempts per second, non-TCP packets sent per second, login
+/// attempts made per second, and of those the repeated ones (to a destination already
+/// tried in the window) per second.
 ///
 /// An attempt failed unless it was answered (`d.answered`, from the source map); answers
-/// that arrive in the window after their attempt can make `answered` exceed `attempts`,
+/// that arrive in the window after their attempt can make `answered` exceed the attempts,
 /// so the failed count is clamped at zero.
 pub fn source_features(
     d: &HostStats,
-    attempts: u64,
-    destinations: u64,
-    ports: u64,
+    s: &StartCounts,
     window: Duration,
 ) -> [f64; N_SOURCE_FEATURES] {
     let secs = seconds(window);
+    let attempts = s.new_flows;
     let failed = attempts.saturating_sub(d.answered);
     [
         d.packets as f64 / secs,
         d.bytes as f64 / secs,
         attempts as f64 / secs,
-        destinations as f64,
-        ports as f64,
+        s.peers as f64,
+        s.ports as f64,
         ratio(d.syn_without_ack, d.tcp_packets),
         ratio(failed, attempts),
         failed as f64 / secs,
         d.packets.saturating_sub(d.tcp_packets) as f64 / secs,
+        s.logins as f64 / secs,
+        s.repeated_logins as f64 / secs,
     ]
 }
 
@@ -95,7 +100,7 @@ impl Role for Destination {
     }
 
     fn features(traffic: &HostStats, s: &StartCounts, window: Duration) -> Self::Row {
-        destination_features(traffic, s.new_flows, s.peers, s.ports, window)
+        destination_features(traffic, s, window)
     }
 }
 
@@ -108,6 +113,6 @@ impl Role for Source {
     }
 
     fn features(traffic: &HostStats, s: &StartCounts, window: Duration) -> Self::Row {
-        source_features(traffic, s.new_flows, s.peers, s.ports, window)
+        source_features(traffic, s, window)
     }
 }

@@ -31,7 +31,7 @@ fn a_source_window_is_what_it_sent_with_the_attempts_it_made_and_how_they_fared(
         close(&mut w, 1),
         vec![(
             addr(SENDER),
-            vec![10.0, 1000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+            vec![10.0, 1000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
         )]
     );
 
@@ -52,12 +52,12 @@ fn a_source_window_is_what_it_sent_with_the_attempts_it_made_and_how_they_fared(
     totals.answered += 2;
     w.reading(addr(SENDER), totals);
     // 8 packets, 800 bytes, 4 attempts, destinations A B C, ports 22 80 53; 3 SYNs of 6 TCP
-    // packets; 2 of 4 attempts failed; 2 UDP packets.
+    // packets; 2 of 4 attempts failed; 2 UDP packets; one login attempt (SSH).
     assert_eq!(
         close(&mut w, 2),
         vec![(
             addr(SENDER),
-            vec![4.0, 400.0, 2.0, 3.0, 3.0, 0.5, 0.5, 1.0, 1.0]
+            vec![4.0, 400.0, 2.0, 3.0, 3.0, 0.5, 0.5, 1.0, 1.0, 0.5, 0.0]
         )]
     );
 }
@@ -83,10 +83,13 @@ fn only_flows_the_address_opened_count_as_its_attempts() {
     assert_eq!(
         close(&mut w, 1),
         vec![
-            (addr(A), vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0]),
+            (
+                addr(A),
+                vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+            ),
             (
                 addr(SENDER),
-                vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0]
+                vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
             ),
         ]
     );
@@ -105,7 +108,7 @@ fn the_failed_share_is_clamped_and_zero_without_attempts() {
         close(&mut w, 1),
         vec![(
             addr(SENDER),
-            vec![1.0, 60.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+            vec![1.0, 60.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
         )]
     );
     // Answers and no attempt: a share of nothing is 0.
@@ -116,7 +119,7 @@ fn the_failed_share_is_clamped_and_zero_without_attempts() {
         close(&mut w, 1),
         vec![(
             addr(SENDER),
-            vec![1.0, 1000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+            vec![1.0, 1000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
         )]
     );
 }
@@ -132,20 +135,22 @@ fn one_flow_start_counts_for_its_destination_in_one_role_and_its_source_in_the_o
         dst.observe_start(&ev);
         src.observe_start(&ev);
     }
-    // A: two flows from one source to one port; B: one.
+    // A: two flows from one source to one port, the second a repeated login; B: one.
     assert_eq!(
         close(&mut dst, 1),
         vec![
-            (addr(A), vec![0.0, 0.0, 2.0, 1.0, 1.0, 0.0, 0.0]),
-            (addr(B), vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0]),
+            (addr(A), vec![0.0, 0.0, 2.0, 1.0, 1.0, 0.0, 0.0, 2.0, 1.0]),
+            (addr(B), vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]),
         ]
     );
-    // The sender: three attempts to two destinations and one port, none answered yet.
+    // The sender: three attempts to two destinations and one port, none answered yet, all
+    // of them SSH logins: three made, two received by A and one by B; the second to A
+    // is a repeated one.
     assert_eq!(
         close(&mut src, 1),
         vec![(
             addr(SENDER),
-            vec![0.0, 0.0, 3.0, 2.0, 1.0, 0.0, 1.0, 3.0, 0.0]
+            vec![0.0, 0.0, 3.0, 2.0, 1.0, 0.0, 1.0, 3.0, 0.0, 3.0, 1.0]
         )]
     );
 }
@@ -177,7 +182,7 @@ fn late_credits_join_the_window_answers_included() {
         close(&mut w, 1),
         vec![(
             addr(SENDER),
-            vec![3.0, 240.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0, 3.0]
+            vec![3.0, 240.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0]
         )]
     );
 }
@@ -246,9 +251,11 @@ fn spoofed_sources_fill_half_the_window_and_the_kernel_reported_addresses_still_
         rows.iter()
             .find(|(h, _)| *h == addr(A))
             .map(|(_, r)| r.clone()),
-        Some(vec![5.0, 300.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+        Some(vec![
+            5.0, 300.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        ])
     );
-    let spoofed_row = vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0];
+    let spoofed_row = vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0];
     assert!(rows
         .iter()
         .filter(|(h, _)| *h != addr(A))
@@ -306,7 +313,7 @@ fn readings_past_the_bound_are_not_remembered_and_never_count_whole_later() {
         (0..3)
             .map(|i| (
                 extra(i),
-                vec![2.0, 200.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]
+                vec![2.0, 200.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0]
             ))
             .collect::<Vec<_>>()
     );

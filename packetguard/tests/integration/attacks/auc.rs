@@ -9,18 +9,51 @@ use std::{
 
 use crate::capture::read_csv;
 
-/// Scores of the quiet phase's flows and of the attack's, split at `start`.
-pub fn split_scores(path: &Path, start: SystemTime) -> (Vec<f64>, Vec<f64>) {
+/// The scored flows of one phase, quiet or attack.
+#[derive(Default)]
+pub struct Phase {
+    pub scores: Vec<f64>,
+    /// Each flow's key and packet counts, in the order of `scores`, for the report.
+    pub flows: Vec<String>,
+}
+
+impl Phase {
+    /// The `n` highest-scoring flows, one per line: what outranked the attack when the AUC
+    /// falls short.
+    pub fn top(&self, n: usize) -> String {
+        let mut order: Vec<usize> = (0..self.scores.len()).collect();
+        order.sort_by(|&a, &b| self.scores[b].total_cmp(&self.scores[a]));
+        order
+            .iter()
+            .take(n)
+            .map(|&i| format!("  {:.4} {}", self.scores[i], self.flows[i]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The quiet phase's flows and the attack's, split at `start`.
+pub fn split_scores(path: &Path, start: SystemTime) -> (Phase, Phase) {
     let start_ms = start.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-    let (mut quiet, mut attack) = (Vec::new(), Vec::new());
+    let (mut quiet, mut attack) = (Phase::default(), Phase::default());
     for row in read_csv(path) {
         let ms: u64 = row["scored_unix_ms"].parse().unwrap();
-        let score: f64 = row["score"].parse().unwrap();
-        if ms < start_ms {
-            quiet.push(score);
+        let phase = if ms < start_ms {
+            &mut quiet
         } else {
-            attack.push(score);
-        }
+            &mut attack
+        };
+        phase.scores.push(row["score"].parse().unwrap());
+        phase.flows.push(format!(
+            "{}:{} -> {}:{} protocol {}, {} + {} packets",
+            row["src_ip"],
+            row["src_port"],
+            row["dst_ip"],
+            row["dst_port"],
+            row["protocol"],
+            row.get("fwd_packets").map_or("?", String::as_str),
+            row.get("bwd_packets").map_or("?", String::as_str),
+        ));
     }
     (quiet, attack)
 }

@@ -2,7 +2,7 @@
 
 use std::{net::Ipv4Addr, time::Duration, time::SystemTime};
 
-use super::{attacker, victim, Capture, Scenario, Unit};
+use super::{attacker, victim, Capture, Scenario, Unit, FLOW_AUC};
 use crate::{
     lab::{in_ns, Lab, CLIENT_V4, SERVER_V4},
     raw_ip::{Probe, RawFlood, Sources},
@@ -67,6 +67,7 @@ fn syn_flood_from_spoofed_sources_is_reported_within_2s() {
     lab.route_via_client("198.18.0.0/15");
     let mut s = Scenario::start(&lab, "spoofed_syn_flood", &lab.server, "s0");
     s.quiet_phase(None);
+    s.require_flow_auc(FLOW_AUC);
     let filter = format!(
         "tcp and src net 198.18.0.0/15 and dst host {SERVER_V4} and dst port 8080 \
          and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn"

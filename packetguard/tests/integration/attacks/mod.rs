@@ -13,8 +13,11 @@
 //! short of it fails instead of passing on weaker traffic.
 //!
 //! Every test prints what ran (the quiet phase's replies and bytes, the attack's measured
-//! rate) and every event the agent wrote (detector, address, time relative to the attack's
-//! start, top features), so a failing run shows what fired and what did not.
+//! rate), every event the agent wrote (detector, address, time relative to the attack's
+//! start, top features), so a failing run shows what fired and what did not, and the ROC
+//! AUC of the shipped flow model's scores, attack flows against quiet-phase flows (from
+//! the agent's `--flow-scores` file). Tests whose attack the flow model separates require
+//! [`FLOW_AUC`] ([`Scenario::require_flow_auc`]).
 //!
 //! - `floods`: UDP flood, SYN flood from spoofed sources;
 //! - `scans`: vertical SYN scan, horizontal scan, outbound scan from the agent's host;
@@ -52,6 +55,11 @@ const REPORTED_METRICS: [&str; 4] = [
     "packetguard_anomalies_total",
 ];
 
+/// The ROC AUC the shipped flow model must reach on the attacks it separates flow by flow
+/// (scans, the spoofed SYN flood, the SSH brute force, by its `prior_login_attempts`): an
+/// attack flow must outscore a quiet one nine times in ten. The UDP flood's is printed
+/// only (models/README.md says why).
+pub const FLOW_AUC: f64 = 0.9;
 /// An attack must be reported within this time of its start.
 pub const DEADLINE: Duration = Duration::from_secs(2);
 /// The agent's idle timeout in these tests. Flows are scored when they end or go idle;
@@ -74,6 +82,8 @@ pub struct Scenario<'a> {
     events: PathBuf,
     /// The agent's `--flow-scores` file.
     flow_scores: PathBuf,
+    /// The ROC AUC the shipped flow model must reach, when the test requires one.
+    min_flow_auc: Option<f64>,
     failures: Vec<String>,
     _servers: [Proc; 2],
 }
@@ -131,6 +141,7 @@ impl<'a> Scenario<'a> {
             agent,
             events,
             flow_scores,
+            min_flow_auc: None,
             failures: Vec::new(),
             _servers: [web, iperf],
         }
@@ -142,6 +153,13 @@ impl<'a> Scenario<'a> {
         if !ok {
             self.fail(why());
         }
+    }
+
+    /// Requires the shipped flow model to rank the attack's flows above the quiet phase's:
+    /// a ROC AUC of at least `min`, judged in [`Scenario::finish`]. Without it the AUC is
+    /// only printed.
+    pub fn require_flow_auc(&mut self, min: f64) {
+        self.min_flow_auc = Some(min);
     }
 
     fn fail(&mut self, why: String) {
@@ -170,8 +188,9 @@ impl<'a> Scenario<'a> {
 
     /// Judges the run and panics with every failure: the attack's `rate` must reach
     /// `min_rate` (`what` names its unit), the quiet phase (everything before `start`)
-    /// must have raised nothing, and an event naming one of `names` must carry a time
-    /// within [`DEADLINE`] of `start`.
+    /// must have raised nothing, an event naming one of `names` must carry a time
+    /// within [`DEADLINE`] of `start`, and the flow model's ROC AUC must reach what
+    /// [`Scenario::require_flow_auc`] asked for.
     pub fn finish(
         mut self,
         start: SystemTime,
@@ -208,17 +227,28 @@ impl<'a> Scenario<'a> {
             self.fail(format!("the agent exited {status}: {stderr}"));
         }
         let (quiet, attack) = auc::split_scores(&self.flow_scores, start);
-        match auc::roc_auc(&quiet, &attack) {
+        let auc = auc::roc_auc(&quiet.scores, &attack.scores);
+        let counts = format!(
+            "{} attack flows, {} quiet flows",
+            attack.scores.len(),
+            quiet.scores.len()
+        );
+        match auc {
             Some(a) => eprintln!(
-                "[{name}] flow model ROC AUC, attack flows against quiet-phase flows: {a:.3} ({} attack flows, {} quiet flows)",
-                attack.len(),
-                quiet.len()
+                "[{name}] flow model ROC AUC, attack flows against quiet-phase flows: {a:.3} ({counts})"
             ),
-            None => eprintln!(
-                "[{name}] flow model ROC AUC: no flows to compare ({} attack, {} quiet)",
-                attack.len(),
-                quiet.len()
-            ),
+            None => eprintln!("[{name}] flow model ROC AUC: no flows to compare ({counts})"),
+        }
+        if let Some(min) = self.min_flow_auc {
+            if !auc.is_some_and(|a| a >= min) {
+                self.fail(format!(
+                    "the flow model's ROC AUC is {} ({counts}), below the {min} required; \
+                     highest-scoring quiet flows:\n{}\nhighest-scoring attack flows:\n{}",
+                    auc.map_or("undefined".into(), |a| format!("{a:.3}")),
+                    quiet.top(5),
+                    attack.top(3)
+                ));
+            }
         }
         events = read_events(&self.events);
         eprintln!(

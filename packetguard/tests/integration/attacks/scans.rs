@@ -8,7 +8,7 @@
 
 use std::{net::Ipv4Addr, time::SystemTime};
 
-use super::{attacker, last_line, victim, Capture, Named, Rate, Scenario, Unit};
+use super::{attacker, last_line, victim, Capture, Named, Rate, Scenario, Unit, FLOW_AUC};
 use crate::lab::{Lab, CLIENT_V4, SERVER_V4};
 
 /// SYNs (no ACK) the client sends, as tcpdump filters them.
@@ -59,6 +59,7 @@ fn vertical_syn_scan_is_reported_within_2s() {
     let lab = Lab::new();
     let mut s = Scenario::start(&lab, "vertical_scan", &lab.server, "s0");
     s.quiet_phase(None);
+    s.require_flow_auc(FLOW_AUC);
     let cap = Capture::start(
         &lab,
         &lab.server,
@@ -89,6 +90,7 @@ fn horizontal_syn_scan_is_reported_within_2s() {
     let range = format!("{}-{}", targets[0], targets.last().unwrap().octets()[3]);
     let mut s = Scenario::start(&lab, "horizontal_scan", &lab.server, "s0");
     s.quiet_phase(None);
+    s.require_flow_auc(FLOW_AUC);
     let cap = Capture::start(
         &lab,
         &lab.server,
@@ -110,6 +112,7 @@ fn outbound_syn_scan_from_the_agents_host_is_reported_within_2s() {
     let lab = Lab::new();
     let mut s = Scenario::start(&lab, "outbound_scan", &lab.client, "c0");
     s.quiet_phase(None);
+    s.require_flow_auc(FLOW_AUC);
     let cap = Capture::start(
         &lab,
         &lab.client,

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{attacker, victim, Capture, Scenario, Unit};
+use super::{attacker, victim, Capture, Scenario, Unit, FLOW_AUC};
 use crate::{
     lab::{Lab, CLIENT_V4, SERVER_V4},
     sshd::Sshd,
@@ -50,15 +50,17 @@ fn guess_passwords(lab: &Lab, sshd: &Sshd) -> usize {
 }
 
 /// 24 wrong passwords at 6 connection attempts/s (the detectors must catch 3/s and
-/// more), after a quiet phase that includes correct SSH logins; the agent on `s0`.
+/// more), after a quiet phase that includes correct SSH logins; the agent on `s0`. The
+/// flow model must rank the guesses' flows above the quiet phase's (each guess comes
+/// after others to the same server's SSH port: `prior_login_attempts`).
 #[test]
-#[ignore = "the shipped models do not catch SSH brute force yet (README, Open work); run with --ignored"]
 fn ssh_brute_force_is_reported_within_2s() {
     const MIN_RATE: f64 = 3.0;
     let lab = Lab::new();
     let sshd = lab.start_sshd();
     let mut s = Scenario::start(&lab, "ssh_brute_force", &lab.server, "s0");
     s.quiet_phase(Some(&sshd));
+    s.require_flow_auc(FLOW_AUC);
     let filter = format!(
         "tcp and src host {CLIENT_V4} and dst host {SERVER_V4} and dst port 22 \
          and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn"
