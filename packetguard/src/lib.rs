@@ -24,4 +24,5 @@ pub mod events;
 pub mod flows;
 pub mod limits;
 pub mod metrics;
+pub mod report;
 pub mod verdict;
