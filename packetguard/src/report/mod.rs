@@ -53,7 +53,7 @@ pub const SCATTER_NORMAL: usize = 2000;
 /// Anomalous flow verdicts drawn in the scatter, at most.
 pub const SCATTER_ANOMALY: usize = 1000;
 /// Anomalies listed per detector, at most.
-pub const TOP_PER_DETECTOR: usize = 15;
+pub const TOP_PER_DETECTOR: usize = 10;
 /// Groups of unavailable features kept, at most (an input names a handful).
 pub const MAX_UNAVAILABLE: usize = 32;
 

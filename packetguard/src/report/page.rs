@@ -23,10 +23,6 @@ fn body(
     origin_ns: u64,
     span_ns: u64,
 ) -> Result<(), ReportError> {
-    out.push_str("<section><h2>Anomalies</h2>\n");
-    tables::anomalies(out, b, origin_ns);
-    out.push_str("</section>\n");
-
     let series = b.traffic.series();
     let width = b.traffic.width_s();
     out.push_str("<section><h2>Traffic over time</h2>\n<div class=\"grid\">\n");
@@ -132,6 +128,10 @@ fn body(
         );
     }
     out.push_str("</div></section>\n");
+
+    out.push_str("<section><h2>Top anomalies</h2>\n");
+    tables::anomalies(out, b, origin_ns);
+    out.push_str("</section>\n");
     Ok(())
 }
 

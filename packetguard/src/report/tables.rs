@@ -85,7 +85,7 @@ pub fn anomalies(out: &mut String, b: &ReportBuilder, origin_ns: u64) {
         return;
     }
     out.push_str(
-        "<div class=\"scroll\"><table id=\"anomalies\"><thead><tr><th>detector</th>\
+        "<div class=\"scroll\"><table id=\"anomalies\"><thead><tr>\
          <th>time (UTC)</th><th>subject</th><th>score</th><th>rule</th>\
          <th>top features (value, weight)</th></tr></thead>\n",
     );
@@ -102,7 +102,7 @@ pub fn anomalies(out: &mut String, b: &ReportBuilder, origin_ns: u64) {
         let total = b.counts(d).anomaly;
         let _ = writeln!(
             out,
-            "<tbody data-detector=\"{}\"><tr class=\"group\"><th colspan=\"6\">{}: {}</th></tr>",
+            "<tbody data-detector=\"{}\"><tr class=\"group\"><th colspan=\"5\">{}: {}</th></tr>",
             d.as_str(),
             detector_name(d),
             match total as usize > TOP_PER_DETECTOR {
@@ -123,12 +123,11 @@ pub fn anomalies(out: &mut String, b: &ReportBuilder, origin_ns: u64) {
             let _ = writeln!(
                 out,
                 "<tr class=\"anomaly-row\" data-detector=\"{}\" data-address=\"{}\" data-score=\"{}\">\
-                 <td>{}</td><td>{}<br><span class=\"dim\">+{:.3} s</span></td><td>{}</td>\
+                 <td>{}<br><span class=\"dim\">+{:.3} s</span></td><td>{}</td>\
                  <td>{}</td><td>{}</td><td>{}</td></tr>",
                 d.as_str(),
                 esc(&v.subject.host().to_string()),
                 v.score,
-                detector_name(d),
                 esc(&utc(v.ts_ns)),
                 v.ts_ns.saturating_sub(origin_ns) as f64 / 1e9,
                 esc(&subject),

@@ -18,10 +18,6 @@ use plotters::prelude::*;
 
 use super::ReportError;
 
-/// Chart width in SVG units (each chart has its own height); the page scales it to the
-/// width it has.
-pub const WIDTH: u32 = 960;
-
 /// Text and axes (the stylesheet gives them the theme's text colour).
 pub const AXIS: RGBColor = RGBColor(0x20, 0x20, 0x20);
 /// Grid lines.
@@ -52,16 +48,21 @@ pub fn font(size: u32) -> TextStyle<'static> {
     ("sans-serif", size).into_font().color(&AXIS)
 }
 
-/// Draws with `f` on a [`WIDTH`] × `height` area and returns the SVG, classified and
+/// Label and axis description sizes: about 16 px on screen where the chart is shown at
+/// its own size, which each chart's size is chosen for at a laptop's width.
+pub const LABEL: u32 = 20;
+pub const DESC: u32 = 21;
+
+/// Draws with `f` on an area of `size` (SVG units) and returns the SVG, classified and
 /// sized by its `viewBox` only (so CSS sets its width).
 pub fn svg(
     chart: &'static str,
-    height: u32,
+    size: (u32, u32),
     f: impl FnOnce(&Area<'_>) -> DrawResult<()>,
 ) -> Result<String, ReportError> {
     let mut buf = String::new();
     {
-        let root = SVGBackend::with_string(&mut buf, (WIDTH, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut buf, size).into_drawing_area();
         f(&root)
             .and_then(|()| root.present())
             .map_err(|source| ReportError::Chart { chart, source })?;
@@ -138,6 +139,18 @@ impl TimeAxis {
     pub fn desc(&self) -> String {
         format!("time since the start ({})", self.name)
     }
+}
+
+/// A tick label of at most two decimals, without trailing zeros: `10`, `2.5`.
+pub fn tick(v: &f64) -> String {
+    let mut s = format!("{v:.2}");
+    while s.ends_with('0') {
+        s.pop();
+    }
+    if s.ends_with('.') {
+        s.pop();
+    }
+    s
 }
 
 /// A tick label with an SI prefix, without a trailing space.

@@ -4,11 +4,11 @@
 
 use plotters::prelude::*;
 
-use super::{font, si_label, svg, ANOMALY, AXIS, GRID, NORMAL, THRESHOLD};
+use super::{font, si_label, svg, tick, ANOMALY, AXIS, DESC, GRID, LABEL, NORMAL, THRESHOLD};
 use crate::report::scores::{ScoreHistogram, BINS};
 use crate::report::ReportError;
 
-const HEIGHT: u32 = 340;
+const SIZE: (u32, u32) = (720, 360);
 /// Where bars start on the log axis: below 1, so a bin of one verdict has a visible bar.
 const FLOOR: f64 = 0.5;
 
@@ -30,24 +30,24 @@ pub fn draw(chart_name: &'static str, h: &ScoreHistogram) -> Result<ScoresChart,
     let y_max = (most.max(1) as f64) * 2.0;
     let bin_w = 1.0 / BINS as f64;
     let mut bars = 0;
-    let svg = svg(chart_name, HEIGHT, |root| {
+    let svg = svg(chart_name, SIZE, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(14)
-            .x_label_area_size(52)
-            .y_label_area_size(78)
+            .x_label_area_size(62)
+            .y_label_area_size(84)
             .build_cartesian_2d(0.0..1.0, (FLOOR..y_max).log_scale())?;
         chart
             .configure_mesh()
             .axis_style(AXIS)
             .bold_line_style(GRID)
             .light_line_style(TRANSPARENT)
-            .label_style(font(17))
-            .axis_desc_style(font(18))
+            .label_style(font(LABEL))
+            .axis_desc_style(font(DESC))
             .x_desc("score (higher is more anomalous)")
             .y_desc("verdicts (log scale)")
             .x_labels(11)
             .y_labels(6)
-            .x_label_formatter(&|v| format!("{v:.1}"))
+            .x_label_formatter(&tick)
             .y_label_formatter(&si_label)
             .draw()?;
         for (side, counts, color) in [(0.0, &h.normal, NORMAL), (0.5, &h.anomaly, ANOMALY)] {

@@ -3,11 +3,11 @@
 
 use plotters::prelude::*;
 
-use super::{font, si_label, svg, TimeAxis, AXIS, GRID, MARK, NORMAL};
+use super::{font, si_label, svg, tick, TimeAxis, AXIS, DESC, GRID, LABEL, MARK, NORMAL};
 use crate::report::traffic::Bucket;
 use crate::report::ReportError;
 
-const HEIGHT: u32 = 300;
+const SIZE: (u32, u32) = (720, 340);
 
 /// One drawn traffic chart.
 pub struct TrafficChart {
@@ -73,23 +73,24 @@ pub fn draw(
         .map(|(start, _)| x(*start))
         .collect();
     let bucket_w = w / axis.seconds;
-    let svg = svg(rate.chart(), HEIGHT, |root| {
+    let svg = svg(rate.chart(), SIZE, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(14)
-            .x_label_area_size(52)
-            .y_label_area_size(78)
+            .x_label_area_size(62)
+            .y_label_area_size(84)
             .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
         chart
             .configure_mesh()
             .axis_style(AXIS)
             .bold_line_style(GRID)
             .light_line_style(TRANSPARENT)
-            .label_style(font(17))
-            .axis_desc_style(font(18))
+            .label_style(font(LABEL))
+            .axis_desc_style(font(DESC))
             .x_desc(axis.desc())
             .y_desc(rate.desc())
-            .x_labels(10)
+            .x_labels(8)
             .y_labels(6)
+            .x_label_formatter(&tick)
             .y_label_formatter(&si_label)
             .draw()?;
         chart.draw_series(marked.iter().map(|&x0| {
