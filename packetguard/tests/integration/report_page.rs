@@ -26,6 +26,7 @@ use headless_chrome::{
     Browser, LaunchOptions, Tab,
 };
 use packetguard::{
+    detect::models::{self, Models},
     events::{Detector, FeatureContribution, Subject},
     report::{Input, ReportBuilder, ReportMeta, SCATTER_NORMAL},
     verdict::Verdict,
@@ -57,6 +58,36 @@ fn feature(name: &'static str, value: f64, weight: f64) -> FeatureContribution {
     }
 }
 
+/// The shipped models: the report names them, and the verdicts carry their thresholds.
+fn shipped_models() -> Models {
+    // Relative to the package directory, where tests run: the page shows the path as given.
+    models::load(Some(Path::new("../models"))).expect("the shipped models")
+}
+
+fn threshold(models: &Models, d: Detector) -> f64 {
+    models.get(d).expect("a shipped model").model.threshold()
+}
+
+/// The builder, giving each model verdict its model's threshold.
+struct Feed<'a> {
+    b: ReportBuilder,
+    models: &'a Models,
+}
+
+impl Feed<'_> {
+    fn traffic(&mut self, ts_ns: u64, packets: u64, bytes: u64) {
+        self.b.traffic(ts_ns, packets, bytes);
+    }
+
+    fn verdict(&mut self, v: &Verdict) {
+        let mut v = v.clone();
+        if v.detector != Detector::Threshold {
+            v.threshold = threshold(self.models, v.detector);
+        }
+        self.b.verdict(&v);
+    }
+}
+
 fn flow(ts_ns: u64, src: Ipv4Addr, dst: Ipv4Addr, port: u16, score: f64, anomaly: bool) -> Verdict {
     Verdict {
         ts_ns,
@@ -70,7 +101,7 @@ fn flow(ts_ns: u64, src: Ipv4Addr, dst: Ipv4Addr, port: u16, score: f64, anomaly
             protocol: 6,
         },
         score,
-        threshold: 0.62,
+        threshold: 0.0,
         anomaly,
         top_features: match anomaly {
             true => vec![
@@ -93,7 +124,7 @@ fn window(ts_ns: u64, detector: Detector, addr: Ipv4Addr, score: f64, anomaly: b
         rule: None,
         subject,
         score,
-        threshold: 0.65,
+        threshold: 0.0,
         anomaly,
         top_features: match anomaly {
             true => vec![
@@ -105,8 +136,17 @@ fn window(ts_ns: u64, detector: Detector, addr: Ipv4Addr, score: f64, anomaly: b
     }
 }
 
-/// The report of a minute of traffic with a SYN flood from second 30 to 40.
-fn build() -> ReportBuilder {
+/// The report of a minute of traffic with a SYN flood from second 30 to 40, scored (in
+/// this story) by `models`.
+fn build(models: &Models) -> ReportBuilder {
+    for (d, normal, anomalous) in [
+        (Detector::Flow, NORMAL_SCORES[4], ANOMALY_SCORES[0]),
+        (Detector::Host, 0.40, 0.85),
+        (Detector::Source, 0.45, 1.0),
+    ] {
+        let t = threshold(models, d);
+        assert!(normal < t && t < anomalous, "{d} threshold {t}");
+    }
     let meta = ReportMeta {
         title: String::new(),
         inputs: vec![Input {
@@ -115,8 +155,12 @@ fn build() -> ReportBuilder {
             span_ns: Some((T0, T0 + SECONDS * S - 1)),
         }],
         models: Vec::new(),
+    }
+    .with_models(models);
+    let mut b = Feed {
+        b: ReportBuilder::new(meta),
+        models,
     };
-    let mut b = ReportBuilder::new(meta);
     let servers = [
         Ipv4Addr::new(198, 51, 100, 2),
         Ipv4Addr::new(198, 51, 100, 3),
@@ -182,17 +226,21 @@ fn build() -> ReportBuilder {
         let score = ANOMALY_SCORES[i as usize % ANOMALY_SCORES.len()];
         b.verdict(&flow(ts, src, VICTIM, i as u16, score, true));
     }
-    b
+    b.b
 }
 
-/// Chromium on `url`, console errors and exceptions collected.
-struct Page {
+/// Chromium on a page, console errors and exceptions collected. Any test of a report
+/// (such as one of a capture through `analyze`) can open its file with [`open`], count it
+/// with [`counted`] and keep a [`screenshot`].
+pub struct Page {
     _browser: Browser,
-    tab: Arc<Tab>,
-    errors: Arc<Mutex<Vec<String>>>,
+    pub tab: Arc<Tab>,
+    pub errors: Arc<Mutex<Vec<String>>>,
 }
 
-fn open(profile: &Path, url: &str) -> Page {
+/// Opens `url` in a new Chromium with the profile directory `profile`; call it inside a
+/// lab namespace ([`in_ns`]).
+pub fn open(profile: &Path, url: &str) -> Page {
     let args: Vec<&OsStr> = [
         "--headless",
         "--no-sandbox",
@@ -253,8 +301,8 @@ fn open(profile: &Path, url: &str) -> Page {
     }
 }
 
-/// What the page holds, counted in its DOM.
-fn counted(tab: &Tab) -> Value {
+/// What a report page holds, counted in its DOM: see the keys below.
+pub fn counted(tab: &Tab) -> Value {
     let js = r##"JSON.stringify((() => {
         const q = (s) => document.querySelectorAll(s).length;
         const line = (id) => {
@@ -280,6 +328,8 @@ fn counted(tab: &Tab) -> Value {
             first_row: document.querySelector("#anomalies tr.anomaly-row").innerText,
             counts: [...document.querySelectorAll("#counts tbody tr")]
                 .map((r) => [r.dataset.detector, Number(r.dataset.normal), Number(r.dataset.anomaly)]),
+            models: [...document.querySelectorAll("#models tbody tr td:nth-child(2)")]
+                .map((td) => td.innerText),
             resources: performance.getEntriesByType("resource").length,
             overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
         };
@@ -293,7 +343,7 @@ fn counted(tab: &Tab) -> Value {
 }
 
 /// A screenshot of the whole page: the viewport is made as tall as the page first.
-fn screenshot(tab: &Tab, path: &Path, width: u32, mobile: bool, scheme: &str) {
+pub fn screenshot(tab: &Tab, path: &Path, width: u32, mobile: bool, scheme: &str) {
     let height = tab
         .evaluate("document.documentElement.scrollHeight", false)
         .expect("page height")
@@ -308,7 +358,8 @@ fn screenshot(tab: &Tab, path: &Path, width: u32, mobile: bool, scheme: &str) {
     eprintln!("[report_page] screenshot: {}", path.display());
 }
 
-fn emulate(tab: &Tab, width: u32, height: u32, mobile: bool, scheme: &str) {
+/// Sets the viewport and the preferred colour scheme (`light` or `dark`).
+pub fn emulate(tab: &Tab, width: u32, height: u32, mobile: bool, scheme: &str) {
     tab.call_method(SetDeviceMetricsOverride {
         width,
         height,
@@ -343,7 +394,10 @@ fn report_page_shows_a_syn_flood_with_every_point_in_chromium() {
     let artefacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-page");
     std::fs::create_dir_all(&artefacts).unwrap();
     let file = artefacts.join("report.html");
-    build().write_file(&file).expect("writing the report");
+    let models = shipped_models();
+    build(&models)
+        .write_file(&file)
+        .expect("writing the report");
     let url = format!("file://{}", file.display());
     let profile = lab.dir.join("chromium-profile");
     let page = in_ns(&lab.server, || open(&profile, &url));
@@ -352,6 +406,11 @@ fn report_page_shows_a_syn_flood_with_every_point_in_chromium() {
 
     let flood_s = FLOOD.end - FLOOD.start;
     assert_eq!(c["resources"], 0, "the page loaded something: {c}");
+    let ids: Vec<String> = [Detector::Flow, Detector::Host, Detector::Source]
+        .iter()
+        .map(|&d| models.get(d).unwrap().model.id())
+        .collect();
+    assert_eq!(c["models"], serde_json::json!(ids), "{c}");
     assert_eq!(c["scatter_normal"], SCATTER_NORMAL, "{c}");
     assert_eq!(c["scatter_anomalous"], FLOOD_FLOWS, "{c}");
     assert_eq!(
