@@ -8,7 +8,7 @@ use super::{font, si_label, svg, tick, ANOMALY, AXIS, DESC, GRID, LABEL, NORMAL,
 use crate::report::scores::{ScoreHistogram, BINS};
 use crate::report::ReportError;
 
-const SIZE: (u32, u32) = (720, 360);
+const SIZE: (u32, u32) = (600, 340);
 /// Where bars start on the log axis: below 1, so a bin of one verdict has a visible bar.
 const FLOOR: f64 = 0.5;
 

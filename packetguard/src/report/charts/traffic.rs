@@ -7,7 +7,7 @@ use super::{font, si_label, svg, tick, TimeAxis, AXIS, DESC, GRID, LABEL, MARK, 
 use crate::report::traffic::Bucket;
 use crate::report::ReportError;
 
-const SIZE: (u32, u32) = (720, 340);
+const SIZE: (u32, u32) = (600, 320);
 
 /// One drawn traffic chart.
 pub struct TrafficChart {
