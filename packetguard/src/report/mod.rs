@@ -136,13 +136,16 @@ impl ReportBuilder {
     /// read (`packets` = 1, `bytes` = its length on the wire), so the chart shows real
     /// per-second rates; a source that only has flow records may call it once per record,
     /// which puts the flow's whole traffic in the second it ended.
+    ///
+    /// Allocates only when a second is first seen.
     pub fn traffic(&mut self, ts_ns: u64, packets: u64, bytes: u64) {
         self.seen(ts_ns);
         self.traffic.add_traffic(ts_ns, packets, bytes);
     }
 
     /// Counts one verdict, normal or anomalous; every verdict must be given, or the counts
-    /// and distributions are wrong.
+    /// and distributions are wrong. Allocates only when the verdict enters its detector's
+    /// top list (a clone of it) or opens a new traffic bucket.
     pub fn verdict(&mut self, v: &Verdict) {
         self.seen(v.ts_ns);
         self.traffic.add_verdict(v.ts_ns, v.anomaly);

@@ -31,6 +31,8 @@ pub struct Traffic {
     shift: u32,
     /// Keyed by `second >> shift`; a bucket nothing fell into is absent.
     buckets: BTreeMap<u64, Bucket>,
+    /// First and last key used, so a packet costs one map lookup.
+    keys: Option<(u64, u64)>,
     packets: u64,
     bytes: u64,
 }
@@ -42,9 +44,11 @@ impl Traffic {
         let second = ts_ns / NS_PER_S;
         loop {
             let key = second >> self.shift;
-            let lo = self.buckets.keys().next().map_or(key, |&k| k.min(key));
-            let hi = self.buckets.keys().next_back().map_or(key, |&k| k.max(key));
+            let (lo, hi) = self
+                .keys
+                .map_or((key, key), |(lo, hi)| (lo.min(key), hi.max(key)));
             if hi - lo < MAX_BUCKETS {
+                self.keys = Some((lo, hi));
                 return self.buckets.entry(key).or_default();
             }
             self.coarsen();
@@ -54,6 +58,7 @@ impl Traffic {
     /// Doubles the bucket width, merging neighbours.
     fn coarsen(&mut self) {
         self.shift += 1;
+        self.keys = self.keys.map(|(lo, hi)| (lo >> 1, hi >> 1));
         let old = std::mem::take(&mut self.buckets);
         for (key, b) in old {
             let merged = self.buckets.entry(key >> 1).or_default();
@@ -98,8 +103,7 @@ impl Traffic {
     /// Every bucket from the first to the last used one, empty ones included, each with its
     /// start in seconds since the Unix epoch.
     pub fn series(&self) -> Vec<(u64, Bucket)> {
-        let (Some(&lo), Some(&hi)) = (self.buckets.keys().next(), self.buckets.keys().next_back())
-        else {
+        let Some((lo, hi)) = self.keys else {
             return Vec::new();
         };
         (lo..=hi)
