@@ -25,5 +25,6 @@ pub mod events;
 pub mod flows;
 pub mod limits;
 pub mod metrics;
+pub mod report;
 pub mod ui;
 pub mod verdict;

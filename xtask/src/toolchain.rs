@@ -19,7 +19,7 @@ const LLVM_APT: [&str; 4] = [
 /// server and client with sshpass and openssl (the attack lab's SSH brute force),
 /// `systemd-analyze` (the install and unit security tests), and util-linux's `setpriv`,
 /// `prlimit` and `unshare` (the agent confined as the unit confines it), and Chromium with
-/// its driver (the live page opened in a real browser).
+/// its driver (the live page and the offline report opened in a real browser).
 pub const TEST_APT: [(&str, &str); 17] = [
     ("hping3", "hping3"),
     ("nmap", "nmap"),

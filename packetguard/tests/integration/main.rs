@@ -27,6 +27,7 @@ mod offline;
 mod parser;
 mod prometheus_scrape;
 mod raw_ip;
+mod report_page;
 mod restart;
 mod rules;
 mod sighup;
