@@ -18,8 +18,9 @@ const LLVM_APT: [&str; 4] = [
 /// Debian packages the tests drive: real traffic tools, capture, Prometheus, an SSH
 /// server and client with sshpass and openssl (the attack lab's SSH brute force),
 /// `systemd-analyze` (the install and unit security tests), and util-linux's `setpriv`,
-/// `prlimit` and `unshare` (the agent confined as the unit confines it).
-pub const TEST_APT: [(&str, &str); 15] = [
+/// `prlimit` and `unshare` (the agent confined as the unit confines it), and `tcpreplay`
+/// (a capture replayed into the live agent, compared with the offline reading of it).
+pub const TEST_APT: [(&str, &str); 16] = [
     ("hping3", "hping3"),
     ("nmap", "nmap"),
     ("iperf3", "iperf3"),
@@ -35,6 +36,7 @@ pub const TEST_APT: [(&str, &str); 15] = [
     ("sshpass", "sshpass"),
     ("openssl", "openssl"),
     ("setpriv", "util-linux"),
+    ("tcpreplay", "tcpreplay"),
 ];
 
 pub fn run(cmd: &mut Command) -> Result<()> {
