@@ -28,3 +28,5 @@ pub use flows::{FlowCounts, HostTotals};
 pub use link::LinkType;
 pub use reader::{CaptureReader, Frame, ReadError};
 pub use source::{Consumer, Counts, OfflineSettings, OfflineSource, Progress};
+#[cfg(test)]
+mod tests;
