@@ -22,6 +22,7 @@ mod lab;
 mod learn;
 mod lengths;
 mod offline;
+mod offline_parser;
 mod parser;
 mod prometheus_scrape;
 mod raw_ip;
