@@ -23,6 +23,7 @@ mod learn;
 mod lengths;
 mod offline;
 mod offline_parser;
+mod offline_replay;
 mod parser;
 mod prometheus_scrape;
 mod raw_ip;
