@@ -81,3 +81,24 @@ pub fn measure(frames: &[(u64, Vec<u8>)], settings: OfflineSettings) -> Throughp
         counts,
     }
 }
+
+/// Reads, parses and folds the capture at `path` with `settings`, file reading included.
+pub fn measure_file(
+    path: &std::path::Path,
+    settings: OfflineSettings,
+) -> Result<Throughput, super::reader::ReadError> {
+    let mut reader = super::reader::CaptureReader::open(path)?;
+    let mut source = OfflineSource::new(settings);
+    let mut out = Discard::default();
+    let start = Instant::now();
+    let Ok(stopped) = source.run(&mut reader, &mut out);
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    let Ok(counts) = source.finish(&mut out);
+    Ok(Throughput {
+        packets: counts.packets,
+        elapsed: start.elapsed(),
+        counts,
+    })
+}

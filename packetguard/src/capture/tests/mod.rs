@@ -1,10 +1,12 @@
 //! Tests of the offline path: hand-built captures folded into exact flow records, the
 //! same flows from every link type and format, and the one-line errors.
 
+mod decisions;
 mod errors;
 mod flows;
 mod frames;
 mod links;
+mod sequence;
 
 use std::path::Path;
 
