@@ -2,10 +2,10 @@
 //! kernel's arithmetic and the kernel's decisions.
 //!
 //! [`FlowFolder::account`] is `packetguard-ebpf/src/flow.rs` `account` for one CPU: the
-//! same `packetguard-common` functions (`FlowStats::observe`, `will_end`, `closes`,
-//! `active_due`, `restart`, `complete_interval`, `FlowEntry::credit_due`, `uncredited`,
-//! `credited`, `reported`, `host::is_answer`) called in the same order on the same
-//! conditions. With one thread the flow's claim is always free and the ring buffer never
+//! same `packetguard-common` functions (`FlowStats::observe`, `cut_due`, `closes`,
+//! `restart`, `complete_interval`, `RecordReason::of_close`, `FlowEntry::credit_due`,
+//! `uncredited`, `credited`, `reported`, `host::is_answer`) called in the same order on
+//! the same conditions. With one thread the flow's claim is always free and the ring buffer never
 //! full, so every record the kernel would cut is cut here, and the `CLAIM_*` bits are the
 //! `STATE_*` bits they mirror. What the kernel's `emit.rs` writes to the ring buffer
 //! ([`FlowRecord`], [`FlowStart`]) goes to [`Sink`] in the same order.
@@ -26,7 +26,7 @@ use packetguard_common::{
     entry::{BACKWARD, FORWARD},
     host::is_answer,
     key::IPPROTO_TCP,
-    record::{STATE_ENDED, STATE_REPLIED, TCP_RST},
+    record::{STATE_ENDED, STATE_REPLIED},
     FlowEntry, FlowKey, FlowRecord, FlowStart, FlowStats, HostKey, HostStats, RecordKind,
     RecordReason,
 };
@@ -187,8 +187,7 @@ impl FlowFolder {
             }
         }
         let dir = if forward { FORWARD } else { BACKWARD };
-        let cut_due =
-            entry.stats.will_end(meta, forward) || entry.stats.active_due(ts, self.active_ns);
+        let cut_due = entry.stats.cut_due(meta, forward, self.active_ns);
         entry.stats.observe(meta, forward);
         entry.stats.count(forward, meta.len);
         if cut_due {
@@ -327,12 +326,13 @@ fn cut(
     if entry.stats.state & STATE_ENDED == 0 && entry.stats.closes(meta) {
         credit(key, entry, dir, attempt as u64, ts, hosts);
         credit(key, entry, 1 - dir, 0, ts, hosts);
-        let reason = if meta.tcp_flags & TCP_RST != 0 {
-            RecordReason::Reset
-        } else {
-            RecordReason::FlowEnd
-        };
-        record(key, entry, reason, counts, sink);
+        record(
+            key,
+            entry,
+            RecordReason::of_close(meta.tcp_flags),
+            counts,
+            sink,
+        );
         entry.stats.state |= STATE_ENDED;
         counts.ended += 1;
         return;

@@ -27,9 +27,11 @@ mod fragment;
 mod l3;
 mod l4;
 
-use packetguard_common::{host::connection_attempt, key::IPPROTO_TCP, FlowKey, PacketMeta};
+use packetguard_common::{
+    host::connection_attempt, key::IPPROTO_TCP, wire::Fragment, FlowKey, PacketMeta,
+};
 
-use self::{fragment::Fragment, l4::L4};
+use self::l4::L4;
 use super::link::LinkType;
 
 pub use self::l3::MAX_IPV6_EXT;

@@ -10,13 +10,6 @@ use super::{
     l4::{be16, L4},
 };
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Fragment {
-    Whole,
-    First,
-    Tail,
-}
-
 /// The L4 view of a first fragment at `off` whose `avail` payload bytes do not hold its
 /// whole L4 header.
 pub fn short_first(data: &[u8], off: usize, protocol: u8, avail: u32) -> L4 {

@@ -10,21 +10,20 @@
 
 use std::cmp::Ordering;
 
-use packetguard_common::FlowKey;
+use packetguard_common::{
+    wire::{
+        capped, ipv4_fragment, is_ipv6_extension, Fragment, NEXTHDR_DEST, NEXTHDR_FRAGMENT,
+        NEXTHDR_HOP, NEXTHDR_ROUTING,
+    },
+    FlowKey,
+};
 
-use super::{at, fragment::Fragment, Malformed};
+use super::{at, Malformed};
 
 const IPV6_HLEN: usize = 40;
-const NEXTHDR_HOP: u8 = 0;
-const NEXTHDR_ROUTING: u8 = 43;
-const NEXTHDR_FRAGMENT: u8 = 44;
-const NEXTHDR_DEST: u8 = 60;
 /// IPv6 extension headers skipped at most, as in the kernel: a longer chain is a parse
 /// error.
 pub const MAX_IPV6_EXT: usize = 6;
-
-const IP_MF: u16 = 0x2000;
-const IP_OFFSET: u16 = 0x1FFF;
 
 pub struct L3 {
     pub protocol: u8,
@@ -35,14 +34,6 @@ pub struct L3 {
     /// Bytes after the IP header(s): what the length field declares, at most what the
     /// packet holds.
     pub payload_len: u32,
-}
-
-fn capped(declared: usize, held: usize) -> usize {
-    if declared == 0 || declared > held {
-        held
-    } else {
-        declared
-    }
 }
 
 fn be16(d: &[u8], off: usize) -> u16 {
@@ -81,14 +72,7 @@ pub fn ipv4(data: &[u8], len: u32, off: usize) -> Result<(L3, FlowKey), Malforme
         return Err(Malformed);
     }
     let total = capped(declared, (len as usize).saturating_sub(off));
-    let frag = be16(data, ip + 6);
-    let fragment = if frag & IP_OFFSET != 0 {
-        Fragment::Tail
-    } else if frag & IP_MF != 0 {
-        Fragment::First
-    } else {
-        Fragment::Whole
-    };
+    let fragment = ipv4_fragment(be16(data, ip + 6));
     let src = word(data, ip + 12);
     let dst = word(data, ip + 16);
     let order = src.cmp(&dst);
@@ -101,13 +85,6 @@ pub fn ipv4(data: &[u8], len: u32, off: usize) -> Result<(L3, FlowKey), Malforme
         payload_len: total.saturating_sub(ihl) as u32,
     };
     Ok((l3, key([src, 0, 0, 0], [dst, 0, 0, 0], order, 4)))
-}
-
-fn is_extension(next: u8) -> bool {
-    matches!(
-        next,
-        NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_FRAGMENT | NEXTHDR_DEST
-    )
 }
 
 /// The IPv6 header and its extension headers at `off` (hop-by-hop, routing, destination
@@ -163,7 +140,7 @@ pub fn ipv6(data: &[u8], len: u32, off: usize) -> Result<(L3, FlowKey), Malforme
             _ => break,
         }
     }
-    if fragment != Fragment::Tail && is_extension(next) {
+    if fragment != Fragment::Tail && is_ipv6_extension(next) {
         return Err(Malformed);
     }
     if ext_len > payload {

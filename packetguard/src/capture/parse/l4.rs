@@ -2,7 +2,10 @@
 //! header must lie whole inside the IP payload (as the IP length, capped by the packet,
 //! delimits it) and in the captured bytes.
 
-use packetguard_common::key::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
+use packetguard_common::{
+    key::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP},
+    wire::is_echo,
+};
 
 use super::{at, Malformed};
 
@@ -83,12 +86,7 @@ pub fn l4(data: &[u8], off: usize, protocol: u8, avail: u32) -> Result<L4, Malfo
                 return Err(Malformed);
             }
             let icmp = at(data, off, ICMP_HLEN as usize)?;
-            let t = data[icmp];
-            let echo = if protocol == IPPROTO_ICMP {
-                t == 0 || t == 8
-            } else {
-                t == 128 || t == 129
-            };
+            let echo = is_echo(protocol, data[icmp]);
             // Echo request and reply share the identifier: both ports hold it.
             let id = if echo { be16(data, icmp + 4) } else { 0 };
             Ok(L4::ports(id, id, avail - ICMP_HLEN))
