@@ -8,7 +8,8 @@
 //! # Layout
 //!
 //! - [`reader`]: pcap and pcapng files (via `pcap-file`), packet by packet, with where a
-//!   truncated file stopped; [`buffer`] is its read buffer.
+//!   truncated file stopped; [`buffer`] is its read buffer, [`blocks`] the record and
+//!   block layouts it reads in place.
 //! - [`link`]: the link types read (Ethernet, Linux cooked SLL and SLL2, raw IP) and what
 //!   length a packet of each counts.
 //! - [`parse`]: the userspace parser, equal to the kernel's.
@@ -17,6 +18,7 @@
 //! - [`bench`]: a throughput measurement the benchmark calls.
 
 pub mod bench;
+mod blocks;
 mod buffer;
 pub mod flows;
 pub mod link;
