@@ -10,6 +10,7 @@
 //! - [`host`]: per-destination totals the kernel keeps for the host detector.
 //! - [`entry`]: the flow map's value, [`FlowEntry`]: a flow's statistics and how much of
 //!   them was credited to the host map.
+//! - [`wire`]: what header fields mean, for the kernel parser and the capture parser alike.
 //! - [`counters`]: indices and names of the per-CPU counters.
 //! - [`features`]: feature names and their order, defined once for every source.
 //! - [`login`]: the login service ports the `login_attempts_per_s` feature counts.
@@ -29,6 +30,7 @@ pub mod key;
 pub mod login;
 pub mod record;
 pub mod update;
+pub mod wire;
 
 pub use counters::Counter;
 pub use entry::FlowEntry;

@@ -53,6 +53,17 @@ impl RecordReason {
         }
     }
 
+    /// The reason of the record a closing packet cuts: a reset when it carries RST, else
+    /// the end (FIN both ways).
+    #[inline(always)]
+    pub fn of_close(tcp_flags: u8) -> Self {
+        if tcp_flags & TCP_RST != 0 {
+            Self::Reset
+        } else {
+            Self::FlowEnd
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::FlowEnd => "end",

@@ -168,6 +168,14 @@ impl FlowStats {
             && ts_ns.saturating_sub(self.first_seen_ns) >= active_ns
     }
 
+    /// True when folding `meta` in may cut a record (it ends the flow, or the interval is
+    /// past the active timeout `active_ns`): the kernel takes the flow's claim for such a
+    /// packet before folding it in, and both the kernel and the capture reader then cut.
+    #[inline(always)]
+    pub fn cut_due(&self, meta: &PacketMeta, forward: bool, active_ns: u64) -> bool {
+        self.will_end(meta, forward) || self.active_due(meta.ts_ns, active_ns)
+    }
+
     /// Adds one packet to the direction's counters (userspace; the kernel adds atomically).
     #[inline(always)]
     pub fn count(&mut self, forward: bool, len: u32) {

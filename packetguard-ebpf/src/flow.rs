@@ -21,7 +21,7 @@ use packetguard_common::{
     entry::{BACKWARD, CLAIM_ENDED, CLAIM_REPLIED, FORWARD},
     host::is_answer,
     key::IPPROTO_TCP,
-    record::{STATE_ENDED, STATE_REPLIED, TCP_RST},
+    record::{STATE_ENDED, STATE_REPLIED},
     Counter, FlowEntry, FlowKey, HostStats, PacketMeta, RecordReason,
 };
 
@@ -71,7 +71,7 @@ pub fn account(pkt: &Packet) {
     let dir = if forward { FORWARD } else { BACKWARD };
     let active = setting_u64(&ACTIVE_TIMEOUT_NS);
     let mut owned = None;
-    if entry.stats.will_end(meta, forward) || entry.stats.active_due(meta.ts_ns, active) {
+    if entry.stats.cut_due(meta, forward, active) {
         owned = sync::claim(&mut entry.claim);
         if owned.is_none() {
             count(Counter::FlowBusy, 1);
@@ -117,11 +117,7 @@ fn cut(pkt: &Packet, entry: &mut FlowEntry, dir: usize, attempt: bool, bits: u64
         // Nothing the flow counted waits for the agent.
         credit(key, entry, dir, attempt as u64, ts);
         credit(key, entry, 1 - dir, 0, ts);
-        let reason = if meta.tcp_flags & TCP_RST != 0 {
-            RecordReason::Reset
-        } else {
-            RecordReason::FlowEnd
-        };
+        let reason = RecordReason::of_close(meta.tcp_flags);
         // If the ring buffer is full the flow stays whole in the map; its next packet or
         // the agent's idle expiry exports it.
         if emit::record(key, entry, reason) {

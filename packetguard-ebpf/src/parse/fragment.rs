@@ -30,23 +30,13 @@
 //! The same rules hold on both hooks, for IPv4 and IPv6. Fragments are not reassembled:
 //! the kernel keeps no state per datagram.
 
+pub use packetguard_common::wire::Fragment;
 use packetguard_common::{
     key::{IPPROTO_TCP, IPPROTO_UDP},
     Counter,
 };
 
 use super::{at, be16, l4::L4};
-
-/// Where a packet stands among the fragments of its datagram.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Fragment {
-    /// Not fragmented (an IPv6 atomic fragment, offset 0 without more, is whole too).
-    Whole,
-    /// Offset 0, more fragments follow: the L4 header starts here.
-    First,
-    /// A non-zero offset: no L4 header.
-    Tail,
-}
 
 /// The L4 view of a fragment tail: ports 0, all of it payload.
 #[inline(always)]

@@ -21,24 +21,22 @@
 
 use core::{cmp::Ordering, ptr::addr_of_mut};
 
-use packetguard_common::FlowKey;
+use packetguard_common::{
+    wire::{
+        capped, ipv4_fragment, is_ipv6_extension, Fragment, NEXTHDR_DEST, NEXTHDR_FRAGMENT,
+        NEXTHDR_HOP, NEXTHDR_ROUTING,
+    },
+    FlowKey,
+};
 
-use super::{at, be16, fragment::Fragment, ld32, ld8};
+use super::{at, be16, ld32, ld8};
 
 const IPV6_HLEN: usize = 40;
-const NEXTHDR_HOP: u8 = 0;
-const NEXTHDR_ROUTING: u8 = 43;
-const NEXTHDR_FRAGMENT: u8 = 44;
-const NEXTHDR_DEST: u8 = 60;
 /// IPv6 extension headers skipped at most: a chain of this many headers parses, a longer
 /// one is a parse error. The order RFC 8200 recommends holds at most five of the kinds
 /// skipped here (hop-by-hop, destination options, routing, fragment, destination options);
 /// six leaves one to spare.
 pub const MAX_IPV6_EXT: usize = 6;
-
-/// IPv4 flags and fragment offset field: more fragments, and the offset in 8-byte units.
-const IP_MF: u16 = 0x2000;
-const IP_OFFSET: u16 = 0x1FFF;
 
 pub struct L3 {
     pub protocol: u8,
@@ -51,17 +49,6 @@ pub struct L3 {
     /// Bytes after the IP header(s): what the length field declares, at most what the
     /// frame holds.
     pub payload_len: u32,
-}
-
-/// `declared` bytes of a packet of which the frame holds `held`, by the rules of the
-/// module doc (0 is "the frame's length").
-#[inline(always)]
-fn capped(declared: usize, held: usize) -> usize {
-    if declared == 0 || declared > held {
-        held
-    } else {
-        declared
-    }
 }
 
 /// Parses the IPv4 header at `off` and writes the addresses into `key`, smaller first.
@@ -86,14 +73,7 @@ pub fn ipv4(start: usize, end: usize, len: u32, off: usize, key: *mut FlowKey) -
     }
     // At least `ihl`: the header is in the frame.
     let total = capped(declared, (len as usize).saturating_sub(off));
-    let frag = be16::<6>(ip);
-    let fragment = if frag & IP_OFFSET != 0 {
-        Fragment::Tail
-    } else if frag & IP_MF != 0 {
-        Fragment::First
-    } else {
-        Fragment::Whole
-    };
+    let fragment = ipv4_fragment(be16::<6>(ip));
     let src = ld32::<12>(ip);
     let dst = ld32::<16>(ip);
     let order = src.cmp(&dst);
@@ -111,15 +91,6 @@ pub fn ipv4(start: usize, end: usize, len: u32, off: usize, key: *mut FlowKey) -
         l4_offset: off + ihl,
         payload_len: total.saturating_sub(ihl) as u32,
     })
-}
-
-/// True for the extension headers [`ipv6`] skips.
-#[inline(always)]
-fn is_extension(next: u8) -> bool {
-    matches!(
-        next,
-        NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_FRAGMENT | NEXTHDR_DEST
-    )
 }
 
 /// Parses the IPv6 header and extension headers at `off` and writes the addresses into
@@ -190,7 +161,7 @@ pub fn ipv6(start: usize, end: usize, len: u32, off: usize, key: *mut FlowKey) -
         }
     }
     // The chain is longer than the limit (a tail's next header is payload, not a header).
-    if fragment != Fragment::Tail && is_extension(next) {
+    if fragment != Fragment::Tail && is_ipv6_extension(next) {
         return Err(());
     }
     // Every extension header must lie within the payload the packet has.

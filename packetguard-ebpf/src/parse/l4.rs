@@ -5,7 +5,10 @@
 //! after a short IP packet is never read as a header. A whole packet whose L4 header is
 //! cut short is a parse error; a first fragment's is handled by [`super::fragment`].
 
-use packetguard_common::key::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
+use packetguard_common::{
+    key::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP},
+    wire::is_echo,
+};
 
 use super::{at, be16, ld8};
 
@@ -90,12 +93,7 @@ pub fn l4(start: usize, end: usize, off: usize, protocol: u8, avail: u32) -> Res
                 return Err(());
             }
             let icmp = at(start, end, off, ICMP_HLEN as usize)?;
-            let icmp_type = ld8::<0>(icmp);
-            let echo = if protocol == IPPROTO_ICMP {
-                icmp_type == 0 || icmp_type == 8
-            } else {
-                icmp_type == 128 || icmp_type == 129
-            };
+            let echo = is_echo(protocol, ld8::<0>(icmp));
             // Echo request and reply share the identifier: use it as both ports so a ping
             // run is one flow and separate runs are separate flows.
             let id = if echo { be16::<4>(icmp) } else { 0 };

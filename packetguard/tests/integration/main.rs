@@ -24,6 +24,8 @@ mod lengths;
 mod live_page;
 mod login_context;
 mod offline;
+mod offline_parser;
+mod offline_replay;
 mod parser;
 mod prometheus_scrape;
 mod raw_ip;
