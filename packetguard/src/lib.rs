@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - [`pipeline`]: sources -> detectors -> sinks wired in one place; the live session
+//!   skeleton `collect` and `run` share.
 //! - [`datapath`]: loading and attaching the XDP program, draining its ring buffer,
 //!   expiring and exporting its flow map.
 //! - [`detect`]: live scoring of flow records, destination (host) windows and source
@@ -25,5 +27,6 @@ pub mod events;
 pub mod flows;
 pub mod limits;
 pub mod metrics;
+pub mod pipeline;
 pub mod ui;
 pub mod verdict;

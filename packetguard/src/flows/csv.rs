@@ -4,12 +4,15 @@ use std::io::{self, Write};
 
 use packetguard_common::features::{FLOW_FEATURES, FLOW_KEY_COLUMNS, FLOW_META_COLUMNS};
 
-use super::{features::flow_features, merge::FlowRow, monotonic_to_unix_ms, Endpoints};
+use super::{features::flow_features, merge::FlowRow, Endpoints};
+use crate::pipeline::clock::Clock;
 
 /// Writes flow rows as CSV.
 pub struct FlowCsvWriter<W: Write> {
     out: W,
     rows: u64,
+    /// The clock flow timestamps are on (the kernel's monotonic clock, or capture time).
+    clock: Clock,
 }
 
 /// The header line (without newline).
@@ -24,10 +27,19 @@ pub fn header() -> String {
 }
 
 impl<W: Write> FlowCsvWriter<W> {
-    /// Writes the header.
-    pub fn new(mut out: W) -> io::Result<Self> {
+    /// Writes the header; flow start times are on the kernel's monotonic clock.
+    pub fn new(out: W) -> io::Result<Self> {
+        Self::with_clock(out, Clock::live())
+    }
+
+    /// Writes the header; flow start times are on `clock`'s source time.
+    pub fn with_clock(mut out: W, clock: Clock) -> io::Result<Self> {
         writeln!(out, "{}", header())?;
-        Ok(Self { out, rows: 0 })
+        Ok(Self {
+            out,
+            rows: 0,
+            clock,
+        })
     }
 
     pub fn write_row(&mut self, row: &FlowRow) -> io::Result<()> {
@@ -40,7 +52,7 @@ impl<W: Write> FlowCsvWriter<W> {
             e.src_port,
             e.dst_port,
             e.protocol,
-            monotonic_to_unix_ms(row.stats.flow_start_ns),
+            self.clock.unix_ms_of(row.stats.flow_start_ns),
             row.reason.as_str(),
             row.records
         )?;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::detectors::Detectors;
+use crate::pipeline::detectors::Detectors;
 use crate::{
     config,
     detect::{models, rules::Rules},
