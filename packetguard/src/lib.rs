@@ -15,6 +15,7 @@
 //!   server behind `/metrics`.
 //! - [`ui`]: the live page at `/` and its JSON API, fed by the run loop.
 //! - [`events`]: JSON anomaly events, one per line, rate-limited per address.
+//! - [`settings`]: each command's settings, one type for flags and file; every default.
 //! - [`config`]: the TOML configuration file of `packetguard run`.
 //! - [`limits`]: the range of every numeric setting, for flags and the file alike.
 //! - [`verdict`]: an owned verdict, normal or anomalous, for offline work.
@@ -28,5 +29,6 @@ pub mod flows;
 pub mod limits;
 pub mod metrics;
 pub mod pipeline;
+pub mod settings;
 pub mod ui;
 pub mod verdict;

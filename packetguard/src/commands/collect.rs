@@ -20,10 +20,9 @@ use crate::{
         flow_table::{Removed, ScanStats},
         interface_index,
         ledger::FlowLosses,
-        AttachMode, AttachOptions, Attachment, DataPathConfig, Direction, TcMode,
+        Attachment, DataPathConfig,
     },
     flows::csv::FlowCsvWriter,
-    limits,
     pipeline::{
         clock::Clock,
         live::LiveSource,
@@ -31,54 +30,11 @@ use crate::{
         sinks::{rows::RowSink, samples::SampleCsv},
         source::{AddressTotals, Stage},
     },
+    settings::{defaults, CollectSettings},
 };
 
-/// Arguments of `packetguard collect`.
-#[derive(clap::Args, Debug)]
-pub struct CollectArgs {
-    /// Interface to attach to; repeat to watch several (for example both sides of a router).
-    /// Default: the interface of the default route.
-    #[arg(long, short)]
-    pub iface: Vec<String>,
-    /// Stop after this long (for example 30s, 5m); default: until SIGINT or SIGTERM.
-    #[arg(long, value_parser = limits::RUN_DURATION.parser())]
-    pub duration: Option<Duration>,
-    /// Flow CSV to write; default: standard output.
-    #[arg(long, short)]
-    pub out: Option<PathBuf>,
-    /// Which packets to see: `both` (arriving through XDP, leaving through TC egress; an end
-    /// host's two-sided flows), `ingress` (arriving only: a router or bridge, attached on
-    /// every interface, sees each forwarded packet once) or `egress`.
-    #[arg(long, value_enum, default_value_t = Direction::Both)]
-    pub direction: Direction,
-    /// How to attach XDP: native with a reported fallback to generic (skb) mode, or either
-    /// one only.
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub xdp_mode: AttachMode,
-    /// How to attach the egress program: a TCX link (Linux 6.6+) when the kernel has it,
-    /// else a clsact qdisc with a netlink filter; either can be forced.
-    #[arg(long, value_enum, default_value_t = TcMode::Auto)]
-    pub tc_mode: TcMode,
-    /// Sample one packet in this many (per CPU) into --samples-out; 0 turns sampling off.
-    #[arg(long, default_value_t = 0)]
-    pub sample: u32,
-    /// CSV file for packet samples.
-    #[arg(long)]
-    pub samples_out: Option<PathBuf>,
-    /// A flow with no packet for this long is exported and removed from the kernel.
-    #[arg(long, value_parser = limits::IDLE_TIMEOUT.parser(), default_value = "15s")]
-    pub idle_timeout: Duration,
-    /// A flow reporting for this long emits an interim record (merged into its row).
-    #[arg(long, value_parser = limits::ACTIVE_TIMEOUT.parser(), default_value = "60s")]
-    pub active_timeout: Duration,
-    /// Flow map size (least recently used flows are evicted beyond it, and counted).
-    #[arg(long, value_parser = limits::FLOW_ENTRIES.parse_u32(),
-          default_value_t = packetguard_common::config::DEFAULT_FLOW_ENTRIES)]
-    pub flow_entries: u32,
-    /// Write each kernel record as its own row instead of one row per flow.
-    #[arg(long)]
-    pub per_record: bool,
-}
+/// Arguments of `packetguard collect`: its settings.
+pub type CollectArgs = CollectSettings;
 
 /// The collection stage: flow rows and packet samples.
 struct Collect {
@@ -176,26 +132,19 @@ async fn collect(args: CollectArgs) -> Result<()> {
         None => None,
     };
     let cfg = DataPathConfig {
-        flow_entries: args.flow_entries,
-        active_timeout: args.active_timeout,
-        sample_every: args.sample,
-        ..DataPathConfig::default()
+        sample_every: args.sample.unwrap_or(defaults::SAMPLE_EVERY),
+        ..args.datapath()
     };
-    let opts = AttachOptions {
-        direction: args.direction,
-        xdp_mode: args.xdp_mode,
-        tc_mode: args.tc_mode,
-    };
-    let mut src = LiveSource::open(&cfg, &args.iface, opts, false, |attached| {
+    let mut src = LiveSource::open(&cfg, &args.iface, args.attach(), false, |attached| {
         eprintln!("attached: {}", Attachment::describe(attached))
     })?;
     let mut stage = Collect {
         rows: RowSink::new(FlowCsvWriter::new(out)?, args.per_record),
         samples,
         clock: Clock::live(),
-        idle_timeout: args.idle_timeout,
+        idle_timeout: args.idle_timeout(),
     };
-    session::run(&mut stage, &mut src, stop, None, args.idle_timeout).await
+    session::run(&mut stage, &mut src, stop, None, args.idle_timeout()).await
 }
 
 fn print_summary(k: &KernelCounters, losses: &FlowLosses, rows: u64, drained: &DrainStats) {

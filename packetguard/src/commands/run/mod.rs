@@ -24,14 +24,10 @@ use packetguard_forest::Contamination;
 
 use crate::{
     commands::shutdown::stop_signal,
-    config::{self, RuleConfig, RunConfig},
-    datapath::{
-        interface_index, interface_or_default, AttachMode, AttachOptions, Attachment,
-        DataPathConfig, Direction, TcMode,
-    },
+    config::{self, RuleConfig},
+    datapath::{interface_index, interface_or_default, AttachOptions, Attachment, DataPathConfig},
     detect::{models, rules::Rules},
     events::{EventTarget, EventWriter, RateLimit},
-    limits,
     metrics::{self, Metrics},
     pipeline::{
         clock::Clock,
@@ -42,78 +38,12 @@ use crate::{
         session,
         sinks::scores::FlowScores,
     },
+    settings::{defaults, RunSettings},
     ui::{unix_ms, LiveState, SharedState},
 };
 
-/// Arguments of `packetguard run`. Flags override the `--config` file.
-#[derive(clap::Args, Debug)]
-pub struct RunArgs {
-    /// Interface to watch. Default: the interface of the default route.
-    #[arg(long, short)]
-    pub iface: Option<String>,
-    /// Model directory (holding flow.pgm and host.pgm) or one model file. Default: each
-    /// detector's model from the first of /var/lib/packetguard/models (learned),
-    /// <exe>/../share/packetguard/models and models/ that holds it.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Where `/metrics` is served, and the live page at `/` with its JSON API under
-    /// `/api/`.
-    #[arg(long)]
-    pub metrics_addr: Option<SocketAddr>,
-    /// Do not serve the live page and its JSON API: only `/metrics` and `/healthz`.
-    #[arg(long)]
-    pub no_ui: bool,
-    /// Anomaly events: `-` for standard output, or a file to append to.
-    #[arg(long)]
-    pub events: Option<String>,
-    /// TOML configuration file (see deploy/packetguard.toml).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Which packets to see: `both` (default: arriving through XDP and leaving through TC
-    /// egress, two-sided flows on an end host), `ingress` (a router or bridge, attached on
-    /// every interface) or `egress`.
-    #[arg(long, value_enum)]
-    pub direction: Option<Direction>,
-    /// How to attach XDP: `auto` (native, falling back to generic skb mode), `native`,
-    /// `skb`.
-    #[arg(long, value_enum)]
-    pub xdp_mode: Option<AttachMode>,
-    /// How to attach the egress program: `auto` (a TCX link on Linux 6.6+, else a clsact
-    /// qdisc), `tcx`, `netlink`.
-    #[arg(long, value_enum)]
-    pub tc_mode: Option<TcMode>,
-    /// A flow with no packet for this long is exported, scored and removed (default 15s).
-    #[arg(long, value_parser = limits::IDLE_TIMEOUT.parser())]
-    pub idle_timeout: Option<Duration>,
-    /// A long-lived flow is exported and scored every this long (default 60s).
-    #[arg(long, value_parser = limits::ACTIVE_TIMEOUT.parser())]
-    pub active_timeout: Option<Duration>,
-    /// Kernel flow map size (default 262144; least recently used flows are evicted beyond).
-    #[arg(long, value_parser = limits::FLOW_ENTRIES.parse_u32())]
-    pub flow_entries: Option<u32>,
-    /// Learn a baseline from this host's traffic for this long (e.g. 1h), train both
-    /// models, save them to /var/lib/packetguard/models (or $STATE_DIRECTORY/models), then
-    /// detect with them. Only learn on traffic you trust to be normal.
-    #[arg(long, value_parser = limits::LEARN.parser())]
-    pub learn: Option<Duration>,
-    /// Expected share of anomalies in the learned traffic (`auto`: threshold 0.5).
-    #[arg(long)]
-    pub learn_contamination: Option<Contamination>,
-    /// Where `--learn` writes its models (default: see --learn).
-    #[arg(long)]
-    pub learn_dir: Option<PathBuf>,
-    /// Let `--learn` replace models learned before (they are kept as NAME.previous);
-    /// without it a learn over existing learned models is refused.
-    #[arg(long)]
-    pub learn_overwrite: bool,
-    /// Stop after this long (default: until SIGINT or SIGTERM).
-    #[arg(long, value_parser = limits::RUN_DURATION.parser())]
-    pub duration: Option<Duration>,
-    /// Write every scored flow record (key, the model's features, score, verdict) to this
-    /// CSV file, for evaluating the flow model on live traffic.
-    #[arg(long)]
-    pub flow_scores: Option<PathBuf>,
-}
+/// Arguments of `packetguard run`: its settings (flags override the `--config` file).
+pub type RunArgs = RunSettings;
 
 /// Settings after merging flags over the config file over defaults.
 struct Settings {
@@ -138,68 +68,36 @@ struct Settings {
     reloadable: reload::Reloadable,
 }
 
-fn settings(args: RunArgs) -> Result<Settings> {
-    let file = match &args.config {
+fn settings(flags: RunSettings) -> Result<Settings> {
+    let file = match &flags.config {
         Some(p) => config::load(p)?,
-        None => RunConfig::default(),
+        None => RunSettings::default(),
     };
-    let iface = interface_or_default(args.iface.or(file.iface))?;
-    let model_flag = args.model.clone();
-    let events_arg = args
-        .events
-        .clone()
-        .or(file.events.clone())
-        .unwrap_or_else(|| "-".into());
-    let mut datapath = DataPathConfig::default();
-    if let Some(n) = args.flow_entries.or(file.flow_entries) {
-        datapath.flow_entries = n;
-    }
-    if let Some(t) = args.active_timeout.or(file.active_timeout) {
-        datapath.active_timeout = t;
-    }
-    let mut rate_limit = RateLimit::default();
-    if let Some(b) = file.event_rate_limit {
-        rate_limit.burst = b;
-    }
-    if let Some(i) = file.event_rate_interval {
-        rate_limit.interval = i;
-    }
-    if let Some(h) = file.event_rate_hosts {
-        rate_limit.max_hosts = h;
-    }
-    if let Some(b) = file.event_budget_per_s {
-        rate_limit.global_per_s = b;
-    }
+    let learn_from_config = flags.learn.is_none() && file.learn.is_some();
+    let model_flag = flags.model.clone();
+    let config = flags.config.clone();
+    let s = flags.over(file);
+    let events = s.events.clone().unwrap_or_else(|| defaults::EVENTS.into());
     Ok(Settings {
-        iface,
-        model: args.model.or(file.model),
-        learn_from_config: args.learn.is_none() && file.learn.is_some(),
-        learn_overwrite: args.learn_overwrite,
-        learn: args.learn.or(file.learn),
-        learn_contamination: args.learn_contamination.unwrap_or_default(),
-        learn_dir: args.learn_dir.unwrap_or_else(models::learned_dir),
-        metrics_addr: args
-            .metrics_addr
-            .or(file.metrics_addr)
-            .unwrap_or(metrics::DEFAULT_METRICS_ADDR),
-        ui: !args.no_ui && file.ui.unwrap_or(true),
-        events: events_arg.clone(),
-        attach: AttachOptions {
-            direction: args.direction.or(file.direction).unwrap_or_default(),
-            xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
-            tc_mode: args.tc_mode.or(file.tc_mode).unwrap_or_default(),
-        },
-        idle_timeout: args
-            .idle_timeout
-            .or(file.idle_timeout)
-            .unwrap_or(Duration::from_secs(15)),
-        datapath,
-        rate_limit,
-        rules: file.rules,
-        flow_scores: args.flow_scores,
+        iface: interface_or_default(s.iface.clone())?,
+        model: s.model.clone(),
+        learn_from_config,
+        learn_overwrite: s.learn_overwrite,
+        learn: s.learn,
+        learn_contamination: s.learn_contamination.unwrap_or_default(),
+        learn_dir: s.learn_dir.clone().unwrap_or_else(models::learned_dir),
+        metrics_addr: s.metrics_addr.unwrap_or(defaults::METRICS_ADDR),
+        ui: s.ui.unwrap_or(defaults::UI),
+        events: events.clone(),
+        attach: s.attach(),
+        idle_timeout: s.idle_timeout(),
+        datapath: s.datapath(),
+        rate_limit: s.rate_limit(),
+        flow_scores: s.flow_scores.clone(),
+        rules: s.rules,
         reloadable: reload::Reloadable {
-            events: events_arg,
-            config: args.config,
+            events,
+            config,
             model_flag,
         },
     })
