@@ -210,7 +210,7 @@ pub struct EventWriter<W: Write> {
     line: Vec<u8>,
 }
 
-impl EventWriter<queue::QueuedSink> {
+impl EventWriter<EventSink> {
     /// Opens stdout, or a file for appending (created if missing), behind the bounded
     /// queue of a writer thread (see [`queue`]): writing never blocks the caller, and
     /// what cannot be written is dropped and counted in `drops`.
@@ -219,7 +219,10 @@ impl EventWriter<queue::QueuedSink> {
         limit: RateLimit,
         drops: queue::DropCounters,
     ) -> Result<Self, EventsError> {
-        Ok(EventWriter::new(open_queued(target, drops)?, limit))
+        Ok(EventWriter::new(
+            EventSink::Queued(open_queued(target, drops)?),
+            limit,
+        ))
     }
 }
 
@@ -341,8 +344,10 @@ impl<W: Write> Drop for EventWriter<W> {
 mod json;
 mod limiter;
 pub mod queue;
+mod sink;
 
 use json::{json_error, write_event, write_summary};
 use limiter::{Limiter, Pending};
+pub use sink::EventSink;
 #[cfg(test)]
 mod tests;

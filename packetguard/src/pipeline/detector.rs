@@ -25,7 +25,7 @@ use super::{
 
 /// The event writer of the pipeline (standard output, an appended file, or nowhere,
 /// behind a queue).
-pub type Events = EventWriter<crate::events::queue::QueuedSink>;
+pub type Events = EventWriter<crate::events::EventSink>;
 
 /// Where every detector reports, and the clock they report on.
 pub struct Outputs {

@@ -126,6 +126,16 @@ impl Detectors {
         Ok(())
     }
 
+    /// Scores (or, while learning, keeps) a flow known by its features only.
+    pub fn flow_features(&mut self, tag: Endpoints, row: &[f64]) -> Result<()> {
+        if let Some(l) = &mut self.learner {
+            l.flows.offer(row, super::learn::address_key(tag.src));
+        } else if let Some(p) = &mut self.flow {
+            p.queue(&mut self.out, tag, row)?;
+        }
+        Ok(())
+    }
+
     /// Handles what the agent exported when it removed a flow from the kernel: its last
     /// record, and what it counted but had not credited to its addresses.
     pub fn removed(&mut self, removed: &Removed) -> Result<()> {

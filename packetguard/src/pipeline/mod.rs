@@ -8,6 +8,8 @@
 //! - [`source`]: what every source yields ([`source::Stage`] takes it), per-address totals,
 //!   and the [`source::OfflineSource`] seam of file inputs.
 //! - [`live`]: the live source: the attached kernel programs and their maps.
+//! - [`offline`]: file sources (flow CSV, Wireshark packet list; captures to come) on
+//!   their own time.
 //! - [`session`]: the one live session skeleton (load, attach, loop, shutdown, summary).
 //! - [`detectors`]: the detectors stage (flow, host, source, threshold rules, learning).
 //! - [`detector`]: one detector with its scorer and where its verdicts go
@@ -20,6 +22,7 @@ pub mod detector;
 pub mod detectors;
 pub mod learn;
 pub mod live;
+pub mod offline;
 pub mod session;
 pub mod sinks;
 pub mod source;

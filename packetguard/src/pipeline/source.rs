@@ -13,7 +13,10 @@ use anyhow::Result;
 use packetguard_common::{HostKey, HostStats};
 
 use super::clock::Clock;
-use crate::datapath::{drain::Event, flow_table::Removed, hosts::HostTable, DataPathError};
+use crate::{
+    datapath::{drain::Event, flow_table::Removed, hosts::HostTable, DataPathError},
+    flows::Endpoints,
+};
 
 /// Per-address totals (packets, bytes, SYNs, ... as a destination or as a source) as the
 /// kernel's address maps hold them: cumulative, read once a second.
@@ -74,6 +77,21 @@ pub trait Stage {
     ) -> Result<()>;
     /// The clock the stage runs on; offline sources move it to their timestamps.
     fn clock_mut(&mut self) -> &mut Clock;
+    /// A flow known by its features only (a row of the flow CSV `collect` writes), to be
+    /// scored as its record would be. Only offline sources yield these.
+    fn flow_features(&mut self, _flow: &FeatureRow<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A flow as a flow CSV row gives it.
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureRow<'a> {
+    pub endpoints: Endpoints,
+    /// Every flow feature, in `FLOW_FEATURES` order.
+    pub features: &'a [f64],
+    /// The row as read, without its line ending.
+    pub line: &'a str,
 }
 
 /// What an offline source read, for the summary.

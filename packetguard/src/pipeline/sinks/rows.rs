@@ -52,6 +52,11 @@ impl<W: Write> RowSink<W> {
             .close(&r.key, r.flow_start_ns, |row| csv.write_row(&row))
     }
 
+    /// A flow CSV row read back, written as it is.
+    pub fn line(&mut self, line: &str) -> io::Result<()> {
+        self.csv.write_line(line)
+    }
+
     /// Writes the rows still open and flushes; returns the number of rows written.
     pub fn finish(&mut self) -> io::Result<u64> {
         let csv = &mut self.csv;
