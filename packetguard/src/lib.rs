@@ -9,6 +9,8 @@
 //! - [`detect`]: live scoring of flow records, destination (host) windows and source
 //!   windows.
 //! - [`flows`]: flow rows in userspace: orientation, merging records, features, CSV.
+//! - [`capture`]: capture files (pcap, pcapng) read offline into the same flows, flow
+//!   starts and per-address totals the kernel gives live.
 //! - [`baseline`]: generated normal traffic, the training data of the default models.
 //! - [`commands`]: one module per sub-command of the `packetguard` binary.
 //! - [`metrics`]: the Prometheus registry, every metric the agent exports, and the HTTP
@@ -20,6 +22,7 @@
 //! - [`limits`]: the range of every numeric setting, for flags and the file alike.
 //! - [`verdict`]: an owned verdict, normal or anomalous, for offline work.
 pub mod baseline;
+pub mod capture;
 pub mod commands;
 pub mod config;
 pub mod datapath;

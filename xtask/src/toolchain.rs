@@ -18,9 +18,10 @@ const LLVM_APT: [&str; 4] = [
 /// Debian packages the tests drive: real traffic tools, capture, Prometheus, an SSH
 /// server and client with sshpass and openssl (the attack lab's SSH brute force),
 /// `systemd-analyze` (the install and unit security tests), and util-linux's `setpriv`,
-/// `prlimit` and `unshare` (the agent confined as the unit confines it), and Chromium with
-/// its driver (the live page opened in a real browser).
-pub const TEST_APT: [(&str, &str); 17] = [
+/// `prlimit` and `unshare` (the agent confined as the unit confines it), Chromium with its
+/// driver (the live page opened in a real browser), and `tcpreplay` (a capture replayed
+/// into the live agent, compared with the offline reading of it).
+pub const TEST_APT: [(&str, &str); 18] = [
     ("hping3", "hping3"),
     ("nmap", "nmap"),
     ("iperf3", "iperf3"),
@@ -38,6 +39,7 @@ pub const TEST_APT: [(&str, &str); 17] = [
     ("setpriv", "util-linux"),
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
+    ("tcpreplay", "tcpreplay"),
 ];
 
 pub fn run(cmd: &mut Command) -> Result<()> {

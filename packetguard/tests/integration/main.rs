@@ -24,6 +24,8 @@ mod learn;
 mod lengths;
 mod live_page;
 mod offline;
+mod offline_parser;
+mod offline_replay;
 mod parser;
 mod prometheus_scrape;
 mod raw_ip;

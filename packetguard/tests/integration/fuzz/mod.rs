@@ -5,7 +5,9 @@
 //!
 //! Asserted for every frame: the program lets it pass; on egress it gets the outcome it
 //! got on ingress; when the reference accepts the frame, the kernel's outcome is the
-//! reference's (the same flow key, or non-IP, or a parse error). Asserted at the end:
+//! reference's (the same flow key, or non-IP, or a parse error); the offline parser
+//! (`packetguard::capture::parse`) reads it as the kernel did, flow start and one-packet
+//! flow included (`crate::offline_parser::check`). Asserted at the end:
 //! the kernel counted every frame exactly once, `packets = parse errors + non-IP +
 //! packets accounted to flows` (in flow entries or in records emitted), with no flow
 //! insert refused and no ring buffer reservation lost.
@@ -16,8 +18,8 @@
 //! a few seconds. The run stops after 100,000 frames or 60 s, whichever comes first, and
 //! must reach 20,000 frames. `PACKETGUARD_FUZZ_SEED` replays another seed.
 
-mod generate;
-mod reference;
+pub mod generate;
+pub mod reference;
 
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,7 @@ use packetguard::datapath::{
     drain::{decode, Event},
     xdp_program, DataPath, DataPathConfig,
 };
-use packetguard_common::{config::PROGRAM_XDP, Counter, FlowEntry, FlowKey};
+use packetguard_common::{config::PROGRAM_XDP, Counter, FlowEntry, FlowKey, FlowStart, FlowStats};
 
 use self::{
     generate::{Generator, Shape},
@@ -46,13 +48,13 @@ const EGRESS_EVERY: u64 = 5;
 const DEFAULT_SEED: u64 = 0x005e_ed0f_f4a9;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Hook {
+pub enum Hook {
     Ingress,
     Egress,
 }
 
 /// The loaded programs and the maps the runner reads.
-struct Runner {
+pub struct Runner {
     dp: DataPath,
     flows: HashMap<MapData, FlowKey, FlowEntry>,
     counters: PerCpuArray<MapData, u64>,
@@ -60,10 +62,13 @@ struct Runner {
     /// Packets found in flow entries and flow records, summed over the frames.
     accounted: u64,
     egress_runs: u64,
+    /// The flow start and the one-packet flow of the latest frame that made a flow (from
+    /// its record if the packet cut one, else from the flow map).
+    pub last_flow: Option<(FlowStart, FlowStats)>,
 }
 
 impl Runner {
-    fn new() -> Runner {
+    pub fn new() -> Runner {
         let mut dp = DataPath::load(&DataPathConfig {
             emit_flow_starts: true,
             ..DataPathConfig::default()
@@ -77,6 +82,7 @@ impl Runner {
             dp,
             accounted: 0,
             egress_runs: 0,
+            last_flow: None,
         }
     }
 
@@ -90,7 +96,7 @@ impl Runner {
 
     /// Runs `frame` through one program and reads what became of it; `None` when the
     /// kernel refused to run the egress program on it ([`refused_by_skb_test_run`]).
-    fn run(&mut self, hook: Hook, frame: &[u8]) -> Option<Expected> {
+    pub fn run(&mut self, hook: Hook, frame: &[u8]) -> Option<Expected> {
         let opts = TestRunOptions {
             data_in: Some(frame),
             ..Default::default()
@@ -125,15 +131,22 @@ impl Runner {
         }
         let mut started = None;
         let mut recorded = 0;
+        let mut record = None;
         while let Some(item) = self.ring.next() {
             match decode(&item).unwrap() {
-                Event::FlowStart(s) => assert!(started.replace(s.key).is_none(), "one start"),
-                Event::Flow(r) => recorded += r.stats.packets(),
+                Event::FlowStart(s) => assert!(started.replace(*s).is_none(), "one start"),
+                Event::Flow(r) => {
+                    recorded += r.stats.packets();
+                    record = Some(r.stats);
+                }
                 Event::Sample(_) => panic!("sampling is off"),
             }
         }
-        if let Some(key) = started {
+        self.last_flow = None;
+        if let Some(start) = started {
+            let key = start.key;
             let entry = self.flows.get(&key, 0).expect("the new flow is in the map");
+            self.last_flow = Some((start, record.unwrap_or(entry.stats)));
             let packets = entry.stats.packets() + recorded;
             assert_eq!(
                 packets,
@@ -220,6 +233,8 @@ fn generated_frames_through_both_programs_match_the_reference_parser() {
     let mut coverage = Coverage::default();
     let mut mismatches = Vec::new();
     let mut mismatched = 0u64;
+    let mut offline_mismatches = Vec::new();
+    let mut offline_mismatched = 0u64;
     let started = Instant::now();
     while coverage.frames < FRAMES && started.elapsed() < TIME_LIMIT {
         let index = coverage.frames;
@@ -228,6 +243,12 @@ fn generated_frames_through_both_programs_match_the_reference_parser() {
         let got = runner
             .run(Hook::Ingress, &frame)
             .expect("XDP runs every frame");
+        if let Err(m) = crate::offline_parser::check(&frame, got, runner.last_flow) {
+            offline_mismatched += 1;
+            if offline_mismatches.len() < 20 {
+                offline_mismatches.push(format!("frame {index} ({shape:?}): {m}"));
+            }
+        }
         if let Some(want) = expected {
             if got != want {
                 mismatched += 1;
@@ -260,6 +281,12 @@ fn generated_frames_through_both_programs_match_the_reference_parser() {
         mismatches.is_empty(),
         "seed {seed:#x}: {mismatched} frames differ from the reference; the first:\n{}",
         mismatches.join("\n")
+    );
+
+    assert!(
+        offline_mismatches.is_empty(),
+        "seed {seed:#x}: the offline parser reads {offline_mismatched} frames differently from the kernel; the first:\n{}",
+        offline_mismatches.join("\n")
     );
 
     // Not vacuous: enough frames, most of them judged, every shape present.

@@ -1,0 +1,501 @@
+//! Reading pcap and pcapng captures: each packet as its capture time, link type, frame
+//! bytes and original length.
+//!
+//! Parsing is `pcap-file`'s (both formats, both byte orders, microsecond and nanosecond
+//! pcap); this module feeds its parsers from [`ReadBuffer`], so packets are parsed in place
+//! (no copy, no allocation per packet) and the byte offset where a file stops is exact.
+//!
+//! - pcapng timestamps are in the units of their interface's `if_tsresol` (microseconds
+//!   unless it says otherwise, a power of 10 or of 2) plus its `if_tsoffset` seconds;
+//!   `pcap-file` hands over the raw count, which is converted here. A simple packet block
+//!   has no timestamp and takes the previous packet's.
+//! - A link type the parser does not read ([`LinkType`]) is an error naming it: for pcap
+//!   when the file is opened, for pcapng at the first packet of such an interface.
+//! - A file that ends inside a packet, or whose next block cannot be parsed, yields every
+//!   packet before it and then [`ReadError::Truncated`], saying at which packet and byte
+//!   offset it stopped; the reader yields nothing after that.
+
+use std::{
+    fs::File,
+    io::{self, Read},
+    path::{Path, PathBuf},
+};
+
+use pcap_file::{
+    pcap::PcapParser,
+    pcapng::{blocks::interface_description::InterfaceDescriptionOption, Block, PcapNgParser},
+    Endianness, PcapError,
+};
+
+use super::{
+    buffer::ReadBuffer,
+    link::{describe, LinkType},
+};
+
+/// One captured packet, borrowed from the reader until the next one is read.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    pub link: LinkType,
+    /// The bytes captured (at most the snapshot length).
+    pub data: &'a [u8],
+    /// The packet's length on the wire, at least `data.len()`.
+    pub orig_len: u32,
+}
+
+/// Why a capture could not be read, or where it stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is not a pcap or pcapng capture (it starts with {magic:02x?})", path.display())]
+    NotACapture { path: PathBuf, magic: Vec<u8> },
+    #[error("{}: bad capture header: {source}", path.display())]
+    Header {
+        path: PathBuf,
+        #[source]
+        source: PcapError,
+    },
+    #[error(
+        "{}: link type {} is not supported (Ethernet, Linux cooked SLL/SLL2 and raw IP are)",
+        path.display(),
+        describe(*number)
+    )]
+    UnsupportedLink { path: PathBuf, number: u32 },
+    #[error(
+        "{}: stopped at packet {packet} (byte offset {offset}): {cause}; the {read} packets before it were read",
+        path.display(),
+        read = packet - 1
+    )]
+    Truncated {
+        path: PathBuf,
+        /// The packet that could not be read, counting from 1.
+        packet: u64,
+        /// Where in the file it starts.
+        offset: u64,
+        cause: String,
+    },
+}
+
+/// Per pcapng interface: what its packets need.
+#[derive(Clone, Copy)]
+struct Interface {
+    /// `None` for a link type the parser does not read.
+    link: Option<LinkType>,
+    number: u32,
+    /// Timestamp unit: `10^-exp` seconds, or `2^-exp` with `binary`.
+    exp: u8,
+    binary: bool,
+    offset_s: u64,
+}
+
+impl Interface {
+    fn ts_ns(&self, units: u64) -> u64 {
+        let ns = if self.binary {
+            ((units as u128 * 1_000_000_000) >> self.exp.min(127)) as u64
+        } else if self.exp <= 9 {
+            units.saturating_mul(10u64.pow(9 - self.exp as u32))
+        } else {
+            (units as u128 / 10u128.pow((self.exp - 9).min(38) as u32)) as u64
+        };
+        ns.saturating_add(self.offset_s.saturating_mul(1_000_000_000))
+    }
+}
+
+enum Format {
+    Pcap {
+        parser: PcapParser,
+        link: LinkType,
+    },
+    PcapNg {
+        parser: PcapNgParser,
+        interfaces: Vec<Interface>,
+        last_ts_ns: u64,
+    },
+}
+
+/// A capture file being read.
+pub struct CaptureReader {
+    path: PathBuf,
+    buf: ReadBuffer,
+    format: Format,
+    /// Packets yielded so far.
+    packets: u64,
+    /// Bytes of the packet yielded last, consumed at the next read.
+    pending: usize,
+    done: bool,
+}
+
+const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
+const PCAP_MAGICS: [[u8; 4]; 4] = [
+    [0xd4, 0xc3, 0xb2, 0xa1],
+    [0xa1, 0xb2, 0xc3, 0xd4],
+    [0x4d, 0x3c, 0xb2, 0xa1],
+    [0xa1, 0xb2, 0x3c, 0x4d],
+];
+
+impl CaptureReader {
+    /// Opens a capture file.
+    pub fn open(path: &Path) -> Result<CaptureReader, ReadError> {
+        let file = File::open(path).map_err(|source| ReadError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_reader(path, Box::new(file))
+    }
+
+    /// Reads a capture from `reader`; `name` is what errors call it.
+    pub fn from_reader(
+        name: &Path,
+        reader: Box<dyn Read + Send>,
+    ) -> Result<CaptureReader, ReadError> {
+        let path = name.to_path_buf();
+        let mut buf = ReadBuffer::new(reader);
+        let header_err = |path: &PathBuf, source| ReadError::Header {
+            path: path.clone(),
+            source,
+        };
+        let io_err = |path: &PathBuf, e: io::Error| ReadError::Open {
+            path: path.clone(),
+            source: e,
+        };
+        while buf.data().len() < 4 && buf.fill().map_err(|e| io_err(&path, e))? > 0 {}
+        let magic: Vec<u8> = buf.data().iter().take(4).copied().collect();
+        let format = if magic == PCAPNG_SHB.to_be_bytes() {
+            let need = block_len(buf.data(), Endianness::Big);
+            ensure(&mut buf, need).map_err(|e| io_err(&path, e))?;
+            let data = buf.data();
+            let (rem, parser) = PcapNgParser::new(data).map_err(|e| header_err(&path, e))?;
+            let used = data.len() - rem.len();
+            buf.consume(used);
+            Format::PcapNg {
+                parser,
+                interfaces: Vec::new(),
+                last_ts_ns: 0,
+            }
+        } else if PCAP_MAGICS.iter().any(|m| magic == m) {
+            ensure(&mut buf, Some(24)).map_err(|e| io_err(&path, e))?;
+            let data = buf.data();
+            let (rem, parser) = PcapParser::new(data).map_err(|e| header_err(&path, e))?;
+            let used = data.len() - rem.len();
+            let number: u32 = parser.header().datalink.into();
+            let link = LinkType::from_number(number).ok_or(ReadError::UnsupportedLink {
+                path: path.clone(),
+                number,
+            })?;
+            buf.consume(used);
+            Format::Pcap { parser, link }
+        } else {
+            return Err(ReadError::NotACapture { path, magic });
+        };
+        Ok(CaptureReader {
+            path,
+            buf,
+            format,
+            packets: 0,
+            pending: 0,
+            done: false,
+        })
+    }
+
+    /// The file's name as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Packets read so far.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Byte offset of the next unread packet or block.
+    pub fn offset(&self) -> u64 {
+        self.buf.offset() + self.pending as u64
+    }
+
+    /// The next packet; `None` at the end of the file or after an error.
+    pub fn next_frame(&mut self) -> Option<Result<Frame<'_>, ReadError>> {
+        if self.done {
+            return None;
+        }
+        self.buf.consume(std::mem::take(&mut self.pending));
+        // Stays set unless a packet is read: nothing follows the end or an error.
+        self.done = true;
+        match self.next_inner() {
+            Ok(Some(f)) => Some(Ok(f)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    fn stopped(&self, cause: impl std::fmt::Display) -> ReadError {
+        ReadError::Truncated {
+            path: self.path.clone(),
+            packet: self.packets + 1,
+            offset: self.buf.offset(),
+            cause: cause.to_string(),
+        }
+    }
+
+    fn next_inner(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
+        // Skip to the next complete packet record or block; what it skips (section and
+        // interface descriptions, statistics, name resolution) is consumed here.
+        loop {
+            match self.buf.at_end() {
+                Ok(true) => return Ok(None),
+                Ok(false) => {}
+                Err(e) => return Err(self.stopped(e)),
+            }
+            let need = match &self.format {
+                Format::Pcap { parser, .. } => pcap_record_len(self.buf.data(), parser),
+                Format::PcapNg { parser, .. } => {
+                    block_len(self.buf.data(), parser.section().endianness)
+                }
+            };
+            match ensure(&mut self.buf, need) {
+                Ok(true) => {}
+                Ok(false) => return Err(self.stopped("the file ends inside it")),
+                Err(e) => return Err(self.stopped(e)),
+            }
+            let Format::PcapNg {
+                parser, interfaces, ..
+            } = &mut self.format
+            else {
+                break;
+            };
+            let data = self.buf.data();
+            let order = parser.section().endianness;
+            let block_type = u32_at(data, 0, order);
+            if block_type == PCAPNG_SHB || block_type == PCAPNG_IDB {
+                let used = match parser.next_block(data) {
+                    Ok((rem, block)) => {
+                        match block {
+                            Block::SectionHeader(_) => interfaces.clear(),
+                            Block::InterfaceDescription(idb) => interfaces.push(interface(&idb)),
+                            _ => {}
+                        }
+                        data.len() - rem.len()
+                    }
+                    Err(e) => return Err(self.stopped(e)),
+                };
+                self.buf.consume(used);
+                continue;
+            }
+            if matches!(block_type, PCAPNG_EPB | PCAPNG_SPB | PCAPNG_PB) {
+                break;
+            }
+            // Any other block holds no packet.
+            let used = need.unwrap_or(0);
+            self.buf.consume(used);
+        }
+        let packet = self.packets + 1;
+        let offset = self.buf.offset();
+        let stopped = |cause: &dyn std::fmt::Display| ReadError::Truncated {
+            path: self.path.clone(),
+            packet,
+            offset,
+            cause: cause.to_string(),
+        };
+        let data = self.buf.data();
+        let (frame, used) = match &mut self.format {
+            Format::Pcap { parser, link } => {
+                let (rem, p) = parser.next_packet(data).map_err(|e| stopped(&e))?;
+                let ts_ns = p.timestamp.as_nanos().min(u64::MAX as u128) as u64;
+                let std::borrow::Cow::Borrowed(bytes) = p.data else {
+                    unreachable!("the pcap parser borrows packet data")
+                };
+                let frame = Frame {
+                    ts_ns,
+                    link: *link,
+                    data: bytes,
+                    orig_len: p.orig_len.max(bytes.len() as u32),
+                };
+                (frame, data.len() - rem.len())
+            }
+            Format::PcapNg {
+                parser,
+                interfaces,
+                last_ts_ns,
+            } => {
+                let order = parser.section().endianness;
+                let p = packet_block(data, order)
+                    .ok_or_else(|| stopped(&"a packet block that does not parse"))?;
+                let info = interfaces
+                    .get(p.interface as usize)
+                    .copied()
+                    .ok_or_else(|| {
+                        stopped(&format_args!(
+                            "a packet of interface {}, which no interface block describes",
+                            p.interface
+                        ))
+                    })?;
+                let Some(link) = info.link else {
+                    return Err(ReadError::UnsupportedLink {
+                        path: self.path.clone(),
+                        number: info.number,
+                    });
+                };
+                let ts_ns = p.units.map_or(*last_ts_ns, |u| info.ts_ns(u));
+                *last_ts_ns = ts_ns;
+                let frame = Frame {
+                    ts_ns,
+                    link,
+                    data: p.data,
+                    orig_len: p.orig_len.max(p.data.len() as u32),
+                };
+                (frame, p.block_len)
+            }
+        };
+        self.pending = used;
+        self.packets += 1;
+        self.done = false;
+        Ok(Some(frame))
+    }
+}
+
+const PCAPNG_IDB: u32 = 1;
+const PCAPNG_PB: u32 = 2;
+const PCAPNG_SPB: u32 = 3;
+const PCAPNG_EPB: u32 = 6;
+
+fn u32_at(data: &[u8], off: usize, order: Endianness) -> u32 {
+    let b = [data[off], data[off + 1], data[off + 2], data[off + 3]];
+    match order {
+        Endianness::Big => u32::from_be_bytes(b),
+        Endianness::Little => u32::from_le_bytes(b),
+    }
+}
+
+fn u16_at(data: &[u8], off: usize, order: Endianness) -> u16 {
+    let b = [data[off], data[off + 1]];
+    match order {
+        Endianness::Big => u16::from_be_bytes(b),
+        Endianness::Little => u16::from_le_bytes(b),
+    }
+}
+
+/// Bytes of the pcapng block at the front of `data`: `None` while its header is not all
+/// there. A section header gives its own byte order (in the byte-order magic after the
+/// length); every other block uses its section's.
+fn block_len(data: &[u8], order: Endianness) -> Option<usize> {
+    if data.len() < 12 {
+        return None;
+    }
+    let order = if data[..4] == PCAPNG_SHB.to_be_bytes() {
+        if data[8..12] == [0x1a, 0x2b, 0x3c, 0x4d] {
+            Endianness::Big
+        } else {
+            Endianness::Little
+        }
+    } else {
+        order
+    };
+    Some(u32_at(data, 4, order) as usize)
+}
+
+/// Bytes of the pcap record at the front of `data` (16-byte header and captured bytes).
+fn pcap_record_len(data: &[u8], parser: &PcapParser) -> Option<usize> {
+    if data.len() < 16 {
+        return None;
+    }
+    Some(16 + u32_at(data, 8, parser.header().endianness) as usize)
+}
+
+/// Makes sure `need` bytes are buffered (`None`: at least the next header's worth).
+/// `Ok(false)` when the file ends first.
+fn ensure(buf: &mut ReadBuffer, need: Option<usize>) -> io::Result<bool> {
+    let need = need.unwrap_or(16).max(1);
+    if need > super::buffer::MAX_BLOCK {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a record of {need} bytes, more than any packet"),
+        ));
+    }
+    while buf.data().len() < need {
+        if buf.fill()? == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// A packet block's fields, read in place.
+struct PacketBlock<'a> {
+    interface: u32,
+    /// Timestamp in its interface's units; `None` for a simple packet block.
+    units: Option<u64>,
+    orig_len: u32,
+    data: &'a [u8],
+    block_len: usize,
+}
+
+/// Reads an enhanced, simple or (obsolete) packet block; `None` when its lengths do not fit.
+fn packet_block(data: &[u8], order: Endianness) -> Option<PacketBlock<'_>> {
+    let block_len = u32_at(data, 4, order) as usize;
+    let body = data.get(8..block_len.checked_sub(4)?)?;
+    let ts = |hi: usize| {
+        (u64::from(u32_at(body, hi, order)) << 32) | u64::from(u32_at(body, hi + 4, order))
+    };
+    let (interface, units, caplen, orig_len, start): (u32, Option<u64>, usize, u32, usize) =
+        match u32_at(data, 0, order) {
+            PCAPNG_EPB if body.len() >= 20 => (
+                u32_at(body, 0, order),
+                Some(ts(4)),
+                u32_at(body, 12, order) as usize,
+                u32_at(body, 16, order),
+                20,
+            ),
+            PCAPNG_PB if body.len() >= 20 => (
+                u16_at(body, 0, order) as u32,
+                Some(ts(4)),
+                u32_at(body, 12, order) as usize,
+                u32_at(body, 16, order),
+                20,
+            ),
+            PCAPNG_SPB if body.len() >= 4 => {
+                let orig = u32_at(body, 0, order);
+                // The captured length is the original one cut to the block (and its padding).
+                let caplen = (orig as usize).min(body.len() - 4);
+                (0, None, caplen, orig, 4)
+            }
+            _ => return None,
+        };
+    let data = body.get(start..start.checked_add(caplen)?)?;
+    Some(PacketBlock {
+        interface,
+        units,
+        orig_len,
+        data,
+        block_len,
+    })
+}
+
+/// What a packet needs from its interface description.
+fn interface(
+    idb: &pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock<'_>,
+) -> Interface {
+    let number: u32 = idb.linktype.into();
+    let mut iface = Interface {
+        link: LinkType::from_number(number),
+        number,
+        exp: 6,
+        binary: false,
+        offset_s: 0,
+    };
+    for opt in &idb.options {
+        match opt {
+            InterfaceDescriptionOption::IfTsResol(r) => {
+                iface.binary = r & 0x80 != 0;
+                iface.exp = r & 0x7f;
+            }
+            InterfaceDescriptionOption::IfTsOffset(s) => iface.offset_s = *s,
+            _ => {}
+        }
+    }
+    iface
+}
