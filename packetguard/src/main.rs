@@ -25,7 +25,7 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Attach to interfaces and write one CSV row per flow (the collection mode).
     Collect(commands::collect::CollectArgs),
-    /// Score files offline with the detectors of `run`: flow CSVs, Wireshark packet lists.
+    /// Score files offline with the detectors of `run`: captures, flow CSVs, packet lists.
     Analyze(commands::analyze::AnalyzeArgs),
     /// Show which BPF programs are attached to an interface (XDP, TCX, tc filters).
     Status(commands::status::StatusArgs),

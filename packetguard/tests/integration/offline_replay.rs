@@ -82,9 +82,7 @@ impl Consumer for Rows {
     fn event(&mut self, ev: Event<'_>) -> Result<(), Self::Error> {
         if let Event::Flow(rec) = ev {
             let out = &mut self.out;
-            let mut res = Ok(());
-            self.merger.add(rec, |row| res = out.write_row(&row));
-            res?;
+            self.merger.add(rec, |row| out.write_row(&row))?;
         }
         Ok(())
     }
@@ -93,10 +91,8 @@ impl Consumer for Rows {
             self.event(Event::Flow(rec))?;
         }
         let out = &mut self.out;
-        let mut res = Ok(());
         self.merger
-            .close(&r.key, r.flow_start_ns, |row| res = out.write_row(&row));
-        res
+            .close(&r.key, r.flow_start_ns, |row| out.write_row(&row))
     }
     fn window_close(&mut self, _: u64, _: &HostTotals) -> Result<(), Self::Error> {
         Ok(())
@@ -115,9 +111,7 @@ fn offline_rows(capture: &Path, csv: &Path) -> Vec<HashMap<String, String>> {
     assert!(stopped.is_none(), "{stopped:?}");
     source.finish(&mut rows).unwrap();
     let out = &mut rows.out;
-    let mut res = Ok(());
-    rows.merger.finish(|row| res = out.write_row(&row));
-    res.unwrap();
+    rows.merger.finish(|row| out.write_row(&row)).unwrap();
     let counts = source.counts();
     assert_eq!(counts.parse_errors + counts.non_ip, 0, "{counts:?}");
     rows.out.flush().unwrap();

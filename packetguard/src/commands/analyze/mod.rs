@@ -1,6 +1,6 @@
-//! `packetguard analyze FILE...`: the pipeline with an offline source. Each file (a flow
-//! CSV from `collect`, a Wireshark packet-list CSV; captures once the capture reader is
-//! built in) is read to its end on its own time, scored by the same detectors as `run`,
+//! `packetguard analyze FILE...`: the pipeline with an offline source. Each file (a pcap
+//! or pcapng capture, a flow CSV from `collect`, a Wireshark packet-list CSV) is read to
+//! its end on its own time, scored by the same detectors as `run`,
 //! and written with the same columns as `collect` (`--out`) and the same event lines as
 //! `run` (`--events`).
 
@@ -37,9 +37,10 @@ mod verdicts;
 /// Arguments of `packetguard analyze`.
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
-    /// Files to analyse: flow CSVs written by `collect`, Wireshark packet-list CSV exports
-    /// (header "No.","Time","Source","Destination","Protocol","Length","Info"); the type
-    /// is told from the content.
+    /// Files to analyse: pcap or pcapng captures, flow CSVs written by `collect`,
+    /// Wireshark packet-list CSV exports (header
+    /// "No.","Time","Source","Destination","Protocol","Length","Info"); the type is told
+    /// from the content.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Model directory (holding flow.pgm, host.pgm and source.pgm) or one model file.
@@ -63,6 +64,10 @@ pub struct AnalyzeArgs {
     /// Default: 1m.
     #[arg(long, value_parser = limits::ACTIVE_TIMEOUT.parser())]
     pub active_timeout: Option<Duration>,
+    /// The flow table's size, as the kernel flow map's: beyond it the least recently
+    /// used flows are evicted. Default: 262144.
+    #[arg(long, value_parser = limits::FLOW_ENTRIES.parse_u32())]
+    pub flow_entries: Option<u32>,
 }
 
 /// What an analysis found, for the summary (and the report).
@@ -163,6 +168,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     let fold = FoldSettings {
         idle_timeout: args.idle_timeout.unwrap_or(defaults::IDLE_TIMEOUT),
         active_timeout: args.active_timeout.unwrap_or(defaults::ACTIVE_TIMEOUT),
+        flow_entries: args.flow_entries.unwrap_or(defaults::FLOW_ENTRIES),
     };
     // Every input is opened (and its type told) before anything is read or written.
     let mut sources = Vec::new();

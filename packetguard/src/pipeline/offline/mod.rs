@@ -2,12 +2,14 @@
 //! source yields. The input type is told from the content, not the name: the pcap and
 //! pcapng magic numbers, or the header line of a CSV.
 //!
+//! - [`capture_file`]: pcap and pcapng captures, through [`crate::capture`].
 //! - [`flow_csv`]: the flow CSV `collect` writes.
 //! - [`packet_list`]: Wireshark's packet-list CSV export.
 //! - [`packets`]: packets folded into flows and address totals on capture time.
 //! - [`timeline`]: the seconds of capture time.
 //! - [`csv_line`]: splitting a CSV line.
 
+pub mod capture_file;
 pub mod csv_line;
 pub mod flow_csv;
 pub mod packet_list;
@@ -41,8 +43,8 @@ pub enum InputError {
         header = packet_list::HEADER
     )]
     Unknown { path: PathBuf, first: String },
-    #[error("{path}: {format} captures are read once the capture reader is built in; for now export it from Wireshark as a packet-list CSV, or collect its flows live")]
-    CaptureUnsupported { path: PathBuf, format: &'static str },
+    #[error(transparent)]
+    Capture(#[from] crate::capture::ReadError),
     #[error("{path} line {line}: bad row: {what}")]
     Row {
         path: PathBuf,
@@ -91,11 +93,14 @@ pub fn detect(head: &[u8]) -> Option<InputKind> {
     }
 }
 
-/// How offline inputs fold packets into flows.
+/// How offline inputs fold packets into flows: the live agent's settings, so a capture
+/// gives the flows the agent would.
 #[derive(Clone, Copy, Debug)]
 pub struct FoldSettings {
     pub idle_timeout: Duration,
     pub active_timeout: Duration,
+    /// The flow table's cap (the kernel flow map's size).
+    pub flow_entries: u32,
 }
 
 /// Opens `path` as the source its content says it is.
@@ -113,13 +118,18 @@ pub fn open(path: &Path, fold: FoldSettings) -> Result<Box<dyn OfflineSource>, I
             .take(80)
             .collect(),
     })?;
-    let capture = |format| InputError::CaptureUnsupported {
-        path: path.to_owned(),
-        format,
-    };
     match kind {
-        InputKind::Pcap => Err(capture("pcap")),
-        InputKind::PcapNg => Err(capture("pcapng")),
+        InputKind::Pcap | InputKind::PcapNg => {
+            drop(reader);
+            Ok(Box::new(capture_file::CaptureFile::open(
+                path,
+                crate::capture::OfflineSettings {
+                    flow_entries: fold.flow_entries,
+                    active_timeout: fold.active_timeout,
+                    idle_timeout: fold.idle_timeout,
+                },
+            )?))
+        }
         InputKind::FlowCsv | InputKind::PacketList => {
             let mut header = String::new();
             reader.read_line(&mut header).map_err(read)?;
