@@ -62,6 +62,19 @@ impl AddressTotals for TotalsMap {
     }
 }
 
+/// Address totals someone else keeps (the capture reader's flow table), read in place.
+pub struct MapTotals<'a>(pub &'a HashMap<HostKey, HostStats>);
+
+impl AddressTotals for MapTotals<'_> {
+    fn for_each_total(
+        &mut self,
+        f: &mut dyn FnMut(HostKey, HostStats),
+    ) -> Result<usize, DataPathError> {
+        self.0.iter().for_each(|(k, v)| f(*k, *v));
+        Ok(self.0.len())
+    }
+}
+
 /// What a configuration of the pipeline does with what a source yields.
 pub trait Stage {
     /// A flow record, flow start or packet sample.

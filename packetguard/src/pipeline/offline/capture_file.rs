@@ -8,16 +8,15 @@
 //! the window is closed once at the second before it: the totals have not changed, no
 //! address gets a row, and the next window is one second long, as live.
 
-use std::{collections::HashMap, path::Path};
+use std::path::Path;
 
 use anyhow::Result;
-use packetguard_common::{HostKey, HostStats};
 
 use super::SECOND_NS;
 use crate::{
     capture::{self, CaptureReader, Consumer, HostTotals, OfflineSettings, ReadError},
-    datapath::{drain::Event, flow_table::Removed, DataPathError},
-    pipeline::source::{AddressTotals, OfflineSource, SourceStats, Stage},
+    datapath::{drain::Event, flow_table::Removed},
+    pipeline::source::{MapTotals, OfflineSource, SourceStats, Stage},
 };
 
 /// One capture file.
@@ -40,19 +39,6 @@ impl CaptureFile {
     }
 }
 
-/// A map of the capture's running totals, read as the kernel's address maps are.
-struct Totals<'a>(&'a HashMap<HostKey, HostStats>);
-
-impl AddressTotals for Totals<'_> {
-    fn for_each_total(
-        &mut self,
-        f: &mut dyn FnMut(HostKey, HostStats),
-    ) -> Result<usize, DataPathError> {
-        self.0.iter().for_each(|(k, v)| f(*k, *v));
-        Ok(self.0.len())
-    }
-}
-
 /// The capture source's consumer: the stage, on capture time.
 struct ToStage<'a> {
     stage: &'a mut dyn Stage,
@@ -63,8 +49,8 @@ impl ToStage<'_> {
     fn close(&mut self, end_ns: u64, totals: &HostTotals) -> Result<()> {
         self.stage.clock_mut().advance_to(end_ns);
         self.stage.second(
-            &mut Totals(&totals.destinations),
-            &mut Totals(&totals.sources),
+            &mut MapTotals(&totals.destinations),
+            &mut MapTotals(&totals.sources),
         )
     }
 }

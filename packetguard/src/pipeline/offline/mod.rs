@@ -5,7 +5,7 @@
 //! - [`capture_file`]: pcap and pcapng captures, through [`crate::capture`].
 //! - [`flow_csv`]: the flow CSV `collect` writes.
 //! - [`packet_list`]: Wireshark's packet-list CSV export.
-//! - [`packets`]: packets folded into flows and address totals on capture time.
+//! - [`packets`]: listed packets folded by the capture reader's flow table on capture time.
 //! - [`timeline`]: the seconds of capture time.
 //! - [`csv_line`]: splitting a CSV line.
 
@@ -138,7 +138,11 @@ pub fn open(path: &Path, fold: FoldSettings) -> Result<Box<dyn OfflineSource>, I
                 _ => Box::new(packet_list::PacketList::new(
                     path,
                     reader,
-                    packets::PacketFolder::new(fold.idle_timeout, fold.active_timeout),
+                    packets::PacketFolder::new(
+                        fold.idle_timeout,
+                        fold.active_timeout,
+                        fold.flow_entries,
+                    ),
                 )),
             })
         }

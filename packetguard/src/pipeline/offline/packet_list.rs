@@ -17,6 +17,7 @@ use std::{
 
 use anyhow::Result;
 use packetguard_common::{
+    host::connection_attempt,
     key::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP},
     record::{TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG},
     PacketMeta,
@@ -288,15 +289,18 @@ impl<R: BufRead> OfflineSource for PacketList<R> {
                 None => (0, 0),
             };
             let is_tcp = protocol == IPPROTO_TCP && header.is_some();
+            let tcp_flags = header.as_ref().map_or(0, |h| h.flags);
+            // Packet lists carry no fragment offsets: no first fragment is cut short.
+            let attempt = connection_attempt(is_tcp, tcp_flags, false);
             let meta = PacketMeta {
                 ts_ns: ts,
                 len,
                 payload_len: header.as_ref().and_then(|h| h.payload).unwrap_or(0),
                 window: header.as_ref().and_then(|h| h.window).unwrap_or(0),
-                tcp_flags: header.as_ref().map_or(0, |h| h.flags),
+                tcp_flags,
                 ttl: 0,
                 is_tcp: u8::from(is_tcp),
-                attempt: 0,
+                attempt: u8::from(attempt),
                 _pad: [0; 2],
             };
             self.folder.packet(
@@ -311,11 +315,11 @@ impl<R: BufRead> OfflineSource for PacketList<R> {
                 },
             )?;
             stats.read += 1;
-            stats.flows = self.folder.flows_out;
+            stats.flows = self.folder.flows();
             progress(stats);
         }
         self.folder.finish(stage)?;
-        stats.flows = self.folder.flows_out;
+        stats.flows = self.folder.flows();
         Ok(stats)
     }
 }

@@ -1,29 +1,27 @@
 //! Packets folded into flows on capture time, for offline inputs that list packets (the
-//! packet-list CSV): the `packetguard-common` arithmetic the kernel runs, a flow table
-//! with idle and active timeouts on capture timestamps, the per-address totals the
-//! kernel's address maps would hold, and flow starts. What it yields is what the live
-//! source yields the stage.
-//!
-//! Flows end at idle expiry, active timeout and the end of the input; a FIN or RST is
-//! counted but does not cut the record the way the kernel's end-of-flow does.
+//! packet-list CSV): the capture reader's flow table ([`crate::capture::flows`]), which
+//! makes the kernel's decisions (ends, restarts, active timeouts, credits to the address
+//! totals) with the `packetguard-common` arithmetic. This drives it on the seconds of
+//! [`Timeline`], with idle expiry before each window close, as the live loop ticks.
 
-use std::{collections::HashMap, net::IpAddr, time::Duration};
+use std::{net::IpAddr, time::Duration};
 
 use anyhow::Result;
-use packetguard_common::{
-    host::{connection_attempt, is_answer},
-    FlowKey, FlowRecord, FlowStart, FlowStats, HostKey, HostStats, PacketMeta, RecordKind,
-    RecordReason,
-};
+use packetguard_common::{FlowKey, PacketMeta};
 
 use super::timeline::Timeline;
 use crate::{
+    capture::{
+        flows::{FlowFolder, Sink},
+        parse::{FragmentKind, Packet as Parsed},
+    },
     datapath::{drain::Event, flow_table::Removed},
     flows::words,
-    pipeline::source::{Stage, TotalsMap},
+    pipeline::source::{MapTotals, Stage},
 };
 
-/// One packet as an offline input describes it.
+/// One packet as an offline input describes it. `meta.attempt` says whether it is a
+/// connection attempt, as the kernel's parser would.
 #[derive(Clone, Copy, Debug)]
 pub struct Packet {
     pub src: IpAddr,
@@ -34,52 +32,72 @@ pub struct Packet {
     pub meta: PacketMeta,
 }
 
-struct Open {
-    stats: FlowStats,
-    /// The opener's first packet was answered already (credited once).
-    answered: bool,
+/// The flow table and the seconds it runs on.
+pub struct PacketFolder {
+    folder: FlowFolder,
+    idle_ns: u64,
+    timeline: Timeline,
 }
 
-/// The offline flow table and address totals.
-pub struct PacketFolder {
-    flows: HashMap<FlowKey, Open>,
-    idle_ns: u64,
-    active_ns: u64,
-    timeline: Timeline,
-    destinations: TotalsMap,
-    sources: TotalsMap,
-    /// Flows handed to the stage.
-    pub flows_out: u64,
+/// Hands the flow table's output to the stage. The table's sink cannot fail, so the
+/// first error is kept here and returned as soon as the table's call is over.
+struct Forward<'a> {
+    stage: &'a mut dyn Stage,
+    failed: Option<anyhow::Error>,
+}
+
+impl Sink for Forward<'_> {
+    fn event(&mut self, ev: Event<'_>) {
+        if self.failed.is_none() {
+            self.failed = self.stage.event(ev).err();
+        }
+    }
+
+    fn removed(&mut self, removed: &Removed) {
+        if self.failed.is_none() {
+            self.failed = self.stage.removed(removed).err();
+        }
+    }
+}
+
+impl Forward<'_> {
+    fn result(&mut self) -> Result<()> {
+        self.failed.take().map_or(Ok(()), Err)
+    }
+}
+
+fn close(folder: &mut FlowFolder, idle_ns: u64, stage: &mut dyn Stage, end: u64) -> Result<()> {
+    let mut fwd = Forward {
+        stage,
+        failed: None,
+    };
+    folder.expire_idle(end, idle_ns, &mut fwd);
+    fwd.result()?;
+    fwd.stage.second(
+        &mut MapTotals(&folder.hosts.destinations),
+        &mut MapTotals(&folder.hosts.sources),
+    )
 }
 
 impl PacketFolder {
-    pub fn new(idle: Duration, active: Duration) -> Self {
+    pub fn new(idle: Duration, active: Duration, flow_entries: u32) -> Self {
         Self {
-            flows: HashMap::new(),
+            folder: FlowFolder::new(flow_entries, active.as_nanos() as u64),
             idle_ns: idle.as_nanos() as u64,
-            active_ns: active.as_nanos() as u64,
             timeline: Timeline::default(),
-            destinations: TotalsMap::default(),
-            sources: TotalsMap::default(),
-            flows_out: 0,
         }
+    }
+
+    /// Flows created so far.
+    pub fn flows(&self) -> u64 {
+        self.folder.counts.created
     }
 
     /// Folds one packet, closing the seconds before it first.
     pub fn packet(&mut self, stage: &mut dyn Stage, p: &Packet) -> Result<()> {
-        let ts = p.meta.ts_ns;
-        let Self {
-            flows,
-            idle_ns,
-            timeline,
-            destinations,
-            sources,
-            flows_out,
-            ..
-        } = self;
-        timeline.reach(ts, stage, |stage, end| {
-            expire(flows, flows_out, stage, end, *idle_ns)?;
-            stage.second(destinations, sources)
+        let (folder, idle_ns) = (&mut self.folder, self.idle_ns);
+        self.timeline.reach(p.meta.ts_ns, stage, |stage, end| {
+            close(folder, idle_ns, stage, end)
         })?;
         let version = if p.src.is_ipv4() { 4 } else { 6 };
         let (key, src_is_a) = FlowKey::canonical(
@@ -90,127 +108,36 @@ impl PacketFolder {
             words(p.dst),
             p.dst_port,
         );
-        let is_tcp = p.meta.is_tcp != 0;
-        let open = match self.flows.get_mut(&key) {
-            Some(open) => open,
-            None => {
-                // Packet lists carry no fragment offsets: no first fragment is short.
-                let attempt = connection_attempt(is_tcp, p.meta.tcp_flags, false);
-                stage.event(Event::FlowStart(&FlowStart {
-                    kind: RecordKind::FlowStart as u32,
-                    len: p.meta.len,
-                    ts_ns: ts,
-                    key,
-                    tcp_flags: p.meta.tcp_flags,
-                    fwd_is_a: src_is_a as u8,
-                    attempt: attempt as u8,
-                    _pad: [0; 5],
-                }))?;
-                self.flows.entry(key).or_insert(Open {
-                    stats: FlowStats::new_flow(ts, src_is_a as u8),
-                    answered: false,
-                })
-            }
+        let mut fwd = Forward {
+            stage,
+            failed: None,
         };
-        let forward = (open.stats.fwd_is_a != 0) == src_is_a;
-        if open.stats.active_due(ts, self.active_ns) {
-            let mut stats = open.stats;
-            stats.complete_interval();
-            stage.event(Event::Flow(&FlowRecord {
-                kind: RecordKind::Flow as u32,
-                reason: RecordReason::ActiveTimeout as u32,
+        self.folder.account(
+            &Parsed {
                 key,
-                stats,
-            }))?;
-            open.stats.begin_interval();
-        }
-        open.stats.observe(&p.meta, forward);
-        open.stats.count(forward, p.meta.len);
-        let fwd_is_a = open.stats.fwd_is_a != 0;
-        let tcp = u8::from(is_tcp);
-        let d = HostStats::first(p.meta.len, tcp, p.meta.tcp_flags);
-        self.destinations
-            .credit(HostKey::destination(&key, src_is_a), &d);
-        self.sources.credit(HostKey::source(&key, src_is_a), &d);
-        if !forward && !open.answered {
-            open.answered = true;
-            if is_answer(p.protocol, p.meta.tcp_flags) {
-                let answered = HostStats {
-                    answered: 1,
-                    ..HostStats::default()
-                };
-                self.sources
-                    .credit(HostKey::source(&key, fwd_is_a), &answered);
-            }
-        }
-        Ok(())
+                src_is_a,
+                meta: p.meta,
+                fragment: FragmentKind::None,
+            },
+            &mut fwd,
+        );
+        fwd.result()
     }
 
-    /// At the end of the input: closes the last second and exports every flow.
+    /// At the end of the input: every flow exported, then the last window close.
     pub fn finish(&mut self, stage: &mut dyn Stage) -> Result<()> {
         if let Some(end) = self.timeline.current_end() {
             stage.clock_mut().advance_to(end);
         }
-        let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
-        for key in keys {
-            if let Some(open) = self.flows.remove(&key) {
-                export(
-                    stage,
-                    key,
-                    open,
-                    RecordReason::Shutdown,
-                    &mut self.flows_out,
-                )?;
-            }
-        }
-        stage.second(&mut self.destinations, &mut self.sources)
+        let mut fwd = Forward {
+            stage,
+            failed: None,
+        };
+        self.folder.export_all(&mut fwd);
+        fwd.result()?;
+        fwd.stage.second(
+            &mut MapTotals(&self.folder.hosts.destinations),
+            &mut MapTotals(&self.folder.hosts.sources),
+        )
     }
-}
-
-/// Exports the flows idle for `idle_ns` at `now`.
-fn expire(
-    flows: &mut HashMap<FlowKey, Open>,
-    out: &mut u64,
-    stage: &mut dyn Stage,
-    now: u64,
-    idle_ns: u64,
-) -> Result<()> {
-    let due: Vec<FlowKey> = flows
-        .iter()
-        .filter(|(_, o)| now.saturating_sub(o.stats.last_seen_ns) >= idle_ns)
-        .map(|(k, _)| *k)
-        .collect();
-    for key in due {
-        if let Some(open) = flows.remove(&key) {
-            export(stage, key, open, RecordReason::IdleTimeout, out)?;
-        }
-    }
-    Ok(())
-}
-
-/// Hands a removed flow to the stage; its addresses were credited packet by packet.
-fn export(
-    stage: &mut dyn Stage,
-    key: FlowKey,
-    open: Open,
-    reason: RecordReason,
-    out: &mut u64,
-) -> Result<()> {
-    let mut stats = open.stats;
-    stats.complete_interval();
-    let record = (stats.packets() > 0).then_some(FlowRecord {
-        kind: RecordKind::Flow as u32,
-        reason: reason as u32,
-        key,
-        stats,
-    });
-    *out += 1;
-    let none = (HostKey::default(), HostStats::default());
-    stage.removed(&Removed {
-        key,
-        flow_start_ns: open.stats.flow_start_ns,
-        record,
-        uncredited: [none; 2],
-        uncredited_sources: [none; 2],
-    })
 }

@@ -34,6 +34,9 @@ pub struct Recorder {
     pub seconds: Vec<(u64, HashMap<IpAddr, HostStats>)>,
     /// Per closed second: what each source sent in it (with its answered flows).
     pub sent: Vec<HashMap<IpAddr, HostStats>>,
+    /// What removed flows had counted and not credited to their destinations: (address,
+    /// packets, bytes).
+    pub late: Vec<(IpAddr, u64, u64)>,
     last_dst: HashMap<HostKey, HostStats>,
     last_src: HashMap<HostKey, HostStats>,
 }
@@ -47,6 +50,7 @@ impl Recorder {
             features: Vec::new(),
             seconds: Vec::new(),
             sent: Vec::new(),
+            late: Vec::new(),
             last_dst: HashMap::new(),
             last_src: HashMap::new(),
         }
@@ -80,6 +84,12 @@ impl Stage for Recorder {
     }
 
     fn removed(&mut self, r: &Removed) -> Result<()> {
+        for (host, d) in &r.uncredited {
+            if d.packets > 0 {
+                self.late
+                    .push((addr(&host.addr, host.ip_version), d.packets, d.bytes));
+            }
+        }
         if let Some(rec) = &r.record {
             let s = &rec.stats;
             self.flows.push(Flow {
