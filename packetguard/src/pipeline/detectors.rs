@@ -300,6 +300,12 @@ impl Detectors {
         Ok(())
     }
 
+    /// Starts the current window now (after a stretch of empty windows the source did not
+    /// close one by one).
+    pub fn restart_window(&mut self) {
+        self.window_opened = self.out.clock.now().mono;
+    }
+
     /// Starts the first window, and the learning time if any, now: when the source starts
     /// yielding traffic.
     pub fn start(&mut self) {

@@ -90,6 +90,9 @@ pub trait Stage {
     ) -> Result<()>;
     /// The clock the stage runs on; offline sources move it to their timestamps.
     fn clock_mut(&mut self) -> &mut Clock;
+    /// The source had nothing for longer than a window (no packet, no flow) and skipped
+    /// the closes of those empty windows: the current window starts now.
+    fn restart_window(&mut self) {}
     /// A flow known by its features only (a row of the flow CSV `collect` writes), to be
     /// scored as its record would be. Only offline sources yield these.
     fn flow_features(&mut self, _flow: &FeatureRow<'_>) -> Result<()> {

@@ -250,3 +250,52 @@ fn a_truncated_capture_is_analysed_up_to_the_cut_and_says_where_it_stopped() {
     assert!(err.contains(&s(&bad)), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn after_a_silent_stretch_windows_stay_on_whole_seconds_of_capture_time() {
+    let d = dir("gap");
+    let (input, verdicts) = (d.join("gap.pcap"), d.join("verdicts.jsonl"));
+    let mut frames = conversation(1_000_000);
+    frames.pop();
+    // Nothing for 18 seconds (the conversation expires after 1s idle), then one SYN.
+    frames.push((20_250_000, tcp_v4(V4_A, V4_B, 40001, 80, TCP_SYN, 0)));
+    std::fs::write(&input, pcap(&frames)).unwrap();
+    let out = packetguard(&[
+        "analyze",
+        &s(&input),
+        "--model",
+        &s(&default_models()),
+        "--idle-timeout",
+        "1s",
+        "--json-verdicts",
+        &s(&verdicts),
+    ]);
+    assert_ok(&out);
+    let mut windows: Vec<(u64, String)> = std::fs::read_to_string(&verdicts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["detector"] == "host")
+        .map(|v| {
+            let host = v["subject"]["host"].as_str().unwrap().to_owned();
+            (v["ts_unix_ms"].as_u64().unwrap(), host)
+        })
+        .collect();
+    windows.sort();
+    // Server and client in the conversation's second; the server again when the ended
+    // flow is removed a second later with the closing ACK it had not credited yet (the
+    // kernel credits at most every 100 ms); then the SYN's destination in the second it
+    // arrived in, closed at that second's end.
+    let t = |s: u64| (T0_S + s) * 1000;
+    assert_eq!(
+        windows,
+        [
+            (t(2), "192.0.2.10".to_owned()),
+            (t(2), "198.51.100.20".to_owned()),
+            (t(3), "198.51.100.20".to_owned()),
+            (t(21), "198.51.100.20".to_owned())
+        ],
+        "{windows:?}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -116,6 +116,10 @@ impl Stage for Analyze {
         &mut self.det.out.clock
     }
 
+    fn restart_window(&mut self) {
+        self.det.restart_window();
+    }
+
     fn flow_features(&mut self, flow: &FeatureRow<'_>) -> Result<()> {
         if let Some(rows) = &mut self.rows {
             rows.line(flow.line).context("writing the flow CSV")?;

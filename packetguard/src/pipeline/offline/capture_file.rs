@@ -4,9 +4,10 @@
 //!
 //! The capture source ticks at whole seconds of capture time, and skips the ticks of a
 //! stretch with no packet and no flow left (nothing could change in it). The live loop
-//! ticks through such a stretch with empty windows, so before a tick that follows a skip,
-//! the window is closed once at the second before it: the totals have not changed, no
-//! address gets a row, and the next window is one second long, as live.
+//! ticks through such a stretch with empty windows, so at the first packet after a skip
+//! (it opens a flow, so it comes as a flow start) the window restarts at that packet's
+//! second: nothing was counted in between, and the next window is one second long, as
+//! live.
 
 use std::path::Path;
 
@@ -64,6 +65,14 @@ impl Consumer for ToStage<'_> {
             Event::FlowStart(s) => s.ts_ns,
             Event::Sample(s) => s.ts_ns,
         };
+        // A tick runs before any packet at or past its boundary: an event a second or more
+        // after the last one means the ticks in between were skipped.
+        if self.last_close.is_some_and(|last| ts >= last + SECOND_NS) {
+            let second = ts / SECOND_NS * SECOND_NS;
+            self.stage.clock_mut().advance_to(second);
+            self.stage.restart_window();
+            self.last_close = Some(second);
+        }
         self.stage.clock_mut().advance_to(ts);
         self.stage.event(ev)
     }
@@ -73,12 +82,6 @@ impl Consumer for ToStage<'_> {
     }
 
     fn window_close(&mut self, end_ns: u64, totals: &HostTotals) -> Result<()> {
-        if self
-            .last_close
-            .is_some_and(|last| end_ns.saturating_sub(last) > SECOND_NS)
-        {
-            self.close(end_ns - SECOND_NS, totals)?;
-        }
         self.last_close = Some(end_ns);
         self.close(end_ns, totals)
     }
