@@ -1,7 +1,8 @@
 //! The TOML configuration file of `packetguard run`.
 //!
 //! Every key is optional: the file only sets what differs from the defaults, and
-//! command-line flags override the file (the CLI merges; this module only reads). Unknown
+//! command-line flags override the file (the settings type, [`crate::settings`], is one for
+//! both and merges them; this module only reads). Unknown
 //! keys are rejected rather than ignored, because a misspelt `idle_timout` silently doing
 //! nothing is worse than a refusal to start. Errors name the file and, for TOML and type
 //! errors, the line and key; a mistake in a `[[rules]]` table is one line naming the rule
@@ -9,65 +10,16 @@
 
 mod rules;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use serde::{Deserialize, Deserializer};
 
 pub use crate::datapath::{AttachMode, Direction, TcMode};
 use crate::detect::rules::{RuleError, RuleProblem, RuleRef, MAX_RULES};
 use crate::limits;
 pub use rules::RuleConfig;
 
-/// Settings of `packetguard run`, as read from the config file.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RunConfig {
-    /// Interface to attach to.
-    pub iface: Option<String>,
-    /// Model directory (one model per detector) or a single model file.
-    pub model: Option<PathBuf>,
-    /// Address of the metrics HTTP server.
-    pub metrics_addr: Option<SocketAddr>,
-    /// Serve the live page at `/` and its JSON API beside `/metrics` (default true);
-    /// `false` leaves `/metrics` and `/healthz` only, as `--no-ui` does.
-    pub ui: Option<bool>,
-    /// Where anomaly events go: `-` for stdout, otherwise a file to append to.
-    pub events: Option<String>,
-    pub xdp_mode: Option<AttachMode>,
-    /// Which packets to see: both directions, ingress only or egress only.
-    pub direction: Option<Direction>,
-    /// How the egress program is attached: a TCX link or a clsact qdisc.
-    pub tc_mode: Option<TcMode>,
-    /// Capacity of the kernel flow map.
-    pub flow_entries: Option<u32>,
-    /// A flow with no packet for this long is exported and removed.
-    #[serde(default, deserialize_with = "duration")]
-    pub idle_timeout: Option<Duration>,
-    /// A long-lived flow is exported (and keeps going) every this long.
-    #[serde(default, deserialize_with = "duration")]
-    pub active_timeout: Option<Duration>,
-    /// Learn a baseline for this long instead of loading a model, then start scoring.
-    #[serde(default, deserialize_with = "duration")]
-    pub learn: Option<Duration>,
-    /// Anomaly events per destination host and detector in each interval.
-    pub event_rate_limit: Option<u32>,
-    /// Length of the event rate-limit window.
-    #[serde(default, deserialize_with = "duration")]
-    pub event_rate_interval: Option<Duration>,
-    /// Hosts the event rate limiter tracks at once.
-    pub event_rate_hosts: Option<usize>,
-    /// Events written per second over every host and detector.
-    pub event_budget_per_s: Option<u32>,
-    /// Threshold rules, in file order; none by default. Filled by [`parse`] from the
-    /// `[[rules]]` tables.
-    #[serde(skip)]
-    pub rules: Vec<RuleConfig>,
-    /// The `[[rules]]` tables as written, read into `rules` (and emptied) by [`parse`].
-    #[serde(default, rename = "rules")]
-    rule_tables: Vec<toml::Table>,
-}
+/// Settings of `packetguard run` as the file fills them: the same type the flags fill
+/// (see [`crate::settings`]).
+pub type RunConfig = crate::settings::RunSettings;
 
 /// Errors reading the config file.
 #[derive(Debug, thiserror::Error)]
@@ -172,18 +124,10 @@ pub fn parse(text: &str, path: &Path) -> Result<RunConfig, ConfigError> {
     Ok(config)
 }
 
-/// Reads a humantime duration such as `"15s"`, `"2m"` or `"1h 30m"`.
-fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(de)?;
-    humantime::parse_duration(&text).map(Some).map_err(|err| {
-        serde::de::Error::custom(format!(
-            "invalid duration {text:?} ({err}); write it like \"15s\", \"2m\" or \"1h 30m\""
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::detect::rules::WindowKind;
 

@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - [`pipeline`]: sources -> detectors -> sinks wired in one place; the live session
+//!   skeleton `collect` and `run` share.
 //! - [`datapath`]: loading and attaching the XDP program, draining its ring buffer,
 //!   expiring and exporting its flow map.
 //! - [`detect`]: live scoring of flow records, destination (host) windows and source
@@ -15,6 +17,7 @@
 //!   server behind `/metrics`.
 //! - [`ui`]: the live page at `/` and its JSON API, fed by the run loop.
 //! - [`events`]: JSON anomaly events, one per line, rate-limited per address.
+//! - [`settings`]: each command's settings, one type for flags and file; every default.
 //! - [`config`]: the TOML configuration file of `packetguard run`.
 //! - [`limits`]: the range of every numeric setting, for flags and the file alike.
 //! - [`verdict`]: an owned verdict, normal or anomalous, for offline work.
@@ -28,6 +31,8 @@ pub mod events;
 pub mod flows;
 pub mod limits;
 pub mod metrics;
+pub mod pipeline;
 pub mod report;
+pub mod settings;
 pub mod ui;
 pub mod verdict;

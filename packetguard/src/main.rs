@@ -17,12 +17,16 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up; the size of `run`'s settings does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Detect: attach, score flows and host windows, serve metrics, write events.
     Run(commands::run::RunArgs),
     /// Attach to interfaces and write one CSV row per flow (the collection mode).
     Collect(commands::collect::CollectArgs),
+    /// Score files offline with the detectors of `run`: captures, flow CSVs, packet lists.
+    Analyze(commands::analyze::AnalyzeArgs),
     /// Show which BPF programs are attached to an interface (XDP, TCX, tc filters).
     Status(commands::status::StatusArgs),
     /// Print data path benchmark figures (XDP cost per packet, ring buffer drain rate).
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Collect(args) => commands::collect::run(args),
+        Command::Analyze(args) => commands::analyze::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => packetguard_forest::cli::run_train(&args),

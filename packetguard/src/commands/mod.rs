@@ -1,5 +1,6 @@
 //! One module per `packetguard` sub-command; `main.rs` only parses and dispatches.
 
+pub mod analyze;
 pub mod bench;
 pub mod collect;
 pub mod run;

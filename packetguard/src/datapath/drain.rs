@@ -80,15 +80,16 @@ impl Drain {
     }
 
     /// Waits until the kernel has written something, then hands up to `max` entries to
-    /// `f`. Returns how many were handed over.
-    pub async fn next_batch(
+    /// `f`. Returns how many were handed over; the first error `f` returns stops the
+    /// batch and is returned (the entries after it stay in the ring).
+    pub async fn next_batch<E: From<io::Error>>(
         &mut self,
         max: usize,
-        mut f: impl FnMut(Event<'_>),
-    ) -> io::Result<usize> {
+        mut f: impl FnMut(Event<'_>) -> Result<(), E>,
+    ) -> Result<usize, E> {
         loop {
             let mut guard = self.fd.readable_mut().await?;
-            let n = drain_into(guard.get_inner_mut(), &mut self.stats, max, &mut f);
+            let n = drain_into(guard.get_inner_mut(), &mut self.stats, max, &mut f)?;
             if n < max {
                 // The ring is empty now. tokio only clears readiness that predates this
                 // guard, so a record committed meanwhile still wakes the next call.
@@ -102,19 +103,22 @@ impl Drain {
     }
 
     /// Hands every entry already in the buffer to `f` without waiting (used at shutdown,
-    /// after detaching, and by the benchmark).
-    pub fn drain_now(&mut self, mut f: impl FnMut(Event<'_>)) -> usize {
+    /// after detaching, and by the benchmark); stops at the first error `f` returns.
+    pub fn drain_now<E>(
+        &mut self,
+        mut f: impl FnMut(Event<'_>) -> Result<(), E>,
+    ) -> Result<usize, E> {
         drain_into(self.fd.get_mut(), &mut self.stats, usize::MAX, &mut f)
     }
 }
 
-/// Moves up to `max` entries from `ring` to `f`.
-fn drain_into(
+/// Moves up to `max` entries from `ring` to `f`, stopping at the first error it returns.
+fn drain_into<E>(
     ring: &mut RingBuf<MapData>,
     stats: &mut DrainStats,
     max: usize,
-    f: &mut impl FnMut(Event<'_>),
-) -> usize {
+    f: &mut impl FnMut(Event<'_>) -> Result<(), E>,
+) -> Result<usize, E> {
     let mut n = 0;
     while n < max {
         let Some(item) = ring.next() else { break };
@@ -125,11 +129,14 @@ fn drain_into(
                     Event::Sample(_) => stats.samples += 1,
                     Event::FlowStart(_) => stats.flow_starts += 1,
                 }
-                f(ev);
+                n += 1;
+                f(ev)?;
             }
-            Err(_) => stats.malformed += 1,
+            Err(_) => {
+                stats.malformed += 1;
+                n += 1;
+            }
         }
-        n += 1;
     }
-    n
+    Ok(n)
 }

@@ -46,6 +46,18 @@ pub struct Removed {
     pub uncredited_sources: [(HostKey, HostStats); 2],
 }
 
+/// Why a scan stopped early: the map walk failed, or the caller's handler did.
+enum Step<E> {
+    Io(std::io::Error),
+    Visit(E),
+}
+
+impl<E> From<std::io::Error> for Step<E> {
+    fn from(e: std::io::Error) -> Self {
+        Step::Io(e)
+    }
+}
+
 /// What one scan saw.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ScanStats {
@@ -110,13 +122,14 @@ impl FlowTable {
     }
 
     /// Removes flows whose last activity (latest packet, or creation for a flow with none
-    /// yet) is at least `idle` older than `now_ns`, handing each to `f`.
-    pub fn expire_idle(
+    /// yet) is at least `idle` older than `now_ns`, handing each to `f`; the first error
+    /// `f` returns ends the scan and is returned.
+    pub fn expire_idle<E: From<DataPathError>>(
         &mut self,
         now_ns: u64,
         idle: Duration,
-        f: impl FnMut(Removed),
-    ) -> Result<ScanStats, DataPathError> {
+        f: impl FnMut(Removed) -> Result<(), E>,
+    ) -> Result<ScanStats, E> {
         let idle_ns = idle.as_nanos().min(u64::MAX as u128) as u64;
         self.scan(RecordReason::IdleTimeout, f, |e| {
             now_ns.saturating_sub(e.last_active_ns()) >= idle_ns
@@ -124,16 +137,19 @@ impl FlowTable {
     }
 
     /// Removes every flow (at shutdown, after detaching), handing each to `f`.
-    pub fn export_all(&mut self, f: impl FnMut(Removed)) -> Result<ScanStats, DataPathError> {
+    pub fn export_all<E: From<DataPathError>>(
+        &mut self,
+        f: impl FnMut(Removed) -> Result<(), E>,
+    ) -> Result<ScanStats, E> {
         self.scan(RecordReason::Shutdown, f, |_| true)
     }
 
-    fn scan(
+    fn scan<E: From<DataPathError>>(
         &mut self,
         reason: RecordReason,
-        mut f: impl FnMut(Removed),
+        mut f: impl FnMut(Removed) -> Result<(), E>,
         due: impl Fn(&FlowEntry) -> bool,
-    ) -> Result<ScanStats, DataPathError> {
+    ) -> Result<ScanStats, E> {
         let mut stats = ScanStats::default();
         // The map is borrowed for deletes inside the walk; the descriptor stays valid
         // because `self.map` owns it for the whole call.
@@ -144,7 +160,7 @@ impl FlowTable {
             1,
             &mut self.keys,
             &mut self.values,
-            |keys, values| -> Result<(), std::io::Error> {
+            |keys, values| -> Result<(), Step<E>> {
                 stats.entries += keys.len();
                 for (key, flow) in keys.iter().zip(values) {
                     if !due(flow) {
@@ -170,14 +186,18 @@ impl FlowTable {
                         record,
                         uncredited: flow.uncredited_hosts(key),
                         uncredited_sources: flow.uncredited_sources(key),
-                    });
+                    })
+                    .map_err(Step::Visit)?;
                 }
                 Ok(())
             },
         )
-        .map_err(|e| DataPathError::Map {
-            map: "FLOWS",
-            cause: format!("batch lookup: {e}"),
+        .map_err(|e| match e {
+            Step::Io(e) => E::from(DataPathError::Map {
+                map: "FLOWS",
+                cause: format!("batch lookup: {e}"),
+            }),
+            Step::Visit(e) => e,
         })?;
         self.ledger.scanned(&stats);
         Ok(stats)

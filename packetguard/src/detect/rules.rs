@@ -369,19 +369,20 @@ impl Rules {
 
     /// Calls `out` for every rule of `window` whose prefix holds `addr` (or that has no
     /// prefix) and whose feature's value in `row` is strictly above its limit, in
-    /// configuration order. `row` holds the window's features in
-    /// [`WindowKind::features`] order. Allocates nothing.
+    /// configuration order; the first error `out` returns stops the walk and is returned.
+    /// `row` holds the window's features in [`WindowKind::features`] order. Allocates
+    /// nothing.
     ///
     /// The comparison is strict so that `above = 0` means "any at all". A NaN value never
     /// matches, and a row too short to hold a rule's feature does not match that rule.
     #[inline]
-    pub fn matches(
+    pub fn matches<E>(
         &self,
         window: WindowKind,
         addr: IpAddr,
         row: &[f64],
-        out: &mut impl FnMut(RuleMatch<'_>),
-    ) {
+        out: &mut impl FnMut(RuleMatch<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         for rule in &self.by_window[window.index()] {
             let Some(&value) = row.get(rule.feature) else {
                 continue;
@@ -393,9 +394,10 @@ impl Rules {
                     feature: rule.feature_name,
                     value,
                     limit: rule.above,
-                });
+                })?;
             }
         }
+        Ok(())
     }
 }
 

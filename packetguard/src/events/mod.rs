@@ -153,13 +153,15 @@ impl Default for RateLimit {
     /// 5 events per host every 10 s: enough to see an attack start and change, few enough
     /// that a flood does not bury everything else. 4096 hosts cap the table at well under
     /// a megabyte. 100 events a second in all keep a flood over millions of spoofed
-    /// addresses from writing millions of lines.
+    /// addresses from writing millions of lines. (The values are in
+    /// [`crate::settings::defaults`].)
     fn default() -> Self {
+        use crate::settings::defaults;
         RateLimit {
-            burst: 5,
-            interval: Duration::from_secs(10),
-            max_hosts: 4096,
-            global_per_s: 100,
+            burst: defaults::EVENT_RATE_LIMIT,
+            interval: defaults::EVENT_RATE_INTERVAL,
+            max_hosts: defaults::EVENT_RATE_HOSTS,
+            global_per_s: defaults::EVENT_BUDGET_PER_S,
         }
     }
 }
@@ -208,7 +210,7 @@ pub struct EventWriter<W: Write> {
     line: Vec<u8>,
 }
 
-impl EventWriter<queue::QueuedSink> {
+impl EventWriter<EventSink> {
     /// Opens stdout, or a file for appending (created if missing), behind the bounded
     /// queue of a writer thread (see [`queue`]): writing never blocks the caller, and
     /// what cannot be written is dropped and counted in `drops`.
@@ -217,7 +219,10 @@ impl EventWriter<queue::QueuedSink> {
         limit: RateLimit,
         drops: queue::DropCounters,
     ) -> Result<Self, EventsError> {
-        Ok(EventWriter::new(open_queued(target, drops)?, limit))
+        Ok(EventWriter::new(
+            EventSink::Queued(open_queued(target, drops)?),
+            limit,
+        ))
     }
 }
 
@@ -339,8 +344,10 @@ impl<W: Write> Drop for EventWriter<W> {
 mod json;
 mod limiter;
 pub mod queue;
+mod sink;
 
 use json::{json_error, write_event, write_summary};
 use limiter::{Limiter, Pending};
+pub use sink::EventSink;
 #[cfg(test)]
 mod tests;

@@ -5,12 +5,15 @@ use std::io::{self, Write};
 
 use packetguard_common::features::{FLOW_KEY_COLUMNS, FLOW_META_COLUMNS, FLOW_ROW_FEATURES};
 
-use super::{features::flow_row_features, merge::FlowRow, monotonic_to_unix_ms, Endpoints};
+use super::{features::flow_row_features, merge::FlowRow, Endpoints};
+use crate::pipeline::clock::Clock;
 
 /// Writes flow rows as CSV.
 pub struct FlowCsvWriter<W: Write> {
     out: W,
     rows: u64,
+    /// The clock flow timestamps are on (the kernel's monotonic clock, or capture time).
+    clock: Clock,
 }
 
 /// The header line (without newline).
@@ -25,10 +28,19 @@ pub fn header() -> String {
 }
 
 impl<W: Write> FlowCsvWriter<W> {
-    /// Writes the header.
-    pub fn new(mut out: W) -> io::Result<Self> {
+    /// Writes the header; flow start times are on the kernel's monotonic clock.
+    pub fn new(out: W) -> io::Result<Self> {
+        Self::with_clock(out, Clock::live())
+    }
+
+    /// Writes the header; flow start times are on `clock`'s source time.
+    pub fn with_clock(mut out: W, clock: Clock) -> io::Result<Self> {
         writeln!(out, "{}", header())?;
-        Ok(Self { out, rows: 0 })
+        Ok(Self {
+            out,
+            rows: 0,
+            clock,
+        })
     }
 
     /// Writes one row; `prior_login_attempts` is the flow's context feature (see
@@ -43,7 +55,7 @@ impl<W: Write> FlowCsvWriter<W> {
             e.src_port,
             e.dst_port,
             e.protocol,
-            monotonic_to_unix_ms(row.stats.flow_start_ns),
+            self.clock.unix_ms_of(row.stats.flow_start_ns),
             row.reason.as_str(),
             row.records
         )?;
@@ -55,6 +67,13 @@ impl<W: Write> FlowCsvWriter<W> {
             }
         }
         writeln!(self.out)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Writes a row already in this format (a flow CSV row read back), as it is.
+    pub fn write_line(&mut self, line: &str) -> io::Result<()> {
+        writeln!(self.out, "{line}")?;
         self.rows += 1;
         Ok(())
     }

@@ -44,38 +44,50 @@ pub struct FlowMerger {
 
 impl FlowMerger {
     /// Adds a record. If the key's previous instance is still open (the 5-tuple was reused
-    /// after the flow ended) that row is complete and is handed to `done`.
-    pub fn add(&mut self, rec: &FlowRecord, mut done: impl FnMut(FlowRow)) {
+    /// after the flow ended) that row is complete and is handed to `done`, whose error is
+    /// returned.
+    pub fn add<E>(
+        &mut self,
+        rec: &FlowRecord,
+        done: impl FnOnce(FlowRow) -> Result<(), E>,
+    ) -> Result<(), E> {
         match self.open.get_mut(&rec.key) {
-            Some(row) if row.stats.flow_start_ns == rec.stats.flow_start_ns => row.fold(rec),
-            Some(row) => {
-                let old = std::mem::replace(row, FlowRow::from_record(rec));
-                done(old);
+            Some(row) if row.stats.flow_start_ns == rec.stats.flow_start_ns => {
+                row.fold(rec);
+                Ok(())
             }
+            Some(row) => done(std::mem::replace(row, FlowRow::from_record(rec))),
             None => {
                 self.open.insert(rec.key, FlowRow::from_record(rec));
+                Ok(())
             }
         }
     }
 
     /// The kernel no longer holds the flow: its row is complete.
-    pub fn close(&mut self, key: &FlowKey, flow_start_ns: u64, done: impl FnOnce(FlowRow)) {
+    pub fn close<E>(
+        &mut self,
+        key: &FlowKey,
+        flow_start_ns: u64,
+        done: impl FnOnce(FlowRow) -> Result<(), E>,
+    ) -> Result<(), E> {
         if self
             .open
             .get(key)
             .is_some_and(|r| r.stats.flow_start_ns == flow_start_ns)
         {
             if let Some(row) = self.open.remove(key) {
-                done(row);
+                return done(row);
             }
         }
+        Ok(())
     }
 
-    /// Releases every open row (at exit), oldest first.
-    pub fn finish(&mut self, mut done: impl FnMut(FlowRow)) {
+    /// Releases every open row (at exit), oldest first; stops at the first error.
+    pub fn finish<E>(&mut self, done: impl FnMut(FlowRow) -> Result<(), E>) -> Result<(), E> {
         let mut rows: Vec<FlowRow> = self.open.drain().map(|(_, r)| r).collect();
         rows.sort_by_key(|r| r.stats.flow_start_ns);
-        rows.into_iter().for_each(&mut done);
+        rows.into_iter().try_for_each(done)
     }
 
     pub fn open_rows(&self) -> usize {
@@ -87,6 +99,11 @@ impl FlowMerger {
 mod tests {
     use super::*;
     use packetguard_common::RecordKind;
+
+    fn push(rows: &mut Vec<FlowRow>, r: FlowRow) -> Result<(), ()> {
+        rows.push(r);
+        Ok(())
+    }
 
     fn rec(start: u64, fwd: u64, bwd: u64, reason: RecordReason) -> FlowRecord {
         let mut stats = FlowStats::new_flow(start, 1);
@@ -106,10 +123,15 @@ mod tests {
     fn end_record_and_tail_make_one_row_that_keeps_the_end_reason() {
         let mut m = FlowMerger::default();
         let mut rows = Vec::new();
-        m.add(&rec(5, 4, 3, RecordReason::FlowEnd), |r| rows.push(r));
-        m.add(&rec(5, 1, 0, RecordReason::IdleTimeout), |r| rows.push(r));
+        m.add(&rec(5, 4, 3, RecordReason::FlowEnd), |r| push(&mut rows, r))
+            .unwrap();
+        m.add(&rec(5, 1, 0, RecordReason::IdleTimeout), |r| {
+            push(&mut rows, r)
+        })
+        .unwrap();
         assert!(rows.is_empty());
-        m.close(&FlowKey::default(), 5, |r| rows.push(r));
+        m.close(&FlowKey::default(), 5, |r| push(&mut rows, r))
+            .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(
             (rows[0].stats.fwd_packets, rows[0].stats.bwd_packets),
@@ -123,11 +145,15 @@ mod tests {
     fn a_reused_tuple_releases_the_previous_flow() {
         let mut m = FlowMerger::default();
         let mut rows = Vec::new();
-        m.add(&rec(5, 2, 2, RecordReason::Reset), |r| rows.push(r));
-        m.add(&rec(9, 1, 0, RecordReason::IdleTimeout), |r| rows.push(r));
+        m.add(&rec(5, 2, 2, RecordReason::Reset), |r| push(&mut rows, r))
+            .unwrap();
+        m.add(&rec(9, 1, 0, RecordReason::IdleTimeout), |r| {
+            push(&mut rows, r)
+        })
+        .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].stats.flow_start_ns, 5);
-        m.finish(|r| rows.push(r));
+        m.finish(|r| push(&mut rows, r)).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(m.open_rows(), 0);
     }

@@ -137,9 +137,13 @@ fn a_full_flow_table_and_ring_buffer_account_for_every_packet() {
             // gives is a lower bound of the final one.
             table.losses(&read());
             table
-                .expire_idle(monotonic_ns(), std::time::Duration::from_secs(3600), |_| {
-                    panic!("nothing is idle")
-                })
+                .expire_idle(
+                    monotonic_ns(),
+                    std::time::Duration::from_secs(3600),
+                    |_| -> Result<(), packetguard::datapath::DataPathError> {
+                        panic!("nothing is idle")
+                    },
+                )
                 .unwrap();
             let k = read();
             let losses = table.losses(&k);
@@ -160,6 +164,7 @@ fn a_full_flow_table_and_ring_buffer_account_for_every_packet() {
                 assert_eq!(rec.reason, RecordReason::Shutdown as u32);
                 *exported.entry(client_port(&rec.key)).or_default() += rec.stats.packets();
             }
+            Ok::<(), packetguard::datapath::DataPathError>(())
         })
         .unwrap();
     let k = read();

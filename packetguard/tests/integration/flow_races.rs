@@ -263,6 +263,7 @@ fn a_flow_cut_on_two_cpus_at_once_counts_every_packet_once() {
                 let s = &rec.stats;
                 indices.entry(s.flow_start_ns).or_default().push(s.records);
             }
+            Ok::<(), packetguard::datapath::DataPathError>(())
         })
         .unwrap();
 

@@ -49,9 +49,11 @@ fn idle_scans_and_the_final_export_see_every_flow_of_a_large_table_once() {
 
     // Nothing is idle for an hour: the scan sees every flow and removes none.
     let st = table
-        .expire_idle(monotonic_ns(), Duration::from_secs(3600), |_| {
-            panic!("nothing is idle")
-        })
+        .expire_idle(
+            monotonic_ns(),
+            Duration::from_secs(3600),
+            |_| -> Result<(), packetguard::datapath::DataPathError> { panic!("nothing is idle") },
+        )
         .unwrap();
     assert_eq!((st.entries, st.removed), (FLOWS as usize, 0));
 
@@ -63,6 +65,7 @@ fn idle_scans_and_the_final_export_see_every_flow_of_a_large_table_once() {
             let rec = r.record.expect("every flow counted packets");
             packets += rec.stats.packets();
             ports.push(rec.key.port_a.max(rec.key.port_b));
+            Ok::<(), packetguard::datapath::DataPathError>(())
         })
         .unwrap();
     assert_eq!((st.entries, st.removed), (FLOWS as usize, FLOWS as usize));
@@ -71,7 +74,11 @@ fn idle_scans_and_the_final_export_see_every_flow_of_a_large_table_once() {
     assert_eq!(ports.len(), FLOWS as usize, "each flow exactly once");
     assert_eq!(packets, 2 * FLOWS as u64);
 
-    let st = table.export_all(|_| panic!("the table is empty")).unwrap();
+    let st = table
+        .export_all(|_| -> Result<(), packetguard::datapath::DataPathError> {
+            panic!("the table is empty")
+        })
+        .unwrap();
     assert_eq!((st.entries, st.removed), (0, 0));
 }
 
@@ -120,7 +127,10 @@ fn a_flow_created_and_not_yet_observed_is_not_idle() {
 
     let mut removed = Vec::new();
     let st = table
-        .expire_idle(created + 1, idle, |r| removed.push(r))
+        .expire_idle(created + 1, idle, |r| {
+            removed.push(r);
+            Ok::<(), packetguard::datapath::DataPathError>(())
+        })
         .unwrap();
     assert_eq!((st.entries, st.removed), (2, 1));
     assert_eq!(removed.len(), 1);
@@ -131,11 +141,17 @@ fn a_flow_created_and_not_yet_observed_is_not_idle() {
     // to report.
     let mut removed = Vec::new();
     let st = table
-        .expire_idle(created + idle_ns - 1, idle, |r| removed.push(r))
+        .expire_idle(created + idle_ns - 1, idle, |r| {
+            removed.push(r);
+            Ok::<(), packetguard::datapath::DataPathError>(())
+        })
         .unwrap();
     assert_eq!((st.entries, st.removed), (1, 0));
     let st = table
-        .expire_idle(created + idle_ns, idle, |r| removed.push(r))
+        .expire_idle(created + idle_ns, idle, |r| {
+            removed.push(r);
+            Ok::<(), packetguard::datapath::DataPathError>(())
+        })
         .unwrap();
     assert_eq!((st.entries, st.removed), (1, 1));
     assert_eq!(removed[0].key, key(1));

@@ -2,6 +2,8 @@
 //!
 //! Tests that load the XDP program need root (CAP_BPF, CAP_NET_ADMIN) and the traffic tools
 //! `cargo xtask test` installs.
+mod analyze;
+mod analyze_capture;
 mod attack;
 mod attacks;
 mod both_directions;

@@ -24,11 +24,8 @@ use std::{collections::HashMap, fs::File, io::BufWriter, path::Path, time::Durat
 use packetguard::{
     capture::{CaptureReader, Consumer, HostTotals, OfflineSettings, OfflineSource},
     datapath::{drain::Event, flow_table::Removed},
-    flows::{
-        context::FlowContext,
-        csv::FlowCsvWriter,
-        merge::{FlowMerger, FlowRow},
-    },
+    flows::csv::FlowCsvWriter,
+    pipeline::sinks::rows::RowSink,
 };
 
 use crate::{
@@ -76,74 +73,41 @@ fn projected(rows: &[HashMap<String, String>]) -> Vec<Vec<String>> {
     v
 }
 
-/// One CSV row per flow, as `collect` merges records.
-struct Rows {
-    merger: FlowMerger,
-    out: FlowCsvWriter<BufWriter<File>>,
-    /// The rows' context features, from the flow starts, as `collect` keeps them.
-    context: FlowContext,
-}
+/// The rows `collect` writes, from the offline source: its own row sink.
+struct Rows(RowSink<BufWriter<File>>);
 
 impl Consumer for Rows {
     type Error = std::io::Error;
     fn event(&mut self, ev: Event<'_>) -> Result<(), Self::Error> {
         match ev {
-            Event::Flow(rec) => {
-                let (out, context) = (&mut self.out, &self.context);
-                let mut res = Ok(());
-                self.merger.add(rec, |row| res = write(out, context, &row));
-                res?;
+            Event::Flow(rec) => self.0.record(rec),
+            Event::FlowStart(start) => {
+                self.0.flow_start(start);
+                Ok(())
             }
-            Event::FlowStart(start) => self.context.observe_start(start),
-            Event::Sample(_) => {}
+            Event::Sample(_) => Ok(()),
         }
-        Ok(())
     }
     fn removed(&mut self, r: &Removed) -> Result<(), Self::Error> {
-        if let Some(rec) = &r.record {
-            self.event(Event::Flow(rec))?;
-        }
-        let (out, context) = (&mut self.out, &self.context);
-        let mut res = Ok(());
-        self.merger.close(&r.key, r.flow_start_ns, |row| {
-            res = write(out, context, &row)
-        });
-        self.context.forget(&r.key, r.flow_start_ns);
-        res
+        self.0.removed(r)
     }
     fn window_close(&mut self, _: u64, _: &HostTotals) -> Result<(), Self::Error> {
         Ok(())
     }
 }
 
-fn write(
-    out: &mut FlowCsvWriter<BufWriter<File>>,
-    context: &FlowContext,
-    row: &FlowRow,
-) -> std::io::Result<()> {
-    let prior = context.prior_login_attempts(&row.key, row.stats.flow_start_ns);
-    out.write_row(row, prior)
-}
-
 /// The flow CSV the offline library makes of `capture`, written to `csv`.
 fn offline_rows(capture: &Path, csv: &Path) -> Vec<HashMap<String, String>> {
     let mut reader = CaptureReader::open(capture).unwrap();
     let mut source = OfflineSource::new(OfflineSettings::default());
-    let mut rows = Rows {
-        merger: FlowMerger::default(),
-        out: FlowCsvWriter::new(BufWriter::new(File::create(csv).unwrap())).unwrap(),
-        context: FlowContext::new(),
-    };
+    let out = FlowCsvWriter::new(BufWriter::new(File::create(csv).unwrap())).unwrap();
+    let mut rows = Rows(RowSink::new(out, false));
     let stopped = source.run(&mut reader, &mut rows).unwrap();
     assert!(stopped.is_none(), "{stopped:?}");
     source.finish(&mut rows).unwrap();
-    let (out, context) = (&mut rows.out, &rows.context);
-    let mut res = Ok(());
-    rows.merger.finish(|row| res = write(out, context, &row));
-    res.unwrap();
+    rows.0.finish().unwrap();
     let counts = source.counts();
     assert_eq!(counts.parse_errors + counts.non_ip, 0, "{counts:?}");
-    rows.out.flush().unwrap();
     read_csv(csv)
 }
 

@@ -116,7 +116,7 @@ pub fn live_flows(flows: u32) -> Result<LiveFlows> {
     let st = table.expire_idle(
         crate::datapath::flow_table::monotonic_ns(),
         Duration::from_secs(3600),
-        |_| {},
+        |_| anyhow::Ok(()),
     )?;
     let idle_scan = start.elapsed();
     anyhow::ensure!(
@@ -131,6 +131,7 @@ pub fn live_flows(flows: u32) -> Result<LiveFlows> {
         if let Some(rec) = &r.record {
             score_record(&mut det, rec, &mut scored);
         }
+        anyhow::Ok(())
     })?;
     flush(&mut det, &mut scored);
     let export_and_score = start.elapsed();

@@ -136,11 +136,14 @@ fn fill_and_drain(
     while drained < total {
         xdp::test_run_ns(&mut dp, PROGRAM_XDP, &frame, per_round * 2)?;
         let start = Instant::now();
-        let n = drain.drain_now(|ev| {
-            if let Event::Flow(r) = ev {
-                visit(Some(r));
-            }
-        });
+        let n = drain
+            .drain_now(|ev| {
+                if let Event::Flow(r) = ev {
+                    visit(Some(r));
+                }
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .unwrap_or_else(|never| match never {});
         visit(None);
         busy += start.elapsed();
         drained += n as u64;

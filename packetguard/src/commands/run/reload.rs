@@ -10,11 +10,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::detectors::Detectors;
+use crate::pipeline::detectors::Detectors;
 use crate::{
     config,
     detect::{models, rules::Rules},
-    events::{open_queued, EventTarget},
+    events::{open_queued, EventSink, EventTarget},
     metrics::Metrics,
 };
 
@@ -32,7 +32,7 @@ pub fn reload(r: &Reloadable, det: &mut Detectors, metrics: &Metrics) -> Result<
     if let EventTarget::File(path) = &target {
         match open_queued(&target, metrics.event_drop_counters()) {
             Ok(sink) => {
-                det.out.events.replace_sink(sink)?;
+                det.out.events.replace_sink(EventSink::Queued(sink))?;
                 eprintln!("SIGHUP: reopened the events file {}", path.display());
             }
             Err(e) => eprintln!("SIGHUP: keeping the events file open as it was: {e}"),

@@ -44,9 +44,12 @@ fn matched(
     row: &[f64],
 ) -> Vec<(usize, String, &'static str, f64, f64)> {
     let mut out = Vec::new();
-    rules.matches(window, ip(addr), row, &mut |m| {
-        out.push((m.index, m.rule.to_owned(), m.feature, m.value, m.limit))
-    });
+    rules
+        .matches(window, ip(addr), row, &mut |m| {
+            out.push((m.index, m.rule.to_owned(), m.feature, m.value, m.limit));
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
     out
 }
 

@@ -326,7 +326,22 @@ impl<R: Role> Windows<R> {
     /// received packets or flows in it and its features (in the role's feature order), then
     /// starts the next window. Call after the readings.
     pub fn close(&mut self, window: Duration, mut row: impl FnMut(HostKey, &[f64])) -> Closed {
+        self.try_close(window, |a, r| {
+            row(a, r);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {})
+    }
+
+    /// [`Self::close`] with a handler that may fail: the first error stops the rows (the
+    /// window is closed all the same, so the next one starts clean) and is returned.
+    pub fn try_close<E>(
+        &mut self,
+        window: Duration,
+        mut row: impl FnMut(HostKey, &[f64]) -> Result<(), E>,
+    ) -> Result<Closed, E> {
         let mut rows = 0;
+        let mut failed = Ok(());
         // An address the kernel map no longer holds (evicted between an event and the
         // reading) still gets a row for its flow starts and late credits: the window saw
         // them.
@@ -334,9 +349,13 @@ impl<R: Role> Windows<R> {
             if p.traffic.packets == 0 && p.starts.new_flows == 0 {
                 continue;
             }
-            row(addr, R::features(&p.traffic, &p.starts, window).as_ref());
+            if let Err(e) = row(addr, R::features(&p.traffic, &p.starts, window).as_ref()) {
+                failed = Err(e);
+                break;
+            }
             rows += 1;
         }
+        self.window.clear();
         // Addresses missing from this reading were evicted from the kernel map; forget them.
         std::mem::swap(&mut self.previous, &mut self.current);
         self.current.clear();
@@ -345,7 +364,7 @@ impl<R: Role> Windows<R> {
         self.port_pairs.clear();
         self.login_pairs.clear();
         let saturated = std::mem::take(&mut self.saturated);
-        Closed { rows, saturated }
+        failed.map(|()| Closed { rows, saturated })
     }
 }
 

@@ -41,8 +41,14 @@ impl FlowScores {
         })
     }
 
-    /// Writes one scored flow (the header first, from the scorer's model features).
-    pub fn write(&mut self, scorer: &Scorer<Endpoints>, s: &Scored<'_, Endpoints>) {
+    /// Writes one scored flow, scored at `time` on the pipeline's clock (the header first,
+    /// from the scorer's model features).
+    pub fn write(
+        &mut self,
+        scorer: &Scorer<Endpoints>,
+        s: &Scored<'_, Endpoints>,
+        time: SystemTime,
+    ) {
         // Writes into the sink's line buffer cannot fail; `flush` queues the line.
         if !self.header_written {
             let _ = write!(self.sink, "scored_unix_ms,{}", FLOW_KEY_COLUMNS.join(","));
@@ -53,9 +59,7 @@ impl FlowScores {
             let _ = self.sink.flush();
             self.header_written = true;
         }
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
+        let ms = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
         let e = &s.tag;
         let _ = write!(
             self.sink,

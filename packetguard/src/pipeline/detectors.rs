@@ -1,24 +1,26 @@
-//! The detectors of `run` and what feeds them: the flow detector (every flow record), the
-//! host detector (per-destination windows), the source detector (per-source windows), the
-//! threshold rules (both kinds of windows), and the learning phase if any.
+//! The detectors stage: the flow detector (every flow record), the host detector
+//! (per-destination windows), the source detector (per-source windows), the threshold
+//! rules (both kinds of windows), and the learning phase if any. Fed alike by the live
+//! source and by offline ones; every time it reads is the pipeline's clock
+//! ([`Outputs::clock`]).
 
 use std::{
     net::IpAddr,
     path::Path,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use anyhow::Result;
 use packetguard_common::{FlowRecord, HostKey};
 
 use super::{
-    keep_first,
+    detector::{report_rule, Outputs, Pipeline},
     learn::Learner,
-    pipeline::{report_rule, Outputs, Pipeline},
-    scores_out::FlowScores,
+    sinks::scores::FlowScores,
+    source::AddressTotals,
 };
 use crate::{
-    datapath::{drain::Event, flow_table::Removed, hosts::HostTable},
+    datapath::{drain::Event, flow_table::Removed},
     detect::{
         flow::{self, flow_row},
         host,
@@ -33,7 +35,7 @@ use crate::{
     ui::{top::Talkers, unix_ms},
 };
 
-/// The shortest window that is scored. The run loop closes a window every second; after a
+/// The shortest window that is scored. The live loop closes a window every second; after a
 /// stall (the agent descheduled, a slow disk) the next tick may come moments after the one
 /// before, and rates over a few milliseconds would be noise blown up a hundredfold. A
 /// window shorter than this is not closed: it goes on and is scored with the next.
@@ -56,7 +58,7 @@ pub struct Detectors {
     sources: SourceWindows,
     /// The context features of flow records, from the flow starts.
     context: FlowContext,
-    pub window_opened: Instant,
+    window_opened: Instant,
     pub learner: Option<Learner>,
     /// `--flow-scores`: every scored flow, as CSV.
     pub flow_scores: Option<FlowScores>,
@@ -64,6 +66,7 @@ pub struct Detectors {
 
 impl Detectors {
     pub fn new(out: Outputs, rules: Rules, learner: Option<Learner>) -> Result<Self> {
+        let window_opened = out.clock.now().mono;
         let rule_metrics = if rules.is_empty() {
             None
         } else {
@@ -79,7 +82,7 @@ impl Detectors {
             destinations: DestinationWindows::new(),
             sources: SourceWindows::new(),
             context: FlowContext::new(),
-            window_opened: Instant::now(),
+            window_opened,
             learner,
             flow_scores: None,
         })
@@ -131,6 +134,16 @@ impl Detectors {
         Ok(())
     }
 
+    /// Scores (or, while learning, keeps) a flow known by its features only.
+    pub fn flow_features(&mut self, tag: Endpoints, row: &[f64]) -> Result<()> {
+        if let Some(l) = &mut self.learner {
+            l.flows.offer(row, super::learn::address_key(tag.src));
+        } else if let Some(p) = &mut self.flow {
+            p.queue(&mut self.out, tag, row)?;
+        }
+        Ok(())
+    }
+
     /// Handles what the agent exported when it removed a flow from the kernel: its last
     /// record, and what it counted but had not credited to its addresses.
     pub fn removed(&mut self, removed: &Removed) -> Result<()> {
@@ -174,69 +187,53 @@ impl Detectors {
     /// A window shorter than [`MIN_WINDOW`] stays open (see there).
     pub fn close_windows(
         &mut self,
-        dst_map: &mut HostTable,
-        src_map: &mut HostTable,
+        dst_map: &mut dyn AddressTotals,
+        src_map: &mut dyn AddressTotals,
     ) -> Result<()> {
-        if !self.wants_windows() || !window_due(self.window_opened.elapsed()) {
+        let clock = self.out.clock.now();
+        let elapsed = clock.mono.saturating_duration_since(self.window_opened);
+        if !self.wants_windows() || !window_due(elapsed) {
             return Ok(());
         }
         let destinations = &mut self.destinations;
-        dst_map.for_each_total(|a, totals| destinations.reading(a, totals))?;
+        dst_map.for_each_total(&mut |a, totals| destinations.reading(a, totals))?;
         let sources = &mut self.sources;
-        src_map.for_each_total(|a, totals| sources.reading(a, totals))?;
-        let now = Instant::now();
-        let window = now - self.window_opened;
-        self.window_opened = now;
+        src_map.for_each_total(&mut |a, totals| sources.reading(a, totals))?;
+        let window = elapsed;
+        self.window_opened = clock.mono;
 
-        let mut err = None;
         // Top talkers by traffic, gathered here and handed to the live page in one lock.
         let mut talkers = Talkers::default();
-        let now_ms = unix_ms(SystemTime::now());
+        let now_ms = unix_ms(clock.wall);
         let dst_bytes = bytes_per_s_at(host::NAMES);
         let src_bytes = bytes_per_s_at(source::NAMES);
         let (learner, rules, out) = (&mut self.learner, &self.rules, &mut self.out);
         let rule_metrics = self.rule_metrics.as_ref();
         let (host, source) = (&mut self.host, &mut self.source);
-        let closed_dst = self.destinations.close(window, |key, row| {
+        let closed_dst = self.destinations.try_close(window, |key, row| {
             if let Some(l) = learner.as_mut() {
                 l.hosts.offer(row, super::learn::address_key(key));
             } else if let Some(p) = host.as_mut() {
-                keep_first(&mut err, p.queue(out, key, row));
+                p.queue(out, key, row)?;
             }
             let ip = addr(&key.addr, key.ip_version);
             if let Some(v) = dst_bytes.and_then(|i| row.get(i)) {
                 talkers.destinations_by_bytes.offer(ip, *v, now_ms);
             }
-            check_rules(
-                rules,
-                rule_metrics,
-                out,
-                WindowKind::Destination,
-                ip,
-                row,
-                &mut err,
-            );
-        });
-        let closed_src = self.sources.close(window, |key, row| {
+            check_rules(rules, rule_metrics, out, WindowKind::Destination, ip, row)
+        })?;
+        let closed_src = self.sources.try_close(window, |key, row| {
             if let Some(l) = learner.as_mut() {
                 l.sources.offer(row, super::learn::address_key(key));
             } else if let Some(p) = source.as_mut() {
-                keep_first(&mut err, p.queue(out, SourceKey(key), row));
+                p.queue(out, SourceKey(key), row)?;
             }
             let ip = addr(&key.addr, key.ip_version);
             if let Some(v) = src_bytes.and_then(|i| row.get(i)) {
                 talkers.sources_by_bytes.offer(ip, *v, now_ms);
             }
-            check_rules(
-                rules,
-                rule_metrics,
-                out,
-                WindowKind::Source,
-                ip,
-                row,
-                &mut err,
-            );
-        });
+            check_rules(rules, rule_metrics, out, WindowKind::Source, ip, row)
+        })?;
         self.out.live(|l| {
             for e in talkers.destinations_by_bytes.list(now_ms) {
                 l.offer_bytes(true, e.addr, e.value, now_ms);
@@ -257,14 +254,16 @@ impl Detectors {
                 );
             }
         }
-        err.map_or(Ok(()), Err)
+        Ok(())
     }
 
     /// Scores whatever the detectors have queued.
     pub fn score(&mut self) -> Result<()> {
         if let Some(p) = &mut self.flow {
             match &mut self.flow_scores {
-                Some(csv) => p.score_each(&mut self.out, |scorer, s| csv.write(scorer, s))?,
+                Some(csv) => {
+                    p.score_each(&mut self.out, |scorer, s, time| csv.write(scorer, s, time))?
+                }
                 None => p.score(&mut self.out)?,
             }
         }
@@ -314,13 +313,36 @@ impl Detectors {
         Ok(())
     }
 
+    /// Starts the current window now (after a stretch of empty windows the source did not
+    /// close one by one).
+    pub fn restart_window(&mut self) {
+        self.window_opened = self.out.clock.now().mono;
+    }
+
+    /// Starts the first window, and the learning time if any, now: when the source starts
+    /// yielding traffic.
+    pub fn start(&mut self) {
+        let now = self.out.clock.now().mono;
+        self.window_opened = now;
+        if let Some(l) = &mut self.learner {
+            l.restart(now);
+        }
+    }
+
+    /// True once the learning phase, if any, has run its course on the pipeline's clock.
+    pub fn learning_due(&self) -> bool {
+        self.learner
+            .as_ref()
+            .is_some_and(|l| self.out.clock.now().mono >= l.until)
+    }
+
     /// Ends the learning phase: trains, saves, and starts detecting with the new models
     /// (a detector that saw too little keeps the default model, if there is one).
     pub fn finish_learning(&mut self, dir: &Path) -> Result<()> {
         let Some(learner) = self.learner.take() else {
             return Ok(());
         };
-        let mut learned = learner.finish(dir)?;
+        let mut learned = learner.finish(dir, self.out.clock.now().mono)?;
         if learned.flow.is_none() || learned.host.is_none() || learned.source.is_none() {
             if let Ok(defaults) = models::load(None) {
                 learned.flow = learned.flow.or(defaults.flow);
@@ -345,10 +367,9 @@ fn check_rules(
     kind: WindowKind,
     ip: IpAddr,
     row: &[f64],
-    err: &mut Option<anyhow::Error>,
-) {
+) -> Result<()> {
     let (Some(metrics), true) = (metrics, rules.reads(kind)) else {
-        return;
+        return Ok(());
     };
     let subject = match kind {
         WindowKind::Destination => Subject::Host(ip),
@@ -356,8 +377,8 @@ fn check_rules(
     };
     rules.matches(kind, ip, row, &mut |m| {
         metrics.record_match(m.index);
-        keep_first(err, report_rule(out, &m, subject));
-    });
+        report_rule(out, &m, subject)
+    })
 }
 
 #[cfg(test)]

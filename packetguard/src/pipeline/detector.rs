@@ -1,7 +1,5 @@
-//! A detector with where its verdicts go: scores queued rows in batches, counts them, and
-//! writes an event for each anomaly.
-
-use std::time::{Instant, SystemTime};
+//! A detector with where its verdicts go: scores queued rows in batches, counts them,
+//! writes an event for each anomaly, and hands every verdict to the verdict sink if any.
 
 use anyhow::Result;
 use packetguard_forest::{Attribution, Verdict};
@@ -20,15 +18,25 @@ use crate::{
     },
 };
 
-/// The event writer `run` uses (standard output or an appended file, behind a queue).
-pub type Events = EventWriter<crate::events::queue::QueuedSink>;
+use super::{
+    clock::Clock,
+    sinks::verdicts::{verdict_of, VerdictSink},
+};
 
-/// Where both detectors report.
+/// The event writer of the pipeline (standard output, an appended file, or nowhere,
+/// behind a queue).
+pub type Events = EventWriter<crate::events::EventSink>;
+
+/// Where every detector reports, and the clock they report on.
 pub struct Outputs {
     pub events: Events,
     pub metrics: std::sync::Arc<Metrics>,
-    /// The live page's state; `None` with `--no-ui`.
+    /// The live page's state; `None` with `--no-ui` and offline.
     pub live: Option<SharedState>,
+    /// Every verdict, normal ones too (offline analysis, the report, evaluation).
+    pub verdicts: Option<Box<dyn VerdictSink>>,
+    /// The source's clock: event times, rate limits and windows run on it.
+    pub clock: Clock,
 }
 
 impl Outputs {
@@ -102,29 +110,44 @@ impl<T: Tag> Pipeline<T> {
 
     /// Scores what is queued, counts it and reports the anomalies.
     pub fn score(&mut self, out: &mut Outputs) -> Result<()> {
-        self.score_each(out, |_, _| {})
+        self.score_each(out, |_, _, _| {})
     }
 
     /// [`Self::score`], calling `each` with every scored row first.
     pub fn score_each(
         &mut self,
         out: &mut Outputs,
-        mut each: impl FnMut(&Scorer<T>, &Scored<'_, T>),
+        mut each: impl FnMut(&Scorer<T>, &Scored<'_, T>, std::time::SystemTime),
     ) -> Result<()> {
         let n = self.scorer.score_pending();
         out.metrics.record_scores(T::DETECTOR, self.scorer.scores());
+        let time = out.clock.now().wall;
         for i in 0..n {
             let scored = self.scorer.result(i);
-            each(&self.scorer, &scored);
+            each(&self.scorer, &scored, time);
             if scored.verdict == Verdict::Anomaly {
                 report(&self.scorer, out, &self.model_id, &scored)?;
+            } else if let Some(v) = &mut out.verdicts {
+                v.verdict(verdict_of(
+                    &AnomalyEvent {
+                        time,
+                        detector: T::DETECTOR,
+                        rule: None,
+                        subject: scored.tag.subject(),
+                        score: scored.score,
+                        threshold: self.scorer.model().threshold(),
+                        top_features: &[],
+                        model: &self.model_id,
+                    },
+                    false,
+                ));
             }
         }
         if n > 0 {
             // One lock for the whole batch. A flood's batch holds thousands of rows: the
             // scatter takes an even sample of the normal ones and every anomaly, so one
             // batch does not push the seconds before it out of the plot.
-            let now = unix_ms(SystemTime::now());
+            let now = unix_ms(time);
             let stride = n.div_ceil(POINTS_PER_BATCH);
             out.live(|l| {
                 for i in 0..n {
@@ -174,7 +197,7 @@ fn report<T: Tag>(
         };
     }
     let ev = AnomalyEvent {
-        time: SystemTime::now(),
+        time: out.clock.now().wall,
         detector: T::DETECTOR,
         rule: None,
         subject: scored.tag.subject(),
@@ -191,7 +214,10 @@ fn report<T: Tag>(
 /// way the event was.
 fn emit(out: &mut Outputs, ev: &AnomalyEvent<'_>) -> Result<()> {
     out.metrics.record_anomaly(ev.detector);
-    let outcome = out.events.emit(ev, Instant::now())?;
+    if let Some(v) = &mut out.verdicts {
+        v.verdict(verdict_of(ev, true));
+    }
+    let outcome = out.events.emit(ev, out.clock.now().mono)?;
     if let Outcome::Suppressed = outcome {
         out.metrics.add_events_suppressed(ev.detector, 1);
     }
@@ -225,7 +251,7 @@ pub fn report_rule(
         weight: 1.0,
     }];
     let ev = AnomalyEvent {
-        time: SystemTime::now(),
+        time: out.clock.now().wall,
         detector: Detector::Threshold,
         rule: Some(m.rule),
         subject,

@@ -129,11 +129,12 @@ pub struct Learner {
     pub sources: RowSample,
     contamination: Contamination,
     started: Instant,
+    duration: Duration,
 }
 
 impl Learner {
-    pub fn new(duration: Duration, contamination: Contamination) -> Self {
-        let now = Instant::now();
+    /// Learns from `now` (on the pipeline's clock) for `duration`.
+    pub fn new(duration: Duration, contamination: Contamination, now: Instant) -> Self {
         Self {
             until: now + duration,
             flows: RowSample::new(flow::NAMES.len(), MAX_ROWS, 1),
@@ -141,16 +142,24 @@ impl Learner {
             sources: RowSample::new(source::NAMES.len(), MAX_ROWS, 3),
             contamination,
             started: now,
+            duration,
         }
+    }
+
+    /// Starts the learning time again from `now`: it counts from when traffic is seen
+    /// (after attaching, which may take seconds of verifier time), not from start-up.
+    pub fn restart(&mut self, now: Instant) {
+        self.started = now;
+        self.until = now + self.duration;
     }
 
     /// Trains the flow, host and source models on what was collected and writes them
     /// (atomically) into `dir`. A detector with fewer than [`MIN_ROWS`] rows gets no model
     /// and says so.
-    pub fn finish(self, dir: &Path) -> Result<Models> {
+    pub fn finish(self, dir: &Path, now: Instant) -> Result<Models> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the learned-model directory {}", dir.display()))?;
-        let elapsed = self.started.elapsed();
+        let elapsed = now.saturating_duration_since(self.started);
         let mut models = Models::default();
         for (kind, sample, names) in [
             (ModelKind::Flow, &self.flows, flow::NAMES),
@@ -275,7 +284,7 @@ mod tests {
     #[test]
     fn source_rows_learn_a_source_model_and_a_detector_with_too_few_rows_gets_none() {
         let dir = std::env::temp_dir().join(format!("pg-learn-{}", std::process::id()));
-        let mut l = Learner::new(Duration::from_secs(1), Contamination::Auto);
+        let mut l = Learner::new(Duration::from_secs(1), Contamination::Auto, Instant::now());
         for i in 0..MIN_ROWS {
             let mut row = [0.0; source::NAMES.len()];
             row[0] = i as f64;
@@ -283,7 +292,7 @@ mod tests {
             l.sources.offer(&row, i as u64);
         }
         l.hosts.offer(&[1.0; host::NAMES.len()], 1);
-        let models = l.finish(&dir).unwrap();
+        let models = l.finish(&dir, Instant::now()).unwrap();
         let learned = models.source.as_ref().unwrap();
         assert_eq!(learned.path, dir.join("source.pgm"));
         assert_eq!(learned.model.info().kind, "source");

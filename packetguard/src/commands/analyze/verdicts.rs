@@ -1,0 +1,102 @@
+//! The verdict sink of `analyze`: counts every verdict per detector, and with
+//! `--json-verdicts` writes each as one JSON line.
+
+use std::{
+    cell::RefCell,
+    fs::File,
+    io::{BufWriter, Write},
+    rc::Rc,
+};
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::{
+    events::{Detector, Subject},
+    pipeline::sinks::verdicts::VerdictSink,
+    verdict::Verdict,
+};
+
+#[derive(Default)]
+struct Inner {
+    /// (verdicts, anomalies) per detector, in [`Detector::ALL`] order.
+    counts: [(u64, u64); 4],
+    out: Option<BufWriter<File>>,
+    /// The first write error: a sink cannot return one, so it is kept for [`Counted::finish`].
+    failed: Option<std::io::Error>,
+}
+
+/// A handle on the sink; clones share it.
+#[derive(Clone, Default)]
+pub struct Counted(Rc<RefCell<Inner>>);
+
+impl Counted {
+    pub fn new(out: Option<BufWriter<File>>) -> Self {
+        Counted(Rc::new(RefCell::new(Inner {
+            out,
+            ..Inner::default()
+        })))
+    }
+
+    /// Flushes the verdicts file; returns each detector's (verdicts, anomalies).
+    pub fn finish(&self) -> Result<Vec<(Detector, u64, u64)>> {
+        let mut inner = self.0.borrow_mut();
+        if let Some(e) = inner.failed.take() {
+            return Err(e).context("writing the verdicts file");
+        }
+        if let Some(out) = &mut inner.out {
+            out.flush().context("writing the verdicts file")?;
+        }
+        Ok(Detector::ALL
+            .iter()
+            .map(|d| {
+                let (all, anomalies) = inner.counts[d.index()];
+                (*d, all, anomalies)
+            })
+            .collect())
+    }
+}
+
+/// One verdict as a JSON value.
+pub fn to_json(v: &Verdict) -> serde_json::Value {
+    let subject = match v.subject {
+        Subject::Flow {
+            src_ip,
+            dst_ip,
+            src_port,
+            dst_port,
+            protocol,
+        } => json!({
+            "src_ip": src_ip, "dst_ip": dst_ip, "src_port": src_port,
+            "dst_port": dst_port, "protocol": protocol,
+        }),
+        Subject::Host(host) => json!({ "host": host }),
+        Subject::Source(source) => json!({ "source": source }),
+    };
+    json!({
+        "ts_unix_ms": v.ts_ns / 1_000_000,
+        "detector": v.detector.as_str(),
+        "rule": v.rule,
+        "subject": subject,
+        "score": v.score,
+        "threshold": v.threshold,
+        "anomaly": v.anomaly,
+        "top_features": v.top_features,
+    })
+}
+
+impl VerdictSink for Counted {
+    fn verdict(&mut self, v: Verdict) {
+        let mut inner = self.0.borrow_mut();
+        let c = &mut inner.counts[v.detector.index()];
+        c.0 += 1;
+        c.1 += u64::from(v.anomaly);
+        if inner.failed.is_none() {
+            if let Some(out) = &mut inner.out {
+                if let Err(e) = writeln!(out, "{}", to_json(&v)) {
+                    inner.failed = Some(e);
+                }
+            }
+        }
+    }
+}
