@@ -87,7 +87,7 @@ fn a_bad_row_names_the_file_line_and_column() {
     );
     let mut src = FlowCsv::new(Path::new("f.csv"), Cursor::new(text.into_bytes()));
     let err = src.run(&mut Recorder::new(), &mut |_| {}).unwrap_err();
-    assert_eq!(err.to_string(), "f.csv line 3: bad row: 8 columns, not 34");
+    assert_eq!(err.to_string(), "f.csv line 3: bad row: 8 columns, not 35");
     let text = row("192.0.2.1,nowhere,1,2,6", T0, &[]);
     let mut src = FlowCsv::new(Path::new("f.csv"), Cursor::new(text.into_bytes()));
     let err = src.run(&mut Recorder::new(), &mut |_| {}).unwrap_err();
