@@ -4,4 +4,5 @@ pub mod bench;
 pub mod collect;
 pub mod run;
 pub mod shutdown;
+pub mod simulate;
 pub mod status;

@@ -29,6 +29,7 @@ mod raw_ip;
 mod restart;
 mod rules;
 mod sighup;
+mod simulate;
 mod source_credit;
 mod spoofed_flood;
 mod sshd;
