@@ -54,8 +54,10 @@ pub fn simulate(req: &Request) -> Result<Outcome, SimulateError> {
     }
     let outcome = if is_capture(&req.input)? {
         simulate_capture(req)?
-    } else {
+    } else if flows::is_flow_csv(&req.input)? {
         flows::simulate_flows(req)?
+    } else {
+        return Err(SimulateError::NotAnInput(req.input.clone()));
     };
     let write_err = |source| SimulateError::Write {
         path: req.labels.clone(),

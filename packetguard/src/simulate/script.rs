@@ -271,7 +271,8 @@ impl Script {
                 c
             }
         };
-        let dt = t.saturating_sub(c.t_ns);
+        // A stack sends its first segment a little after the handshake's last ACK.
+        let dt = t.saturating_sub(c.t_ns).max(10_000);
         let data = Payload::Random {
             len: EXFIL_SEGMENT,
             seed: r.next_u64(),

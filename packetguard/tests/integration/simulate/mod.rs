@@ -308,3 +308,96 @@ fn bad_inputs_are_one_line_errors_and_a_truncated_capture_is_used_up_to_its_cut(
     let packets = read_pcap(&o);
     assert_eq!(packets.len(), 110);
 }
+
+#[test]
+fn a_flow_csv_gets_one_row_per_attack_flow() {
+    let dir = Scratch::new("flows");
+    let input = dir.path("flows.csv");
+    let header = packetguard::flows::csv::header();
+    let rows: Vec<String> = (0..100)
+        .map(|i| {
+            let start_ms = T0 * 1000 + i * 1000;
+            format!(
+                "192.0.2.1,192.0.2.10,{},8080,6,{start_ms},end,1{}",
+                40000 + i,
+                ",5".repeat(26)
+            )
+        })
+        .collect();
+    fs::write(&input, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let (out, labels) = (dir.path("out.csv"), dir.path("labels.csv"));
+    assert_ok(&packetguard(&[
+        "simulate",
+        "--input",
+        &input,
+        "--attack",
+        "brute-force:rate=1",
+        "--attack",
+        "syn-flood:rate=5,start=50",
+        "--duration",
+        "3",
+        "--out",
+        &out,
+        "--labels",
+        &labels,
+    ]));
+    let text = fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], header);
+    let original: Vec<&str> = lines[1..]
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("192.0.2.1,"))
+        .collect();
+    assert_eq!(
+        original,
+        rows.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let col = |l: &str, name: &str| {
+        l.split(',')
+            .nth(header.split(',').position(|c| c == name).unwrap())
+            .unwrap()
+            .to_string()
+    };
+    let brute: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("203.0.113.66,192.0.2.10,"))
+        .collect();
+    assert_eq!(brute.len(), 3);
+    for l in &brute {
+        assert_eq!(
+            (col(l, "dst_port"), col(l, "end_reason")),
+            ("22".into(), "end".into())
+        );
+        assert_eq!(
+            (
+                col(l, "fwd_packets"),
+                col(l, "bwd_packets"),
+                col(l, "syn_count")
+            ),
+            ("7".into(), "5".into(), "2".into())
+        );
+    }
+    let syn: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("203.0.113.67,192.0.2.10,"))
+        .collect();
+    assert_eq!(syn.len(), 15);
+    assert!(syn.iter().all(|l| col(l, "fwd_packets") == "1"
+        && col(l, "syn_count") == "1"
+        && col(l, "fwd_bytes") == "54"));
+    // Rows go in before the first input row that starts later.
+    let starts: Vec<u64> = lines[1..]
+        .iter()
+        .map(|l| col(l, "start_unix_ms").parse().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]));
+    let labels = packetguard::evaluate::read_labels(std::path::Path::new(&labels)).unwrap();
+    assert_eq!(
+        labels.iter().map(|l| l.packets).collect::<Vec<_>>(),
+        [Some(36), Some(15)]
+    );
+    assert_eq!(labels[1].start_ns / 1_000_000_000, T0 + 50);
+}
