@@ -213,4 +213,50 @@ mod tests {
         assert_eq!(Link::Sll.ip_payload(&sll), Some(&[0x60u8][..]));
         assert_eq!(Link::from_linktype(105), None);
     }
+
+    #[test]
+    fn every_link_type_wraps_the_ip_packet_where_its_readers_look() {
+        use crate::simulate::packet::{Payload, Transport};
+        let p = Synth {
+            ts_ns: 0,
+            src: "2001:db8::1".parse().unwrap(),
+            dst: "2001:db8::2".parse().unwrap(),
+            ttl: 64,
+            ip_id: 0,
+            transport: Transport::Udp {
+                src_port: 1,
+                dst_port: 2,
+            },
+            payload: Payload::Text(b"x"),
+            inbound: false,
+        };
+        let mut ip = Vec::new();
+        write_ip(&p, &mut ip);
+        let macs = Macs::default();
+        let mut frame = Vec::new();
+        for (link, header) in [
+            (Link::Ethernet, 14),
+            (Link::Raw, 0),
+            (Link::RawV6, 0),
+            (Link::Sll, 16),
+            (Link::Sll2, 20),
+        ] {
+            link.write_frame(&p, &macs, &mut frame);
+            assert_eq!(frame.len(), header + ip.len(), "{link:?}");
+            assert_eq!(link.ip_payload(&frame), Some(&ip[..]), "{link:?}");
+        }
+        // Outbound: from the victim's address; SLL says PACKET_OUTGOING.
+        Link::Ethernet.write_frame(&p, &macs, &mut frame);
+        assert_eq!(
+            (&frame[0..6], &frame[6..12]),
+            (&macs.outside[..], &macs.victim[..])
+        );
+        Link::Sll.write_frame(&p, &macs, &mut frame);
+        assert_eq!(&frame[..2], &[0, 4]);
+        assert!(!Link::RawV4.carries(p.src));
+        assert_eq!(
+            summarize(&ip).map(|s| (s.protocol, s.src_port, s.dst_port)),
+            Some((17, 1, 2))
+        );
+    }
 }

@@ -99,3 +99,33 @@ impl Schedule {
         Some(p)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::spec::{AttackKind, Attacker, Plan};
+    use crate::simulate::{rng::Rng, BRUTE_FORCE_PACKETS};
+
+    #[test]
+    fn overlapping_connections_come_out_in_time_order() {
+        // 1000 connections/s of about 35 ms each: some 35 are open at any time.
+        let plan = Plan {
+            kind: AttackKind::BruteForce,
+            attacker: Attacker::Host("203.0.113.1".parse().unwrap()),
+            victim: "192.0.2.1".parse().unwrap(),
+            start_ns: 1_000_000_000,
+            duration_ns: 100_000_000,
+            rate: 1000.0,
+            port: Some(22),
+        };
+        let mut s = Schedule::new(Script::new(plan, Rng::new(1), Vec::new()), 1000);
+        let mut times = Vec::new();
+        while let Some(p) = s.next_packet() {
+            times.push(p.ts_ns);
+        }
+        assert_eq!(times.len() as u64, 100 * BRUTE_FORCE_PACKETS);
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert!(times.iter().all(|t| t % 1000 == 0));
+        assert!(s.pending.is_empty() && s.packets.len() < 1000);
+    }
+}
