@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod collect;
+pub mod evaluate;
 pub mod run;
 pub mod shutdown;
 pub mod simulate;

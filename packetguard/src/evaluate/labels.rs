@@ -68,6 +68,32 @@ pub enum LabelsError {
     },
     #[error("labels {0} name no attack")]
     NoAttack(PathBuf),
+    #[error("labels {path} name no attack in {capture}")]
+    NoAttackIn { path: PathBuf, capture: String },
+}
+
+/// The labels of `capture`: those whose `file` has its file name, or every label when none
+/// names a file (`simulate`'s labels are of one capture). `path` names the labels file.
+pub fn labels_of(
+    labels: Vec<AttackLabel>,
+    capture: &Path,
+    path: &Path,
+) -> Result<Vec<AttackLabel>, LabelsError> {
+    if labels.iter().all(|l| l.file.is_none()) {
+        return Ok(labels);
+    }
+    let name = capture.file_name();
+    let mine: Vec<AttackLabel> = labels
+        .into_iter()
+        .filter(|l| l.file.as_deref().map(|f| Path::new(f).file_name()) == Some(name))
+        .collect();
+    if mine.is_empty() {
+        return Err(LabelsError::NoAttackIn {
+            path: path.to_path_buf(),
+            capture: capture.display().to_string(),
+        });
+    }
+    Ok(mine)
 }
 
 /// Reads a labels file of either format; a file with a header and no rows is an error.

@@ -87,3 +87,27 @@ fn epoch_seconds_are_exact_to_the_nanosecond() {
     assert_eq!(parse_epoch("-1"), None);
     assert_eq!(format_epoch(1_500_000_000), "1.500000000");
 }
+
+#[test]
+fn a_capture_gets_the_labels_naming_its_file() {
+    let text = "file,attack_type,victim,attack_bpf,window_unix_start,window_unix_end\n\
+        attack/a.pcap,flood,192.0.2.1,,1,2\n\
+        attack/b.pcapng,scan,192.0.2.2,,3,4\n";
+    let all = parse(text).unwrap();
+    let b = labels_of(all.clone(), Path::new("/data/b.pcapng"), Path::new("l.csv")).unwrap();
+    assert_eq!(
+        b.iter().map(|l| l.attack.as_str()).collect::<Vec<_>>(),
+        ["scan"]
+    );
+    assert_eq!(
+        labels_of(all, Path::new("c.pcap"), Path::new("l.csv"))
+            .unwrap_err()
+            .to_string(),
+        "labels l.csv name no attack in c.pcap"
+    );
+    let ours = parse("attack,attacker,victim,start,end\nsyn-flood,,192.0.2.1,1,2\n").unwrap();
+    assert_eq!(
+        labels_of(ours.clone(), Path::new("x.pcap"), Path::new("l.csv")).unwrap(),
+        ours
+    );
+}

@@ -17,7 +17,7 @@ pub mod net;
 pub mod score;
 pub mod table;
 
-pub use labels::{read_labels, AttackLabel, LabelsError};
+pub use labels::{labels_of, read_labels, AttackLabel, LabelsError};
 pub use matching::DEFAULT_LINGER_NS;
 pub use score::{evaluate, roc_auc, AttackResult, Delay, DetectorScore, Evaluation};
 pub use table::table;
