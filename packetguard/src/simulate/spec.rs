@@ -317,7 +317,18 @@ fn default_attacker(victim: IpAddr, index: usize) -> IpAddr {
     let n = 66 + (index % 180) as u8;
     match victim {
         IpAddr::V4(_) => Ipv4Addr::new(203, 0, 113, n).into(),
-        IpAddr::V6(_) => Ipv6Addr::new(0x2001, 0xdb8, 0xbad, 0, 0, 0, 0, n as u16).into(),
+        // Hexadecimal 0x66 + n, so the address reads like its IPv4 twin: 2001:db8:bad::66.
+        IpAddr::V6(_) => Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0xbad,
+            0,
+            0,
+            0,
+            0,
+            0x66 + (index % 180) as u16,
+        )
+        .into(),
     }
 }
 

@@ -115,22 +115,34 @@ pub fn parse(ts: Duration, data: &[u8], ethernet: bool) -> Parsed {
         PacketHeaders::from_ip_slice(data)
     }
     .unwrap_or_else(|e| panic!("synthetic frame does not parse: {e}"));
-    let Some(NetHeaders::Ipv4(ip, _)) = &h.net else {
-        panic!("not IPv4")
-    };
-    assert_eq!(
-        ip.header_checksum,
-        ip.calc_header_checksum(),
-        "IPv4 header checksum"
-    );
     let payload = h.payload.slice();
-    let (src_port, dst_port, flags) = match h.transport.as_ref().expect("a transport header") {
-        TransportHeader::Tcp(t) => {
+    let transport = h.transport.as_ref().expect("a transport header");
+    let (src, dst, expected) = match &h.net {
+        Some(NetHeaders::Ipv4(ip, _)) => {
             assert_eq!(
-                t.checksum,
-                t.calc_checksum_ipv4(ip, payload).unwrap(),
-                "TCP checksum"
+                ip.header_checksum,
+                ip.calc_header_checksum(),
+                "IPv4 header checksum"
             );
+            let sum = match transport {
+                TransportHeader::Tcp(t) => t.calc_checksum_ipv4(ip, payload).unwrap(),
+                TransportHeader::Udp(u) => u.calc_checksum_ipv4(ip, payload).unwrap(),
+                other => panic!("unexpected transport {other:?}"),
+            };
+            (IpAddr::from(ip.source), IpAddr::from(ip.destination), sum)
+        }
+        Some(NetHeaders::Ipv6(ip, _)) => {
+            let sum = match transport {
+                TransportHeader::Tcp(t) => t.calc_checksum_ipv6(ip, payload).unwrap(),
+                TransportHeader::Udp(u) => u.calc_checksum_ipv6(ip, payload).unwrap(),
+                other => panic!("unexpected transport {other:?}"),
+            };
+            (IpAddr::from(ip.source), IpAddr::from(ip.destination), sum)
+        }
+        other => panic!("not IP: {other:?}"),
+    };
+    let (src_port, dst_port, flags, checksum) = match transport {
+        TransportHeader::Tcp(t) => {
             let mut f = String::new();
             for (set, c) in [
                 (t.syn, 'S'),
@@ -143,18 +155,12 @@ pub fn parse(ts: Duration, data: &[u8], ethernet: bool) -> Parsed {
                     f.push(c);
                 }
             }
-            (t.source_port, t.destination_port, f)
+            (t.source_port, t.destination_port, f, t.checksum)
         }
-        TransportHeader::Udp(u) => {
-            assert_eq!(
-                u.checksum,
-                u.calc_checksum_ipv4(ip, payload).unwrap(),
-                "UDP checksum"
-            );
-            (u.source_port, u.destination_port, "udp".into())
-        }
+        TransportHeader::Udp(u) => (u.source_port, u.destination_port, "udp".into(), u.checksum),
         other => panic!("unexpected transport {other:?}"),
     };
+    assert_eq!(checksum, expected, "TCP/UDP checksum");
     let eth = h
         .link
         .as_ref()
@@ -162,8 +168,8 @@ pub fn parse(ts: Duration, data: &[u8], ethernet: bool) -> Parsed {
         .map(|e| (e.source, e.destination));
     Parsed {
         ts,
-        src: IpAddr::from(ip.source),
-        dst: IpAddr::from(ip.destination),
+        src,
+        dst,
         src_port,
         dst_port,
         flags,
@@ -173,7 +179,19 @@ pub fn parse(ts: Duration, data: &[u8], ethernet: bool) -> Parsed {
 }
 
 pub fn is_attack(p: &Parsed) -> bool {
-    let synthetic = |ip: IpAddr| matches!(ip, IpAddr::V4(v) if v.octets()[..3] == [203, 0, 113] || v.octets()[..2] == [198, 18] || v.octets()[..2] == [198, 19]);
+    // Documentation attackers, forged IPv4 sources, and 2001:db8:bad::/48 or the forged
+    // 2001:db8:5900::/40 for IPv6.
+    let synthetic = |ip: IpAddr| match ip {
+        IpAddr::V4(v) => {
+            v.octets()[..3] == [203, 0, 113]
+                || v.octets()[..2] == [198, 18]
+                || v.octets()[..2] == [198, 19]
+        }
+        IpAddr::V6(v) => {
+            v.segments()[..3] == [0x2001, 0xdb8, 0xbad]
+                || (v.segments()[..2] == [0x2001, 0xdb8] && v.segments()[2] >> 8 == 0x59)
+        }
+    };
     synthetic(p.src) || synthetic(p.dst)
 }
 
