@@ -228,3 +228,46 @@ pub fn simulate(
         read_labels(Path::new(&labels)).unwrap(),
     )
 }
+
+/// A pcapng file of 50 IPv6 UDP packets, one a second, with two interfaces of one link
+/// type: the first on the default microsecond clock, the second on nanoseconds.
+pub fn write_ipv6_pcapng(path: &str) -> Vec<(Duration, Vec<u8>)> {
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+    use pcap_file::pcapng::blocks::interface_description::{
+        InterfaceDescriptionBlock, InterfaceDescriptionOption,
+    };
+    use pcap_file::pcapng::PcapNgWriter;
+    let mut w = PcapNgWriter::new(fs::File::create(path).unwrap()).unwrap();
+    w.write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::ETHERNET, 65535))
+        .unwrap();
+    let mut nano = InterfaceDescriptionBlock::new(DataLink::ETHERNET, 65535);
+    nano.options.push(InterfaceDescriptionOption::IfTsResol(9));
+    w.write_pcapng_block(nano).unwrap();
+    let (a, b) = (
+        [0x2001, 0xdb8, 0, 0, 0, 0, 0, 1],
+        [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10],
+    );
+    let addr = |s: [u16; 8]| std::net::Ipv6Addr::from(s).octets();
+    (0..50u64)
+        .map(|i| {
+            let mut frame = Vec::new();
+            PacketBuilder::ethernet2(CLIENT_MAC, SERVER_MAC)
+                .ipv6(addr(a), addr(b), 64)
+                .udp(5000, 53)
+                .write(&mut frame, &[i as u8; 40])
+                .unwrap();
+            let ns = T0 * 1_000_000_000 + i * 1_000_000_000 + 123_000;
+            // pcap-file takes the tick count as a Duration's nanoseconds.
+            let (interface_id, ticks) = if i % 2 == 0 { (0, ns / 1000) } else { (1, ns) };
+            w.write_pcapng_block(EnhancedPacketBlock {
+                interface_id,
+                timestamp: Duration::from_nanos(ticks),
+                original_len: frame.len() as u32,
+                data: std::borrow::Cow::Borrowed(&frame),
+                options: Vec::new(),
+            })
+            .unwrap();
+            (Duration::from_nanos(ns), frame)
+        })
+        .collect()
+}
