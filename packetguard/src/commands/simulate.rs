@@ -6,39 +6,55 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::evaluate::labels::format_epoch;
-use crate::simulate::{self, AttackOptions, AttackSpec, StartAt};
+use crate::evaluate::labels::{format_epoch, HEADER};
+use crate::simulate::{
+    self, AttackKind, AttackOptions, AttackSpec, StartAt, DEFAULT_DURATION_S, DEFAULT_START_PERCENT,
+};
 
-const AFTER_HELP: &str = "\
-Attacks (default rate; victim port):
-  syn-flood        2000 SYNs/s to one port (80), from --attacker or, with --spoofed,
-                   from random sources in 198.18.0.0/15 (IPv6: 2001:db8:5900::/40)
-  udp-flood        2000 datagrams/s of 512 bytes to random ports (or port=N); may spoof
-  vertical-scan    500 probes/s: SYNs to ports 1..N of the victim in random order; the
-                   victim answers RST-ACK, or SYN-ACK (then the scanner's RST) on ports it
-                   answered in the capture
-  horizontal-scan  200 probes/s: SYNs to one port (80) of every address of the victim's
-                   /24 (IPv6: /120); only the victim answers
-  brute-force      10 connections/s to port 22: handshake, SSH banners, key exchange,
-                   one failed password, close (12 packets each)
-  exfiltration     1000 segments/s of 1448 bytes in one TCP connection from the victim to
-                   the attacker's port 443 (about 1.4 MB/s), acknowledged every 2nd segment
-
+/// The attacks, their defaults and the labels format, built from the defaults themselves.
+fn after_help() -> String {
+    let mut text = String::from("Attacks (default rate, victim port):\n");
+    for kind in AttackKind::ALL {
+        let port = kind
+            .default_port()
+            .map(|p| format!(", port {p}"))
+            .unwrap_or_default();
+        let rate = format!("{} {}{port}", kind.default_rate(), kind.rate_unit());
+        text.push_str(&format!("  {:<16} {rate}\n", kind.as_str()));
+        let mut line = String::new();
+        for word in kind.summary().split(' ') {
+            if !line.is_empty() && line.len() + word.len() > 70 {
+                text.push_str(&format!("{:19}{line}\n", ""));
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        text.push_str(&format!("{:19}{line}\n", ""));
+    }
+    text.push_str(&format!(
+        "
 Options per attack override the flags: --attack KIND:key=value,... with keys rate, start,
 duration, victim, attacker, port and the bare word spoofed, e.g.
   --attack syn-flood:rate=5000,spoofed --attack vertical-scan:victim=192.0.2.7,start=40%
 
-Defaults: --start 30% of the capture's span, --duration 10 s, --victim the capture's
-busiest destination, attacker 203.0.113.66 (the n-th attack .66+n; IPv6 2001:db8:bad::66).
+Defaults: --start {DEFAULT_START_PERCENT}% of the capture's span, --duration {DEFAULT_DURATION_S} s, --victim the
+capture's busiest destination, attacker 203.0.113.66 (the n-th attack .66+n; IPv6
+2001:db8:bad::66); spoofed sources are random in 198.18.0.0/15 (IPv6 2001:db8:5900::/40).
 
 The labels CSV has one row per attack:
-  attack,attacker,victim,start,end,packets,bytes,spoofed
+  {HEADER}
 times are seconds since the epoch (first and last injected packet), bytes are frame
-bytes. A flow CSV input (from collect) gets one synthetic row per attack flow instead.";
+bytes. A flow CSV input (from collect) gets one synthetic row per attack flow instead."
+    ));
+    text
+}
 
 /// Inject synthetic attacks into a capture (or flow CSV) and write their ground truth.
 #[derive(Args, Debug)]
-#[command(after_long_help = AFTER_HELP)]
+#[command(after_long_help = after_help())]
 pub struct SimulateArgs {
     /// The capture (pcap or pcapng; Ethernet, raw IP or Linux cooked) or flow CSV.
     #[arg(long, value_name = "FILE")]

@@ -76,6 +76,18 @@ impl AttackKind {
         }
     }
 
+    /// What the attack sends, for `--help` (its rate and port come from the defaults).
+    pub const fn summary(self) -> &'static str {
+        match self {
+            AttackKind::SynFlood => "bare SYNs to one port of the victim; may spoof",
+            AttackKind::UdpFlood => "512-byte datagrams to random ports (or port=N); may spoof",
+            AttackKind::VerticalScan => "SYNs to ports 1..N of the victim in random order; RST-ACK back, or SYN-ACK and the scanner's RST on ports the victim answered in the capture",
+            AttackKind::HorizontalScan => "SYNs to one port of every address of the victim's /24 (IPv6 /120); only the victim answers",
+            AttackKind::BruteForce => "SSH connections: handshake, banners, key exchange, one failed password, close (12 packets)",
+            AttackKind::Exfiltration => "one TCP transfer of 1448-byte segments from the victim to the attacker, ACKed every 2nd segment",
+        }
+    }
+
     /// Floods need no answer, so their sources may be forged; the others need replies.
     pub const fn may_spoof(self) -> bool {
         matches!(self, AttackKind::SynFlood | AttackKind::UdpFlood)
