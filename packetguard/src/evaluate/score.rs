@@ -7,7 +7,7 @@ use crate::events::Detector;
 use crate::verdict::Verdict;
 
 use super::labels::AttackLabel;
-use super::matching::{attack_of, benign_ns, Window};
+use super::matching::{attack_of, benign_ns, involves, Window};
 use super::net::IpNet;
 
 /// One detector's figures.
@@ -60,6 +60,8 @@ pub struct AttackResult {
 pub struct Evaluation {
     pub first_ns: u64,
     pub last_ns: u64,
+    /// How long after an attack's last packet its verdicts were still counted as its.
+    pub linger_s: f64,
     pub benign_seconds: f64,
     pub detectors: Vec<DetectorScore>,
     pub attacks: Vec<AttackResult>,
@@ -134,32 +136,37 @@ pub fn evaluate(
         .collect();
     let attacks = labels
         .iter()
-        .enumerate()
-        .map(|(i, l)| AttackResult {
-            attack: l.attack.clone(),
-            attacker: l.attacker,
-            victim: l.victim,
-            start_ns: l.start_ns,
-            end_ns: l.end_ns,
-            verdicts: about.iter().filter(|a| **a == Some(i)).count() as u64,
-            delays: present
-                .iter()
-                .map(|&d| Delay {
-                    detector: d.as_str(),
-                    delay_s: verdicts
-                        .iter()
-                        .zip(&about)
-                        .filter(|(v, a)| v.detector == d && v.anomaly && **a == Some(i))
-                        .map(|(v, _)| v.ts_ns)
-                        .min()
-                        .map(|t| t.saturating_sub(l.start_ns) as f64 / 1e9),
-                })
-                .collect(),
+        .zip(&windows)
+        .map(|(l, w)| {
+            // Each attack on its own: a verdict about two overlapping attacks counts for both.
+            let mine = |v: &&Verdict| w.contains(v.ts_ns) && involves(l, &v.subject);
+            AttackResult {
+                attack: l.attack.clone(),
+                attacker: l.attacker,
+                victim: l.victim,
+                start_ns: l.start_ns,
+                end_ns: l.end_ns,
+                verdicts: verdicts.iter().filter(mine).count() as u64,
+                delays: present
+                    .iter()
+                    .map(|&d| Delay {
+                        detector: d.as_str(),
+                        delay_s: verdicts
+                            .iter()
+                            .filter(|v| v.detector == d && v.anomaly)
+                            .filter(mine)
+                            .map(|v| v.ts_ns)
+                            .min()
+                            .map(|t| t.saturating_sub(l.start_ns) as f64 / 1e9),
+                    })
+                    .collect(),
+            }
         })
         .collect();
     Evaluation {
         first_ns,
         last_ns,
+        linger_s: linger_ns as f64 / 1e9,
         benign_seconds: benign as f64 / 1e9,
         detectors,
         attacks,

@@ -211,3 +211,18 @@ fn the_table_has_one_fixed_width_row_per_detector_and_attack() {
         serde_json::Value::Null
     );
 }
+
+#[test]
+fn overlapping_attacks_on_one_victim_each_get_their_delay() {
+    let mut scan = label(A, VIC, false);
+    scan.attack = "vertical-scan".into();
+    scan.start_ns = 104 * S;
+    let one = [v(105.0, Detector::Host, Subject::Host(ip(VIC)), 0.9, true)];
+    let e = evaluate(&[label(A, VIC, false), scan], &one, 0, 1000 * S, 0);
+    let delays: Vec<Option<f64>> = e.attacks.iter().map(|a| a.delays[0].delay_s).collect();
+    assert_eq!(delays, [Some(5.0), Some(1.0)]);
+    assert_eq!((e.attacks[0].verdicts, e.attacks[1].verdicts), (1, 1));
+    // Counted once among the detector's true positives all the same.
+    assert_eq!(e.detectors[0].true_positives, 1);
+    assert_eq!(e.linger_s, 0.0);
+}
