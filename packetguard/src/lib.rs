@@ -21,12 +21,15 @@
 //! - [`config`]: the TOML configuration file of `packetguard run`.
 //! - [`limits`]: the range of every numeric setting, for flags and the file alike.
 //! - [`verdict`]: an owned verdict, normal or anomalous, for offline work.
+//! - [`simulate`]: synthetic attacks injected into a capture or flow CSV, with labels.
+//! - [`evaluate`]: precision, recall, ROC AUC and delays of verdicts against labels.
 pub mod baseline;
 pub mod capture;
 pub mod commands;
 pub mod config;
 pub mod datapath;
 pub mod detect;
+pub mod evaluate;
 pub mod events;
 pub mod flows;
 pub mod limits;
@@ -34,5 +37,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod report;
 pub mod settings;
+pub mod simulate;
 pub mod ui;
 pub mod verdict;

@@ -35,6 +35,8 @@ enum Command {
     Train(packetguard_forest::cli::TrainArgs),
     /// Append `score` and `verdict` columns to every row of a CSV (offline detection).
     Score(packetguard_forest::cli::ScoreArgs),
+    /// Inject synthetic attacks into a capture or flow CSV, and write their labels.
+    Simulate(commands::simulate::SimulateArgs),
     /// Work with model files.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => commands::analyze::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Simulate(args) => commands::simulate::run(args),
         Command::Train(args) => packetguard_forest::cli::run_train(&args),
         Command::Score(args) => packetguard_forest::cli::run_score(&args),
         Command::Model(ModelCommand::Inspect(args)) => packetguard_forest::cli::run_inspect(&args),

@@ -3,6 +3,8 @@
 pub mod analyze;
 pub mod bench;
 pub mod collect;
+pub mod evaluate;
 pub mod run;
 pub mod shutdown;
+pub mod simulate;
 pub mod status;

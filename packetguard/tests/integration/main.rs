@@ -35,6 +35,7 @@ mod report_page;
 mod restart;
 mod rules;
 mod sighup;
+mod simulate;
 mod source_credit;
 mod spoofed_flood;
 mod sshd;
