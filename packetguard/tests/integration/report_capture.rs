@@ -17,7 +17,7 @@ use std::{
 use serde_json::{json, Value};
 
 use crate::{
-    capture::{pcap_packets, read_events},
+    capture::{pcap_packets, read_events, tcpdump},
     collect_agent::{assert_ok, default_models, packetguard},
     lab::{in_ns, Lab, CLIENT_V4, SERVER_V4},
     prometheus_scrape::require,
@@ -49,27 +49,9 @@ fn capture(lab: &Lab) -> std::path::PathBuf {
         ],
     );
     lab.wait_listening(&lab.server, WEB_PORT);
-    // A full snapshot: the capture reader rejects a pcap record longer on the wire than
-    // the file's snapshot length (which `tcpdump -s 96` writes).
-    let path = lab.dir.join("lab.pcap");
-    let mut dump = lab.spawn(
-        &lab.server,
-        &[
-            "tcpdump",
-            "-Z",
-            "root",
-            "--immediate-mode",
-            "-U",
-            "-s",
-            "0",
-            "-i",
-            "s0",
-            "-w",
-            path.to_str().unwrap(),
-            "ip",
-        ],
-    );
-    dump.wait_for_stderr("listening on", 1, Duration::from_secs(15));
+    // tcpdump keeps 96 bytes of each packet, so the reader must take the length on the
+    // wire from each record, not from what was kept.
+    let (mut dump, path) = tcpdump(lab, &lab.server, "s0", "ip", "lab.pcap");
     let ping = lab.output(
         &lab.client,
         &[
