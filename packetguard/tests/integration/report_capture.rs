@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::{
     capture::{pcap_packets, read_events, tcpdump},
-    collect_agent::{assert_ok, default_models, packetguard},
+    collect_agent::{assert_ok, default_models, one_line_error, packetguard},
     lab::{in_ns, Lab, CLIENT_V4, SERVER_V4},
     prometheus_scrape::require,
     raw_ip::{Probe, RawFlood, Sources},
@@ -250,4 +250,35 @@ fn report_of_a_lab_capture_with_a_syn_flood_holds_every_point_in_chromium() {
     eprintln!("[report_capture] screenshot: {}", shot.display());
     let errors = page.errors.lock().unwrap().clone();
     assert!(errors.is_empty(), "the page logged errors: {errors:#?}");
+}
+
+#[test]
+fn a_report_that_cannot_be_written_is_a_one_line_error_before_the_analysis() {
+    let dir = std::env::temp_dir().join(format!("pg-report-capture-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // An empty classic pcap: its header only.
+    let pcap = dir.join("empty.pcap");
+    let mut header = Vec::new();
+    header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    header.extend_from_slice(&2u16.to_le_bytes());
+    header.extend_from_slice(&4u16.to_le_bytes());
+    header.extend_from_slice(&[0; 8]);
+    header.extend_from_slice(&65_535u32.to_le_bytes());
+    header.extend_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&pcap, header).unwrap();
+    let report = dir.join("no-such-dir").join("report.html");
+    let out = packetguard(&[
+        "analyze",
+        pcap.to_str().unwrap(),
+        "--model",
+        default_models().to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let err = one_line_error(&out);
+    assert!(
+        err.contains(&format!("cannot create the report {}", report.display())),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

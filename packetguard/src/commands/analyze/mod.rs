@@ -205,6 +205,11 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         Some(p) => Some(create(p, "verdicts file")?),
         None => None,
     });
+    if let Some(p) = &args.report {
+        // Made now, as the other outputs are, so a path that cannot be written fails before
+        // the analysis rather than after it; the page replaces it at the end.
+        create(p, "report")?;
+    }
     let report = args
         .report
         .as_ref()
