@@ -282,7 +282,15 @@ impl CaptureReader {
         let data = self.buf.data();
         let (frame, used) = match &mut self.format {
             Format::Pcap { parser, link } => {
-                let (rem, p) = parser.next_packet(data).map_err(|e| stopped(&e))?;
+                // `pcap-file` rejects a record longer on the wire than the file's snapshot
+                // length, which is every cut packet of `tcpdump -s 96`: the snapshot length
+                // bounds what was kept, not the packet. Only that check is lifted.
+                let (rem, raw) = parser.next_raw_packet(data).map_err(|e| stopped(&e))?;
+                let header = parser.header();
+                let snap_len = header.snaplen.max(raw.orig_len);
+                let p = raw
+                    .try_into_pcap_packet(header.ts_resolution, snap_len)
+                    .map_err(|e| stopped(&e))?;
                 let ts_ns = p.timestamp.as_nanos().min(u64::MAX as u128) as u64;
                 let std::borrow::Cow::Borrowed(bytes) = p.data else {
                     unreachable!("the pcap parser borrows packet data")

@@ -98,6 +98,11 @@ pub trait Stage {
     fn flow_features(&mut self, _flow: &FeatureRow<'_>) -> Result<()> {
         Ok(())
     }
+    /// Traffic as read, for a report's traffic chart: once per packet of a capture or a
+    /// packet list (`packets` = 1, `bytes` its length on the wire), once per row of a flow
+    /// CSV (the flow's totals, at its end). Called on the per-packet path: it must not
+    /// allocate per call.
+    fn traffic(&mut self, _ts_ns: u64, _packets: u64, _bytes: u64) {}
 }
 
 /// A flow as a flow CSV row gives it.

@@ -184,6 +184,12 @@ impl ReportBuilder {
         });
     }
 
+    /// Adds an input to those the report names. A reader knows an input's span only once
+    /// it has read it, after the builder was made.
+    pub fn input(&mut self, input: Input) {
+        self.meta.inputs.push(input);
+    }
+
     /// Normal and anomalous verdicts of `d` so far.
     pub fn counts(&self, d: Detector) -> Counts {
         self.counts[d.index()]

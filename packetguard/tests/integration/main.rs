@@ -31,6 +31,7 @@ mod offline_replay;
 mod parser;
 mod prometheus_scrape;
 mod raw_ip;
+mod report_capture;
 mod report_page;
 mod restart;
 mod rules;

@@ -36,7 +36,7 @@ use serde_json::Value;
 use crate::lab::{in_ns, Lab};
 use crate::prometheus_scrape::require;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 const S: u64 = 1_000_000_000;
 /// 2026-01-01T00:00:00Z.
 const T0: u64 = 1_767_225_600 * S;

@@ -114,3 +114,42 @@ fn a_truncated_file_keeps_every_packet_before_the_cut() {
     );
     cut_inside("cut.pcapng", &file, 5, offset);
 }
+
+#[test]
+fn a_packet_cut_by_the_snapshot_length_is_read_with_its_length_on_the_wire() {
+    // As `tcpdump -s 96` writes: the header's snapshot length is 96, and a longer packet
+    // keeps its first 96 bytes and its length on the wire.
+    const SNAP: usize = 96;
+    let frames = traffic();
+    let long = frames.iter().map(|(_, f)| f.len()).max().unwrap();
+    assert!(
+        long > SNAP,
+        "the traffic has a packet longer than {SNAP} bytes"
+    );
+    let mut file = Vec::new();
+    file.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    file.extend_from_slice(&2u16.to_le_bytes());
+    file.extend_from_slice(&4u16.to_le_bytes());
+    file.extend_from_slice(&[0; 8]);
+    file.extend_from_slice(&(SNAP as u32).to_le_bytes());
+    file.extend_from_slice(&1u32.to_le_bytes());
+    for (i, (_, f)) in frames.iter().enumerate() {
+        let kept = f.len().min(SNAP);
+        file.extend_from_slice(&(1_700_000_000 + i as u32).to_le_bytes());
+        file.extend_from_slice(&0u32.to_le_bytes());
+        file.extend_from_slice(&(kept as u32).to_le_bytes());
+        file.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        file.extend_from_slice(&f[..kept]);
+    }
+    let mut reader = open("snap.pcap", file).unwrap();
+    let mut got = Vec::new();
+    while let Some(frame) = reader.next_frame() {
+        let frame = frame.unwrap_or_else(|e| panic!("{}", one_line(&e)));
+        got.push((frame.data.len(), frame.orig_len as usize));
+    }
+    let want: Vec<(usize, usize)> = frames
+        .iter()
+        .map(|(_, f)| (f.len().min(SNAP), f.len()))
+        .collect();
+    assert_eq!(got, want);
+}

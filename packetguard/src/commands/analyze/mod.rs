@@ -32,6 +32,7 @@ use crate::{
     settings::defaults,
 };
 
+mod report;
 mod verdicts;
 
 /// Arguments of `packetguard analyze`.
@@ -57,6 +58,12 @@ pub struct AnalyzeArgs {
     /// subject, score, threshold, anomaly, top features).
     #[arg(long)]
     pub json_verdicts: Option<PathBuf>,
+    /// Write a report: one self-contained HTML page (inline SVG charts, no scripts, nothing
+    /// fetched) with the traffic over time, the score distributions, the flow scatter, the
+    /// top anomalies, counts per verdict, the models used, the inputs and the features
+    /// they could not provide.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     /// A flow with no packet for this long (in capture time) is exported. Default: 15s.
     #[arg(long, value_parser = limits::IDLE_TIMEOUT.parser())]
     pub idle_timeout: Option<Duration>,
@@ -83,6 +90,7 @@ pub struct Findings {
 struct Analyze {
     det: Detectors,
     rows: Option<RowSink<BufWriter<File>>>,
+    report: Option<report::Report>,
 }
 
 impl Stage for Analyze {
@@ -127,6 +135,12 @@ impl Stage for Analyze {
             rows.line(flow.line).context("writing the flow CSV")?;
         }
         self.det.flow_features(flow.endpoints, flow.features)
+    }
+
+    fn traffic(&mut self, ts_ns: u64, packets: u64, bytes: u64) {
+        if let Some(r) = &mut self.report {
+            r.traffic(ts_ns, packets, bytes);
+        }
     }
 }
 
@@ -191,11 +205,27 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         Some(p) => Some(create(p, "verdicts file")?),
         None => None,
     });
+    if let Some(p) = &args.report {
+        // Made now, as the other outputs are, so a path that cannot be written fails before
+        // the analysis rather than after it; the page replaces it at the end.
+        create(p, "report")?;
+    }
+    let report = args
+        .report
+        .as_ref()
+        .map(|_| report::Report::new(crate::report::ReportMeta::default().with_models(&loaded)));
+    let mut verdict_sink = Box::new(counted.clone()) as Box<dyn VerdictSink>;
+    if let Some(r) = &report {
+        verdict_sink = Box::new(report::Tee {
+            report: r.clone(),
+            next: verdict_sink,
+        });
+    }
     let out = Outputs {
         events: EventWriter::new(events, RateLimit::default()),
         metrics,
         live: None,
-        verdicts: Some(Box::new(counted.clone()) as Box<dyn VerdictSink>),
+        verdicts: Some(verdict_sink),
         clock: Clock::capture(),
     };
     let mut det = Detectors::new(out, Rules::new(&[])?, None)?;
@@ -207,7 +237,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         )),
         None => None,
     };
-    let mut stage = Analyze { det, rows };
+    let mut stage = Analyze { det, rows, report };
     let mut findings = Findings::default();
     for (path, mut source) in sources {
         // Each file runs on its own timestamps, from its first.
@@ -231,6 +261,9 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
                 missing.join(", ")
             );
         }
+        if let Some(r) = &mut stage.report {
+            r.input_done(path, source.kind(), &missing);
+        }
         findings.missing.push((path.clone(), missing));
     }
     stage.det.score()?;
@@ -247,5 +280,9 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         .map(|(d, all, anomalies)| format!("{} {anomalies} of {all}", d.as_str()))
         .collect();
     eprintln!("summary: anomalies {}", parts.join(", "));
+    if let (Some(r), Some(path)) = (&stage.report, &args.report) {
+        r.write_file(path)?;
+        eprintln!("report: {}", path.display());
+    }
     Ok(())
 }

@@ -109,7 +109,10 @@ impl OfflineSource for CaptureFile {
         };
         while let Some(frame) = reader.next_frame() {
             match frame {
-                Ok(frame) => source.push_frame(&frame, &mut out)?,
+                Ok(frame) => {
+                    out.stage.traffic(frame.ts_ns, 1, u64::from(frame.orig_len));
+                    source.push_frame(&frame, &mut out)?
+                }
                 Err(e) => {
                     self.stopped = Some(e);
                     break;

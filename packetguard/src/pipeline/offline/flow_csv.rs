@@ -227,6 +227,7 @@ impl<R: BufRead> OfflineSource for FlowCsv<R> {
             );
             let end_ns = row.start_ns + feature(f, "duration_ns") as u64;
             let n = second_of(end_ns) - second_of(row.start_ns) + 1;
+            stage.traffic(end_ns, fwd_p + bwd_p, fwd_b + bwd_b);
             let share = |p: u64, b: u64| {
                 let (sp, rp) = split(p, n);
                 let (sb, rb) = split(b, n);

@@ -77,6 +77,14 @@ fn rows_are_scored_from_their_features_and_windows_rebuilt_by_time() {
     assert_eq!(rec.sent[0][&client].answered, 1);
     let times: Vec<u64> = rec.seconds.iter().map(|(t, _)| t / 1_000_000).collect();
     assert_eq!(times, [T0 + 1000, T0 + 2000, T0 + 3000, T0 + 4000]);
+    // Each row's traffic is its flow's totals, at its end.
+    assert_eq!(
+        rec.traffic,
+        [
+            (T0 * 1_000_000, 1, 80),
+            ((T0 + 500) * 1_000_000 + 2_500_000_000, 331, 33_100)
+        ]
+    );
 }
 
 #[test]

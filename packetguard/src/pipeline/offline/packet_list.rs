@@ -259,6 +259,8 @@ impl<R: BufRead> OfflineSource for PacketList<R> {
                 .trim()
                 .parse()
                 .map_err(|_| self.bad(line_no, format!("length {:?}", f[5])))?;
+            // Every listed packet is traffic, IP or not (ARP), as a capture's frames are.
+            stage.traffic(ts, 1, u64::from(len));
             let (Ok(src), Ok(dst), Some(protocol)) = (
                 f[2].trim().parse::<IpAddr>(),
                 f[3].trim().parse::<IpAddr>(),

@@ -224,3 +224,29 @@ fn a_short_row_is_one_line_naming_the_file_and_line() {
     let err = src.run(&mut Recorder::new(), &mut |_| {}).unwrap_err();
     assert_eq!(err.to_string(), "t.csv line 3: bad row: 3 fields, not 7");
 }
+
+#[test]
+fn every_listed_packet_is_traffic_ip_or_not() {
+    let text = list(&[
+        ("0.500000", CLIENT, SERVER, "UDP", 60, "40000 → 9 Len=18"),
+        (
+            "0.700000",
+            "02:00:00:00:00:01",
+            "Broadcast",
+            "ARP",
+            42,
+            "Who has 198.51.100.20? Tell 192.0.2.10",
+        ),
+        ("2.000000", SERVER, CLIENT, "UDP", 70, "9 → 40000 Len=28"),
+    ]);
+    let (rec, _, stats) = run(&text);
+    assert_eq!(stats.read, 2);
+    assert_eq!(
+        rec.traffic,
+        [
+            (1_500_000_000, 1, 60),
+            (1_700_000_000, 1, 42),
+            (3_000_000_000, 1, 70)
+        ]
+    );
+}

@@ -37,6 +37,8 @@ pub struct Recorder {
     /// What removed flows had counted and not credited to their destinations: (address,
     /// packets, bytes).
     pub late: Vec<(IpAddr, u64, u64)>,
+    /// Traffic as the source reported it: (when, packets, bytes).
+    pub traffic: Vec<(u64, u64, u64)>,
     last_dst: HashMap<HostKey, HostStats>,
     last_src: HashMap<HostKey, HostStats>,
 }
@@ -51,6 +53,7 @@ impl Recorder {
             seconds: Vec::new(),
             sent: Vec::new(),
             late: Vec::new(),
+            traffic: Vec::new(),
             last_dst: HashMap::new(),
             last_src: HashMap::new(),
         }
@@ -123,5 +126,9 @@ impl Stage for Recorder {
     fn flow_features(&mut self, flow: &FeatureRow<'_>) -> Result<()> {
         self.features.push((flow.endpoints, flow.features.to_vec()));
         Ok(())
+    }
+
+    fn traffic(&mut self, ts_ns: u64, packets: u64, bytes: u64) {
+        self.traffic.push((ts_ns, packets, bytes));
     }
 }
