@@ -21,7 +21,8 @@ use super::run::{earliest, label, plans, schedules, Outcome, Request, Tally};
 use super::spec::CaptureFacts;
 use super::SimulateError;
 use crate::flows::csv::header;
-use crate::flows::features::flow_features;
+use crate::flows::{context::RECENT, features::flow_row_features};
+use packetguard_common::login::{is_login_port, PRIOR_LOGIN_WINDOW_NS};
 
 /// Ethernet header length, counted in flow bytes as the hooks count it.
 const ETHERNET: usize = 14;
@@ -240,19 +241,42 @@ fn merge(req: &Request, flows: &[SynthFlow]) -> Result<(), SimulateError> {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         while next < flows.len() && flows[next].stats.flow_start_ns / 1_000_000 < start_ms {
-            write_row(&mut out, &flows[next]).map_err(werr)?;
+            write_row(&mut out, &flows[next], prior_login_attempts(flows, next)).map_err(werr)?;
             next += 1;
         }
         writeln!(out, "{line}").map_err(werr)
     })?;
-    for f in &flows[next..] {
-        write_row(&mut out, f).map_err(werr)?;
+    for i in next..flows.len() {
+        write_row(&mut out, &flows[i], prior_login_attempts(flows, i)).map_err(werr)?;
     }
     out.flush().map_err(werr)
 }
 
+/// The row's `prior_login_attempts`, as the agent counts it from flow starts
+/// (`crate::flows::context`): TCP flows of the same opener to the same address and login
+/// port that started in the window before this one, at most [`RECENT`]. `flows` is in
+/// start order.
+fn prior_login_attempts(flows: &[SynthFlow], i: usize) -> u32 {
+    let f = &flows[i];
+    if f.protocol != 6 || !is_login_port(f.dst_port) {
+        return 0;
+    }
+    let since = f.stats.flow_start_ns.saturating_sub(PRIOR_LOGIN_WINDOW_NS);
+    let earlier = flows[..i]
+        .iter()
+        .rev()
+        .take_while(|e| e.stats.flow_start_ns >= since)
+        .filter(|e| e.src == f.src && e.dst == f.dst && e.dst_port == f.dst_port && e.protocol == 6)
+        .count();
+    earlier.min(RECENT) as u32
+}
+
 /// One flow row, formatted as `collect` formats its own.
-fn write_row(out: &mut impl Write, f: &SynthFlow) -> std::io::Result<()> {
+fn write_row(
+    out: &mut impl Write,
+    f: &SynthFlow,
+    prior_login_attempts: u32,
+) -> std::io::Result<()> {
     let reason = f.reason.unwrap_or(RecordReason::IdleTimeout);
     write!(
         out,
@@ -265,7 +289,7 @@ fn write_row(out: &mut impl Write, f: &SynthFlow) -> std::io::Result<()> {
         f.stats.flow_start_ns / 1_000_000,
         reason.as_str()
     )?;
-    for v in flow_features(&f.stats) {
+    for v in flow_row_features(&f.stats, prior_login_attempts) {
         if v.fract() == 0.0 && v.abs() < 1e15 {
             write!(out, ",{}", v as i64)?;
         } else {

@@ -320,7 +320,7 @@ fn a_flow_csv_gets_one_row_per_attack_flow() {
             format!(
                 "192.0.2.1,192.0.2.10,{},8080,6,{start_ms},end,1{}",
                 40000 + i,
-                ",5".repeat(26)
+                ",5".repeat(packetguard_common::features::N_FLOW_ROW_FEATURES)
             )
         })
         .collect();
@@ -365,6 +365,13 @@ fn a_flow_csv_gets_one_row_per_attack_flow() {
         .filter(|l| l.starts_with("203.0.113.66,192.0.2.10,"))
         .collect();
     assert_eq!(brute.len(), 3);
+    // One guess a second: each connection follows the earlier ones within the agent's
+    // 2 s login window, counted as the agent counts them from flow starts.
+    let priors: Vec<String> = brute
+        .iter()
+        .map(|l| col(l, "prior_login_attempts"))
+        .collect();
+    assert_eq!(priors, ["0", "1", "2"]);
     for l in &brute {
         assert_eq!(
             (col(l, "dst_port"), col(l, "end_reason")),
