@@ -3,7 +3,7 @@
 //! promise, well formed (parsed back with etherparse, checksums verified), and the labels
 //! match what was written. No privileges needed.
 
-mod support;
+pub mod support;
 
 use std::fs;
 use std::net::IpAddr;
@@ -320,7 +320,7 @@ fn a_flow_csv_gets_one_row_per_attack_flow() {
             format!(
                 "192.0.2.1,192.0.2.10,{},8080,6,{start_ms},end,1{}",
                 40000 + i,
-                ",5".repeat(26)
+                ",5".repeat(27)
             )
         })
         .collect();
