@@ -37,6 +37,9 @@ enum Command {
     Score(packetguard_forest::cli::ScoreArgs),
     /// Inject synthetic attacks into a capture or flow CSV, and write their labels.
     Simulate(commands::simulate::SimulateArgs),
+    /// Analyse a labelled capture and measure detection: precision, recall, F1, ROC AUC,
+    /// detection delay per attack, false positives per hour.
+    Evaluate(commands::evaluate::EvaluateArgs),
     /// Work with model files.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
+        Command::Evaluate(args) => commands::evaluate::run(args, commands::analyze::analysis),
         Command::Train(args) => packetguard_forest::cli::run_train(&args),
         Command::Score(args) => packetguard_forest::cli::run_score(&args),
         Command::Model(ModelCommand::Inspect(args)) => packetguard_forest::cli::run_inspect(&args),

@@ -4,10 +4,12 @@
 //! - `run`: the quick start; builds everything and runs the agent.
 //! - `test`: installs what the tests need and runs every test.
 //! - `bench`: prints the benchmark figures, ours and the peers' side by side.
+//! - `eval`: detection figures on the real captures in ../shared/captures, if present.
 //! - `models`: rebuilds the default models in models/ from generated normal traffic.
 //! - `install`: installs the agent, unit, config and models, and verifies the unit.
 mod bench;
 mod ebpf_build;
+mod eval;
 mod install;
 mod models;
 mod toolchain;
@@ -63,6 +65,10 @@ enum Cmd {
     /// Build and install the agent, systemd unit, example config, default models and docs,
     /// then check the unit with `systemd-analyze verify`.
     Install(install::Args),
+    /// Print detection figures (per file and attack: detected, delay, per detector
+    /// P/R/F1/AUC; false positives per hour) on the real captures in ../shared/captures and
+    /// on simulated attacks in its benign ones. Without that folder, says so and succeeds.
+    Eval,
     /// Rebuild the default models (models/flow.pgm, host.pgm, source.pgm) from generated normal
     /// traffic, with fixed seeds.
     Models,
@@ -223,5 +229,17 @@ fn main() -> Result<()> {
         }
         Cmd::Install(args) => install::run(&root, args),
         Cmd::Models => models::run(&root),
+        Cmd::Eval => {
+            let target = target_dir(&root);
+            eval::run(
+                &root.join("../shared/captures"),
+                &target.join("eval"),
+                || {
+                    toolchain::run(cargo(&root).args(["build", "--quiet", "-p", "packetguard"]))
+                        .context("building the agent")?;
+                    Ok(target.join("debug").join("packetguard"))
+                },
+            )
+        }
     }
 }

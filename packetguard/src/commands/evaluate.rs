@@ -1,9 +1,8 @@
 //! `packetguard evaluate`: the verdicts of a capture's analysis against its labels, as a
 //! table or JSON.
 //!
-//! Not yet a sub-command of the binary: it needs the verdicts `analyze` produces. [`run`]
-//! takes the analysis as a function, the one integration point; registering the command
-//! is one line in `main.rs` passing the analysis of `analyze` there.
+//! [`run`] takes the analysis as a function: the binary passes
+//! [`crate::commands::analyze::analysis`], the tests a fixed one.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

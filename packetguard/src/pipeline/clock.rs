@@ -94,6 +94,18 @@ impl Clock {
         }
     }
 
+    /// A capture clock's first and latest timestamps (the span read so far), in Unix
+    /// nanoseconds; `None` live or before the first timestamp. Evaluation needs the span to
+    /// tell how long the benign part of a capture was.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        match &self.0 {
+            Kind::Live => None,
+            Kind::Capture {
+                first_ns, now_ns, ..
+            } => first_ns.map(|first| (first, *now_ns)),
+        }
+    }
+
     /// The source's own time in nanoseconds, the clock flow timestamps are on: live,
     /// `CLOCK_MONOTONIC` (what `bpf_ktime_get_ns` reads); offline, the capture's Unix time.
     pub fn source_ns(&self) -> u64 {
@@ -132,6 +144,9 @@ mod tests {
         assert_eq!(c.unix_ms_of(T0 + 2_000_000), T0 / 1_000_000 + 2);
         // Reading again without advancing gives the same time.
         assert_eq!(c.now(), b);
+        assert_eq!(c.span(), Some((T0, T0 + 1_500_000_000)));
+        assert_eq!(Clock::capture().span(), None);
+        assert_eq!(Clock::live().span(), None);
     }
 
     #[test]

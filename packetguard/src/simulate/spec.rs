@@ -50,7 +50,7 @@ impl AttackKind {
             AttackKind::VerticalScan => 500.0,
             AttackKind::HorizontalScan => 200.0,
             AttackKind::BruteForce => 10.0,
-            AttackKind::Exfiltration => 1000.0,
+            AttackKind::Exfiltration => 10000.0,
         }
     }
 

@@ -11,6 +11,7 @@ mod capture;
 mod cli_errors;
 mod collect_agent;
 mod detector;
+mod evaluate;
 mod event_sinks;
 mod evictions;
 mod flow_races;

@@ -7,7 +7,7 @@
 use std::{
     fs::File,
     io::BufWriter,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -15,6 +15,7 @@ use std::{
 use anyhow::{Context, Result};
 
 use crate::{
+    commands::evaluate::Analysis,
     datapath::{drain::Event, flow_table::Removed},
     detect::{models, rules::Rules},
     events::{Detector, EventSink, EventWriter, RateLimit},
@@ -184,7 +185,33 @@ impl Progress {
     }
 }
 
+/// `packetguard analyze`: the analysis, with its summary on stderr.
 pub fn run(args: AnalyzeArgs) -> Result<()> {
+    analyze(&args, false).map(|_| ())
+}
+
+/// The analysis of one file with the defaults of `analyze` (no output files), keeping
+/// every verdict and the capture's span: what `evaluate` judges. It runs the same code as
+/// the command, so an evaluation measures exactly what `analyze` reports.
+pub fn analysis(input: &Path, model: Option<&Path>) -> Result<Analysis> {
+    let args = AnalyzeArgs {
+        files: vec![input.to_path_buf()],
+        model: model.map(Path::to_path_buf),
+        out: None,
+        events: None,
+        json_verdicts: None,
+        report: None,
+        idle_timeout: None,
+        active_timeout: None,
+        flow_entries: None,
+    };
+    Ok(analyze(&args, true)?.1)
+}
+
+/// Runs the analysis of `args`; with `keep`, the returned [`Analysis`] holds every verdict
+/// (otherwise only the span). The span runs from the first file's first timestamp to the
+/// latest timestamp of any file.
+fn analyze(args: &AnalyzeArgs, keep: bool) -> Result<(Findings, Analysis)> {
     let fold = FoldSettings {
         idle_timeout: args.idle_timeout.unwrap_or(defaults::IDLE_TIMEOUT),
         active_timeout: args.active_timeout.unwrap_or(defaults::ACTIVE_TIMEOUT),
@@ -201,10 +228,13 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         Some(p) => EventSink::Direct(create(p, "events file")?),
         None => EventSink::Discard,
     };
-    let counted = verdicts::Counted::new(match &args.json_verdicts {
-        Some(p) => Some(create(p, "verdicts file")?),
-        None => None,
-    });
+    let counted = verdicts::Counted::new(
+        match &args.json_verdicts {
+            Some(p) => Some(create(p, "verdicts file")?),
+            None => None,
+        },
+        keep,
+    );
     if let Some(p) = &args.report {
         // Made now, as the other outputs are, so a path that cannot be written fails before
         // the analysis rather than after it; the page replaces it at the end.
@@ -239,12 +269,16 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     };
     let mut stage = Analyze { det, rows, report };
     let mut findings = Findings::default();
+    let mut span: Option<(u64, u64)> = None;
     for (path, mut source) in sources {
         // Each file runs on its own timestamps, from its first.
         stage.det.out.clock = Clock::capture();
         stage.det.start();
         let mut progress = Progress::new(path.display().to_string());
         let stats = source.run(&mut stage, &mut |s| progress.offer(s))?;
+        if let Some((first, last)) = stage.det.out.clock.span() {
+            span = Some(span.map_or((first, last), |(f, l)| (f.min(first), l.max(last))));
+        }
         let missing = source.missing_features();
         eprintln!(
             "{}: {} {} read, {} flows",
@@ -284,5 +318,11 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         r.write_file(path)?;
         eprintln!("report: {}", path.display());
     }
-    Ok(())
+    let (first_ns, last_ns) = span.unwrap_or_default();
+    let analysis = Analysis {
+        verdicts: counted.take_kept(),
+        first_ns,
+        last_ns,
+    };
+    Ok((findings, analysis))
 }

@@ -1,5 +1,5 @@
 //! The verdict sink of `analyze`: counts every verdict per detector, and with
-//! `--json-verdicts` writes each as one JSON line.
+//! `--json-verdicts` writes each as one JSON line; for `evaluate` it also keeps them.
 
 use std::{
     cell::RefCell,
@@ -22,6 +22,8 @@ struct Inner {
     /// (verdicts, anomalies) per detector, in [`Detector::ALL`] order.
     counts: [(u64, u64); 4],
     out: Option<BufWriter<File>>,
+    /// Every verdict, when the caller judges them afterwards (`evaluate`).
+    kept: Option<Vec<Verdict>>,
     /// The first write error: a sink cannot return one, so it is kept for [`Counted::finish`].
     failed: Option<std::io::Error>,
 }
@@ -31,11 +33,23 @@ struct Inner {
 pub struct Counted(Rc<RefCell<Inner>>);
 
 impl Counted {
-    pub fn new(out: Option<BufWriter<File>>) -> Self {
+    /// A sink writing to `out` (if any) and, with `keep`, keeping every verdict.
+    pub fn new(out: Option<BufWriter<File>>, keep: bool) -> Self {
         Counted(Rc::new(RefCell::new(Inner {
             out,
+            kept: keep.then(Vec::new),
             ..Inner::default()
         })))
+    }
+
+    /// The verdicts kept so far (none without `keep`), leaving the sink's list empty.
+    pub fn take_kept(&self) -> Vec<Verdict> {
+        self.0
+            .borrow_mut()
+            .kept
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Flushes the verdicts file; returns each detector's (verdicts, anomalies).
@@ -97,6 +111,9 @@ impl VerdictSink for Counted {
                     inner.failed = Some(e);
                 }
             }
+        }
+        if let Some(kept) = &mut inner.kept {
+            kept.push(v);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! promise, well formed (parsed back with etherparse, checksums verified), and the labels
 //! match what was written. No privileges needed.
 
-mod support;
+pub mod support;
 
 use std::fs;
 use std::net::IpAddr;
