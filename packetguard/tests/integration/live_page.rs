@@ -13,22 +13,18 @@
 //! calls, log entries and exceptions as events, and takes screenshots itself.
 
 use std::{
-    ffi::OsStr,
     io::Write,
     net::{Ipv4Addr, TcpStream},
-    path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    path::Path,
     time::{Duration, Instant, SystemTime},
 };
 
-use headless_chrome::{
-    protocol::cdp::{types::Event, Page::CaptureScreenshotFormatOption},
-    Browser, LaunchOptions, Tab,
-};
+use headless_chrome::{protocol::cdp::Page::CaptureScreenshotFormatOption, Tab};
 use serde_json::Value;
 
 use crate::{
     attacks::{victim, Capture, Scenario, Unit},
+    browser::{open, Page, CHROMIUM},
     collect_agent::METRICS_ADDR,
     lab::{in_ns, Lab, SERVER_V4},
     prometheus_scrape::require,
@@ -37,7 +33,8 @@ use crate::{
 
 /// The flood must be on the page within this time of its start.
 const PAGE_DEADLINE: Duration = Duration::from_secs(3);
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// The window the page is opened in: tall enough for every section.
+const WINDOW: (u32, u32) = (1400, 1900);
 /// Slow clients held open against the page and the API.
 const SLOW_CLIENTS: usize = 300;
 /// One `/metrics` scrape under that load; generous for a loaded 2-core machine.
@@ -93,87 +90,7 @@ fn shown(tab: &Tab) -> Shown {
     }
 }
 
-/// Chromium with the page open, started inside the server namespace; console errors and
-/// exceptions are collected in `errors`.
-struct Page {
-    _browser: Browser,
-    tab: Arc<Tab>,
-    errors: Arc<Mutex<Vec<String>>>,
-}
-
 impl Page {
-    fn open(profile: &Path, url: &str) -> Page {
-        let args: Vec<&OsStr> = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            // Chromium would otherwise look for cast devices (mDNS, SSDP) and resolve
-            // names from the victim's namespace: traffic of its own that the agent watches.
-            "--disable-features=TranslateUI,BlinkGenPropertyTrees,MediaRouter,DialMediaRouteProvider,OptimizationHints,Translate",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--no-pings",
-            "--disable-domain-reliability",
-            "--disable-client-side-phishing-detection",
-        ]
-        .iter()
-        .map(OsStr::new)
-        .collect();
-        let options = LaunchOptions::default_builder()
-            .path(Some(PathBuf::from(CHROMIUM)))
-            .headless(true)
-            .sandbox(false)
-            .user_data_dir(Some(profile.to_path_buf()))
-            .window_size(Some((1400, 1900)))
-            .idle_browser_timeout(Duration::from_secs(300))
-            .args(args)
-            .ignore_default_args(vec![OsStr::new(
-                "--disable-features=TranslateUI,BlinkGenPropertyTrees",
-            )])
-            .build()
-            .expect("launch options");
-        let browser = Browser::new(options).expect("starting chromium");
-        let tab = browser.new_tab().expect("a tab");
-        let errors = Arc::new(Mutex::new(Vec::new()));
-        let sink = errors.clone();
-        tab.enable_log().expect("Log.enable");
-        tab.enable_runtime().expect("Runtime.enable");
-        tab.add_event_listener(Arc::new(move |event: &Event| {
-            let error = match event {
-                Event::LogEntryAdded(e) => {
-                    let entry = &e.params.entry;
-                    format!("{:?}", entry.level)
-                        .eq_ignore_ascii_case("error")
-                        .then(|| format!("log: {} ({:?})", entry.text, entry.url))
-                }
-                Event::RuntimeConsoleAPICalled(e) => {
-                    let kind = format!("{:?}", e.params.Type);
-                    (kind.eq_ignore_ascii_case("error") || kind.eq_ignore_ascii_case("assert"))
-                        .then(|| format!("console.{kind}: {:?}", e.params.args))
-                }
-                Event::RuntimeExceptionThrown(e) => {
-                    Some(format!("exception: {:?}", e.params.exception_details))
-                }
-                _ => None,
-            };
-            if let Some(error) = error {
-                sink.lock().unwrap().push(error);
-            }
-        }))
-        .expect("event listener");
-        tab.navigate_to(url).expect("navigate");
-        tab.wait_until_navigated().expect("the page loads");
-        Page {
-            _browser: browser,
-            tab,
-            errors,
-        }
-    }
-
     /// Polls the page every 100 ms until `f` holds or `limit` passes.
     fn wait(&self, limit: Duration, mut f: impl FnMut(&Shown) -> bool) -> (Shown, bool) {
         let end = Instant::now() + limit;
@@ -253,7 +170,7 @@ fn live_page_shows_a_syn_flood_within_3s_in_chromium() {
     std::fs::create_dir_all(&artefacts).unwrap();
     let profile = lab.dir.join("chromium-profile");
     let url = format!("http://{METRICS_ADDR}/");
-    let page = in_ns(&lab.server, || Page::open(&profile, &url));
+    let page = in_ns(&lab.server, || open(&profile, &url, WINDOW));
     let (first, ok) = page.wait(Duration::from_secs(10), |p| p.updated);
     assert!(ok, "the page never showed an answer of the API: {first:?}");
 

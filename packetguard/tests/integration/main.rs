@@ -7,6 +7,7 @@ mod analyze_capture;
 mod attack;
 mod attacks;
 mod both_directions;
+mod browser;
 mod capture;
 mod cli_errors;
 mod collect_agent;

@@ -17,12 +17,13 @@ use std::{
 use serde_json::{json, Value};
 
 use crate::{
+    browser::{open, Page, CHROMIUM},
     capture::{pcap_packets, read_events, tcpdump},
     collect_agent::{assert_ok, default_models, one_line_error, packetguard},
     lab::{in_ns, Lab, CLIENT_V4, SERVER_V4},
     prometheus_scrape::require,
     raw_ip::{Probe, RawFlood, Sources},
-    report_page::{counted, emulate, open, screenshot, CHROMIUM},
+    report_page::{counted, emulate, screenshot, WINDOW},
 };
 
 const WEB_PORT: &str = "8080";
@@ -98,7 +99,7 @@ fn capture(lab: &Lab) -> std::path::PathBuf {
 }
 
 /// The number shown in the element `id` (digits grouped with narrow no-break spaces).
-fn shown_number(page: &crate::report_page::Page, id: &str) -> u64 {
+fn shown_number(page: &Page, id: &str) -> u64 {
     let js = format!("document.getElementById({id:?}).innerText");
     let text = page.tab.evaluate(&js, false).expect(id).value;
     let text = text.and_then(|v| v.as_str().map(str::to_owned)).unwrap();
@@ -200,7 +201,7 @@ fn report_of_a_lab_capture_with_a_syn_flood_holds_every_point_in_chromium() {
 
     let url = format!("file://{}", report.display());
     let profile = lab.dir.join("chromium-profile");
-    let page = in_ns(&lab.server, || open(&profile, &url));
+    let page = in_ns(&lab.server, || open(&profile, &url, WINDOW));
     emulate(&page.tab, 1400, 1000, false, "light");
     let c = counted(&page.tab);
     assert_eq!(c["resources"], 0, "the page loaded something: {c}");

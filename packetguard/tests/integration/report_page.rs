@@ -10,20 +10,16 @@
 //! Chromium runs inside a lab namespace, so whatever it might try to reach stays there.
 
 use std::{
-    ffi::OsStr,
     net::{IpAddr, Ipv4Addr},
-    path::{Path, PathBuf},
-    sync::{Arc, Mutex},
-    time::Duration,
+    path::Path,
 };
 
 use headless_chrome::{
     protocol::cdp::{
-        types::Event,
         Emulation::{MediaFeature, SetDeviceMetricsOverride, SetEmulatedMedia},
         Page::CaptureScreenshotFormatOption,
     },
-    Browser, LaunchOptions, Tab,
+    Tab,
 };
 use packetguard::{
     detect::models::{self, Models},
@@ -33,10 +29,10 @@ use packetguard::{
 };
 use serde_json::Value;
 
+use crate::browser::{open, CHROMIUM};
 use crate::lab::{in_ns, Lab};
 use crate::prometheus_scrape::require;
 
-pub const CHROMIUM: &str = "/usr/bin/chromium";
 const S: u64 = 1_000_000_000;
 /// 2026-01-01T00:00:00Z.
 const T0: u64 = 1_767_225_600 * S;
@@ -229,77 +225,8 @@ fn build(models: &Models) -> ReportBuilder {
     b.b
 }
 
-/// Chromium on a page, console errors and exceptions collected. Any test of a report
-/// (such as one of a capture through `analyze`) can open its file with [`open`], count it
-/// with [`counted`] and keep a [`screenshot`].
-pub struct Page {
-    _browser: Browser,
-    pub tab: Arc<Tab>,
-    pub errors: Arc<Mutex<Vec<String>>>,
-}
-
-/// Opens `url` in a new Chromium with the profile directory `profile`; call it inside a
-/// lab namespace ([`in_ns`]).
-pub fn open(profile: &Path, url: &str) -> Page {
-    let args: Vec<&OsStr> = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
-    .iter()
-    .map(OsStr::new)
-    .collect();
-    let options = LaunchOptions::default_builder()
-        .path(Some(PathBuf::from(CHROMIUM)))
-        .headless(true)
-        .sandbox(false)
-        .user_data_dir(Some(profile.to_path_buf()))
-        .window_size(Some((1400, 1000)))
-        .idle_browser_timeout(Duration::from_secs(120))
-        .args(args)
-        .build()
-        .expect("launch options");
-    let browser = Browser::new(options).expect("starting chromium");
-    let tab = browser.new_tab().expect("a tab");
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let sink = errors.clone();
-    tab.enable_log().expect("Log.enable");
-    tab.enable_runtime().expect("Runtime.enable");
-    tab.add_event_listener(Arc::new(move |event: &Event| {
-        let error = match event {
-            Event::LogEntryAdded(e) => {
-                let entry = &e.params.entry;
-                format!("{:?}", entry.level)
-                    .eq_ignore_ascii_case("error")
-                    .then(|| format!("log: {} ({:?})", entry.text, entry.url))
-            }
-            Event::RuntimeConsoleAPICalled(e) => {
-                let kind = format!("{:?}", e.params.Type);
-                (kind.eq_ignore_ascii_case("error") || kind.eq_ignore_ascii_case("assert"))
-                    .then(|| format!("console.{kind}: {:?}", e.params.args))
-            }
-            Event::RuntimeExceptionThrown(e) => {
-                Some(format!("exception: {:?}", e.params.exception_details))
-            }
-            _ => None,
-        };
-        if let Some(error) = error {
-            sink.lock().unwrap().push(error);
-        }
-    }))
-    .expect("event listener");
-    tab.navigate_to(url).expect("navigate");
-    tab.wait_until_navigated().expect("the page loads");
-    Page {
-        _browser: browser,
-        tab,
-        errors,
-    }
-}
+/// The window a report is opened in.
+pub const WINDOW: (u32, u32) = (1400, 1000);
 
 /// What a report page holds, counted in its DOM: see the keys below.
 pub fn counted(tab: &Tab) -> Value {
@@ -400,7 +327,7 @@ fn report_page_shows_a_syn_flood_with_every_point_in_chromium() {
         .expect("writing the report");
     let url = format!("file://{}", file.display());
     let profile = lab.dir.join("chromium-profile");
-    let page = in_ns(&lab.server, || open(&profile, &url));
+    let page = in_ns(&lab.server, || open(&profile, &url, WINDOW));
     emulate(&page.tab, 1400, 1000, false, "light");
     let c = counted(&page.tab);
 
