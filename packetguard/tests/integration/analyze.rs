@@ -228,28 +228,7 @@ fn a_packet_list_gives_exact_flows_every_verdict_and_the_floods_host_events() {
     assert_eq!(n("source"), 253, "{counts:?}");
 
     // The flood's victim has host events, lines as `run` writes them, on capture time.
-    let text = std::fs::read_to_string(&events).unwrap();
-    let host_events: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["detector"] == "host" && v.get("summary").is_none())
-        .collect();
-    assert!(!host_events.is_empty(), "{text}");
-    for v in &host_events {
-        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        keys.sort_unstable();
-        assert_eq!(
-            keys,
-            [
-                "detector",
-                "host",
-                "model",
-                "score",
-                "threshold",
-                "time",
-                "top_features"
-            ]
-        );
+    for v in &host_event_lines(&events) {
         assert_eq!(v["host"], VICTIM);
         // Times since the capture's start are placed one second after the epoch.
         assert_eq!(
@@ -315,4 +294,33 @@ fn another_csv_header_is_a_one_line_error() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The host detector's event lines in the events file at `path` (summaries left out):
+/// there must be some, each with exactly the keys of a `run` event line.
+pub fn host_event_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let host: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["detector"] == "host" && v.get("summary").is_none())
+        .collect();
+    assert!(!host.is_empty(), "{text}");
+    for v in &host {
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "detector",
+                "host",
+                "model",
+                "score",
+                "threshold",
+                "time",
+                "top_features"
+            ]
+        );
+    }
+    host
 }

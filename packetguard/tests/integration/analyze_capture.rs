@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use packetguard_common::record::{TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN};
 
 use crate::{
+    analyze::host_event_lines,
     capture::read_csv,
     collect_agent::{assert_ok, default_models, one_line_error, packetguard},
     frames::{tcp_v4, V4_A, V4_B},
@@ -176,28 +177,7 @@ fn events_of_a_capture_are_the_lines_run_writes_on_capture_time() {
         &s(&events),
     ]);
     assert_ok(&out);
-    let text = std::fs::read_to_string(&events).unwrap();
-    let host: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["detector"] == "host" && v.get("summary").is_none())
-        .collect();
-    assert!(!host.is_empty(), "{text}");
-    for v in &host {
-        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        keys.sort_unstable();
-        assert_eq!(
-            keys,
-            [
-                "detector",
-                "host",
-                "model",
-                "score",
-                "threshold",
-                "time",
-                "top_features"
-            ]
-        );
+    for v in &host_event_lines(&events) {
         assert_eq!(v["host"], "198.51.100.20");
         // The window of the flood's second closes at its end, on capture time.
         assert_eq!(v["time"], "2023-11-14T22:13:31.000Z");
