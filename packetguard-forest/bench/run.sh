@@ -7,17 +7,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
-venv="$target/forest-bench-venv"
 data="$target/forest-bench-data"
-
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import sklearn, isotree" 2>/dev/null; then
-    echo "creating $venv (scikit-learn, isotree, numpy)" >&2
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet scikit-learn isotree numpy pandas
-fi
+python="$(bash packetguard-forest/bench/venv.sh "$target")"
 
 cargo build --release --quiet -p packetguard-forest --bin forest-bench
 "$target/release/forest-bench" --data-dir "$data" --json "$data/ours.json" "$@"
-OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$venv/bin/python" \
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$python" \
     packetguard-forest/bench/compare.py "$data" "$data/ours.json"

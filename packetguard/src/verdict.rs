@@ -27,4 +27,10 @@ pub struct Verdict {
     pub anomaly: bool,
     /// The features that contributed most, most important first (at most a few).
     pub top_features: Vec<FeatureContribution>,
+    /// The model's feature values of the scored row (raw, before the model's transforms,
+    /// in the model's feature order), when the verdict sink asked for them
+    /// ([`VerdictSink::wants_values`](crate::pipeline::sinks::verdicts::VerdictSink)):
+    /// `evaluate --rows` writes them out so that another forest can score the very rows
+    /// ours did. Empty otherwise, and for threshold rules.
+    pub values: Vec<f64>,
 }

@@ -232,6 +232,8 @@ fn main() -> Result<()> {
         Cmd::Eval => {
             let target = target_dir(&root);
             eval::run(
+                &root,
+                &target,
                 &root.join("../shared/captures"),
                 &target.join("eval"),
                 // A release build: the evaluation analyses a few hundred captures, where

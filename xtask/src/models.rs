@@ -5,7 +5,7 @@
 //! (`packetguard train`). Running it again gives the same trees and thresholds; only the
 //! training time recorded in the files changes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -15,6 +15,8 @@ const SEED: &str = "1";
 /// Share of the generated rows above the threshold: the false-positive rate on traffic
 /// like the generated profiles.
 const CONTAMINATION: &str = "0.002";
+/// `packetguard train`'s sample size when a recipe names none.
+const DEFAULT_SAMPLE_SIZE: &str = "256";
 /// The flow model uses 16 of the 27 flow row features: packets, bytes, payload packets and
 /// TCP flag counts, duration, the largest and smallest frame, the largest and smallest
 /// gap, and the context feature `prior_login_attempts` (without it a password guess is a
@@ -89,10 +91,20 @@ const RECIPES: [Recipe; 3] = [
     },
 ];
 
-pub fn run(root: &Path) -> Result<()> {
-    let bin = super::build_release(root, |_| ())?;
-    let work = root.join("target/models");
-    std::fs::create_dir_all(&work)?;
+/// One model's generated training rows: its kind, the CSV and the sample size its recipe
+/// trains with.
+pub struct TrainingRows {
+    pub kind: &'static str,
+    pub csv: PathBuf,
+    pub sample_size: &'static str,
+}
+
+/// Generates every recipe's training rows with the `packetguard` binary `bin` into `work`:
+/// what `run` trains the shipped models on, and what `cargo xtask eval` trains its peer
+/// forests on.
+pub fn generate(bin: &Path, work: &Path) -> Result<Vec<TrainingRows>> {
+    std::fs::create_dir_all(work)?;
+    let mut out = Vec::new();
     for Recipe {
         kind,
         rows,
@@ -100,14 +112,29 @@ pub fn run(root: &Path) -> Result<()> {
     } in RECIPES
     {
         let csv = work.join(format!("{kind}.csv"));
-        let csv = csv.to_str().context("non-UTF-8 path")?;
+        let mut generate = std::process::Command::new(bin);
+        generate.args([
+            "model", "generate", "--kind", kind, "--rows", rows, "--seed", SEED,
+        ]);
+        generate.arg("--out").arg(&csv);
+        super::toolchain::run(&mut generate)?;
+        out.push(TrainingRows {
+            kind,
+            csv,
+            sample_size: features.map_or(DEFAULT_SAMPLE_SIZE, |(_, s)| s),
+        });
+    }
+    Ok(out)
+}
+
+pub fn run(root: &Path) -> Result<()> {
+    let bin = super::build_release(root, |_| ())?;
+    let rows = generate(&bin, &root.join("target/models"))?;
+    for (recipe, rows) in RECIPES.iter().zip(&rows) {
+        let kind = recipe.kind;
+        let csv = rows.csv.to_str().context("non-UTF-8 path")?;
         let out = root.join(format!("models/{kind}.pgm"));
         let out = out.to_str().context("non-UTF-8 path")?;
-        let mut generate = std::process::Command::new(&bin);
-        generate.args([
-            "model", "generate", "--kind", kind, "--rows", rows, "--seed", SEED, "--out", csv,
-        ]);
-        super::toolchain::run(&mut generate)?;
         let mut train = std::process::Command::new(&bin);
         train.args([
             "train",
@@ -122,7 +149,7 @@ pub fn run(root: &Path) -> Result<()> {
             "--contamination",
             CONTAMINATION,
         ]);
-        if let Some((f, sample_size)) = features {
+        if let Some((f, sample_size)) = recipe.features {
             train.args(["--features", f, "--sample-size", sample_size]);
         }
         super::toolchain::run(&mut train)?;

@@ -7,10 +7,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::evaluate::{evaluate, labels_of, read_labels, table, DEFAULT_LINGER_NS};
+use crate::evaluate::{evaluate, labels_of, read_labels, table, write_rows, DEFAULT_LINGER_NS};
+use crate::events::Detector;
 use crate::verdict::Verdict;
 
 /// Evaluate detection on a labelled capture: precision, recall, F1, ROC AUC, delays.
@@ -32,6 +33,11 @@ pub struct EvaluateArgs {
     /// records are judged when the flow ends).
     #[arg(long, default_value_t = DEFAULT_LINGER_NS as f64 / 1e9)]
     pub linger: f64,
+    /// Also write, into this directory, each model detector's scored rows as
+    /// `<detector>.csv` (attack label, score, the model's feature values), for scoring by
+    /// another forest [default: not written].
+    #[arg(long, value_name = "DIR")]
+    pub rows: Option<PathBuf>,
 }
 
 /// What the analysis of a capture gives the evaluation.
@@ -42,13 +48,16 @@ pub struct Analysis {
     /// The capture's first and last packet, nanoseconds since the epoch.
     pub first_ns: u64,
     pub last_ns: u64,
+    /// Each model's feature names per detector, the order of [`Verdict::values`].
+    pub features: Vec<(Detector, Vec<String>)>,
 }
 
-/// Runs the evaluation, printing to stdout. `analyze(input, model)` is the analysis of
-/// the capture: the integration point with `analyze`.
+/// Runs the evaluation, printing to stdout. `analyze(input, model, values)` is the
+/// analysis of the capture (with `values`, each verdict carries its row's feature values):
+/// the integration point with `analyze`.
 pub fn run(
     args: EvaluateArgs,
-    analyze: impl FnOnce(&Path, Option<&Path>) -> Result<Analysis>,
+    analyze: impl FnOnce(&Path, Option<&Path>, bool) -> Result<Analysis>,
 ) -> Result<()> {
     let stdout = std::io::stdout();
     run_to(&args, analyze, &mut stdout.lock())
@@ -58,21 +67,37 @@ pub fn run(
 /// a long analysis.
 pub fn run_to(
     args: &EvaluateArgs,
-    analyze: impl FnOnce(&Path, Option<&Path>) -> Result<Analysis>,
+    analyze: impl FnOnce(&Path, Option<&Path>, bool) -> Result<Analysis>,
     out: &mut impl Write,
 ) -> Result<()> {
     if !(args.linger.is_finite() && args.linger >= 0.0) {
         anyhow::bail!("--linger {} must be 0 s or more", args.linger);
     }
     let labels = labels_of(read_labels(&args.labels)?, &args.input, &args.labels)?;
-    let analysis = analyze(&args.input, args.model.as_deref())?;
+    if let Some(dir) = &args.rows {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the rows directory {}", dir.display()))?;
+    }
+    let analysis = analyze(&args.input, args.model.as_deref(), args.rows.is_some())?;
+    let linger_ns = (args.linger * 1e9) as u64;
     let e = evaluate(
         &labels,
         &analysis.verdicts,
         analysis.first_ns,
         analysis.last_ns,
-        (args.linger * 1e9) as u64,
+        linger_ns,
     );
+    if let Some(dir) = &args.rows {
+        for (path, n) in write_rows(
+            dir,
+            &labels,
+            linger_ns,
+            &analysis.verdicts,
+            &analysis.features,
+        )? {
+            eprintln!("rows: {n} in {}", path.display());
+        }
+    }
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &e)?;
         writeln!(out)?;
@@ -94,6 +119,7 @@ mod tests {
             model: None,
             json,
             linger: 0.0,
+            rows: None,
         }
     }
 
@@ -116,13 +142,15 @@ mod tests {
             threshold: 0.6,
             anomaly,
             top_features: Vec::new(),
+            values: Vec::new(),
         };
-        let analyze = |input: &Path, model: Option<&Path>| {
-            assert_eq!((input, model), (Path::new("lab.pcap"), None));
+        let analyze = |input: &Path, model: Option<&Path>, values| {
+            assert_eq!((input, model, values), (Path::new("lab.pcap"), None, false));
             Ok(Analysis {
                 verdicts: vec![verdict(12, true), verdict(30, false)],
                 first_ns: 0,
                 last_ns: 100_000_000_000,
+                features: Vec::new(),
             })
         };
         let mut out = Vec::new();
@@ -135,7 +163,7 @@ mod tests {
 
         std::fs::write(&labels, "when,who\n").unwrap();
         let never =
-            |_: &Path, _: Option<&Path>| -> Result<Analysis> { unreachable!("labels first") };
+            |_: &Path, _: Option<&Path>, _| -> Result<Analysis> { unreachable!("labels first") };
         let err = run_to(&args(&labels, false), never, &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("wrong header 'when,who'"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();

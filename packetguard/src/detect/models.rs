@@ -111,6 +111,17 @@ impl Models {
         *slot = Some(loaded);
     }
 
+    /// Each model's feature names, in its order, per detector that has a model.
+    pub fn feature_names(&self) -> Vec<(Detector, Vec<String>)> {
+        MODEL_DETECTORS
+            .into_iter()
+            .filter_map(|d| {
+                let l = self.get(d)?;
+                Some((d, l.model.schema().names().map(str::to_owned).collect()))
+            })
+            .collect()
+    }
+
     /// The model of detector `d`, if it has one.
     pub fn get(&self, d: Detector) -> Option<&Loaded> {
         match d {

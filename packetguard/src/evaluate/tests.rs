@@ -33,6 +33,7 @@ fn v(ts_s: f64, detector: Detector, subject: Subject, score: f64, anomaly: bool)
         threshold: 0.6,
         anomaly,
         top_features: Vec::new(),
+        values: Vec::new(),
     }
 }
 
@@ -225,4 +226,60 @@ fn overlapping_attacks_on_one_victim_each_get_their_delay() {
     // Counted once among the detector's true positives all the same.
     assert_eq!(e.detectors[0].true_positives, 1);
     assert_eq!(e.linger_s, 0.0);
+}
+
+#[test]
+fn rows_are_written_per_detector_with_the_label_evaluate_gives() {
+    use Detector::{Flow, Host};
+    let dir = std::env::temp_dir().join(format!("pg-eval-rows-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let with = |mut v: Verdict, values: &[f64]| {
+        v.values = values.to_vec();
+        v
+    };
+    let verdicts = vec![
+        // In the window, attacker to victim: about the attack.
+        with(v(101.0, Flow, flow(A, VIC), 0.9, true), &[3.0, 0.5]),
+        // In the window, another pair: not about it.
+        with(
+            v(102.0, Flow, flow("198.51.100.1", A), 0.4, false),
+            &[1.0, 2.0],
+        ),
+        // After the window and its linger of 16 s (110 + 16 < 130): benign.
+        with(v(130.0, Flow, flow(A, VIC), 0.3, false), &[0.0, 1.0]),
+        with(v(105.0, Host, Subject::Host(ip(VIC)), 0.7, true), &[2500.0]),
+    ];
+    let features = vec![
+        (
+            Flow,
+            vec!["syn_count".to_string(), "duration_ns".to_string()],
+        ),
+        (Host, vec!["packets_per_s".to_string()]),
+        // No source verdicts: no file.
+        (Detector::Source, vec!["failed_attempts_per_s".to_string()]),
+    ];
+    let labels = [label(A, VIC, false)];
+    let written = write_rows(&dir, &labels, 16 * S, &verdicts, &features).unwrap();
+    assert_eq!(
+        written,
+        [(dir.join("flow.csv"), 3), (dir.join("host.csv"), 1)]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("flow.csv")).unwrap(),
+        "attack,score,syn_count,duration_ns\n1,0.9,3,0.5\n0,0.4,1,2\n0,0.3,0,1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("host.csv")).unwrap(),
+        "attack,score,packets_per_s\n1,0.7,2500\n"
+    );
+    assert!(!dir.join("source.csv").exists());
+
+    // A verdict without its values (a sink that did not ask) is an error, not a short row.
+    let bare = [v(101.0, Flow, flow(A, VIC), 0.9, true)];
+    let err = write_rows(&dir, &labels, 16 * S, &bare, &features[..1]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "flow verdict at 101000000000 ns has 0 feature values; its model has 2"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

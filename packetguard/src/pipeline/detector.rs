@@ -128,6 +128,7 @@ impl<T: Tag> Pipeline<T> {
             if scored.verdict == Verdict::Anomaly {
                 report(&self.scorer, out, &self.model_id, &scored)?;
             } else if let Some(v) = &mut out.verdicts {
+                let values = if v.wants_values() { scored.row } else { &[] };
                 v.verdict(verdict_of(
                     &AnomalyEvent {
                         time,
@@ -140,6 +141,7 @@ impl<T: Tag> Pipeline<T> {
                         model: &self.model_id,
                     },
                     false,
+                    values,
                 ));
             }
         }
@@ -206,16 +208,17 @@ fn report<T: Tag>(
         top_features: &top[..n],
         model: model_id,
     };
-    emit(out, &ev)
+    emit(out, &ev, scored.row)
 }
 
 /// Counts an anomaly and writes its event, rate-limited per address and detector (what the
 /// limit holds back is counted as suppressed), and shows it on the live page folded the
-/// way the event was.
-fn emit(out: &mut Outputs, ev: &AnomalyEvent<'_>) -> Result<()> {
+/// way the event was. `row` is the scored row's feature values (empty for a rule).
+fn emit(out: &mut Outputs, ev: &AnomalyEvent<'_>, row: &[f64]) -> Result<()> {
     out.metrics.record_anomaly(ev.detector);
     if let Some(v) = &mut out.verdicts {
-        v.verdict(verdict_of(ev, true));
+        let values = if v.wants_values() { row } else { &[] };
+        v.verdict(verdict_of(ev, true, values));
     }
     let outcome = out.events.emit(ev, out.clock.now().mono)?;
     if let Outcome::Suppressed = outcome {
@@ -260,5 +263,5 @@ pub fn report_rule(
         top_features: &top,
         model: "",
     };
-    emit(out, &ev)
+    emit(out, &ev, &[])
 }

@@ -30,6 +30,7 @@ fn flow(i: u32, ts_ns: u64, score: f64, anomaly: bool) -> Verdict {
             value: 1.0,
             weight: 0.3,
         }],
+        values: Vec::new(),
     }
 }
 

@@ -144,6 +144,7 @@ mod tests {
             threshold: 0.6,
             anomaly: true,
             top_features: Vec::new(),
+            values: Vec::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! into benign traffic is found by the shipped models, by the detector meant to catch it.
 
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 use etherparse::PacketBuilder;
@@ -146,9 +147,13 @@ fn every_attack_simulated_at_its_default_rate_is_found() {
         );
     }
 
-    let eval = packetguard(&["evaluate", "--input", &out, "--labels", &labels, "--json"]);
+    let rows_dir = dir.path("rows");
+    let eval = packetguard(&[
+        "evaluate", "--input", &out, "--labels", &labels, "--json", "--rows", &rows_dir,
+    ]);
     assert_ok(&eval);
     let json: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    scored_rows_are_the_verdicts(&json, Path::new(&rows_dir));
     let attacks = json["attacks"].as_array().unwrap();
     assert_eq!(attacks.len(), ATTACKS.len());
     for (a, (kind, start, detector)) in attacks.iter().zip(ATTACKS) {
@@ -174,4 +179,45 @@ fn every_attack_simulated_at_its_default_rate_is_found() {
     for (kind, _, _) in ATTACKS {
         assert_eq!(table.matches(kind).count(), 1, "{table}");
     }
+}
+
+/// `--rows` wrote, per model detector, one row per verdict with the label the evaluation
+/// gave it: the counts are the detector's, and the ROC AUC of the rows' scores and labels
+/// is the one the evaluation printed.
+fn scored_rows_are_the_verdicts(json: &serde_json::Value, rows_dir: &Path) {
+    let mut seen = 0;
+    for d in json["detectors"].as_array().unwrap() {
+        let name = d["detector"].as_str().unwrap();
+        if name == "threshold" {
+            continue;
+        }
+        let text = std::fs::read_to_string(rows_dir.join(format!("{name}.csv")))
+            .unwrap_or_else(|e| panic!("{name}.csv: {e}"));
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(header[..2], ["attack", "score"], "{name}");
+        let mut scored: Vec<(f64, bool)> = lines
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                assert_eq!(f.len(), header.len(), "{name}: {l}");
+                (f[1].parse().unwrap(), f[0] == "1")
+            })
+            .collect();
+        assert_eq!(
+            scored.len() as u64,
+            d["verdicts"].as_u64().unwrap(),
+            "{name}"
+        );
+        let attacks = scored.iter().filter(|s| s.1).count() as u64;
+        let tp_fn = d["true_positives"].as_u64().unwrap() + d["false_negatives"].as_u64().unwrap();
+        assert_eq!(attacks, tp_fn, "{name}");
+        // serde_json's default float parsing may land one ulp off the printed value.
+        let (ours, printed) = (
+            packetguard::evaluate::roc_auc(&mut scored).unwrap(),
+            d["roc_auc"].as_f64().unwrap(),
+        );
+        assert!((ours - printed).abs() < 1e-12, "{name}: {ours} {printed}");
+        seen += 1;
+    }
+    assert_eq!(seen, 3, "flow, host and source rows: {json}");
 }

@@ -106,6 +106,7 @@ fn flow(ts_ns: u64, src: Ipv4Addr, dst: Ipv4Addr, port: u16, score: f64, anomaly
             ],
             false => Vec::new(),
         },
+        values: Vec::new(),
     }
 }
 
@@ -129,6 +130,7 @@ fn window(ts_ns: u64, detector: Detector, addr: Ipv4Addr, score: f64, anomaly: b
             ],
             false => Vec::new(),
         },
+        values: Vec::new(),
     }
 }
 
@@ -199,6 +201,7 @@ fn build(models: &Models) -> ReportBuilder {
                 threshold: 1000.0,
                 anomaly: true,
                 top_features: vec![feature("syn_per_s", 2000.0, 1.0)],
+                values: Vec::new(),
             });
         }
     }

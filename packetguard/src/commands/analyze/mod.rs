@@ -187,13 +187,13 @@ impl Progress {
 
 /// `packetguard analyze`: the analysis, with its summary on stderr.
 pub fn run(args: AnalyzeArgs) -> Result<()> {
-    analyze(&args, false).map(|_| ())
+    analyze(&args, Keep::Counts).map(|_| ())
 }
 
 /// The analysis of one file with the defaults of `analyze` (no output files), keeping
 /// every verdict and the capture's span: what `evaluate` judges. It runs the same code as
 /// the command, so an evaluation measures exactly what `analyze` reports.
-pub fn analysis(input: &Path, model: Option<&Path>) -> Result<Analysis> {
+pub fn analysis(input: &Path, model: Option<&Path>, values: bool) -> Result<Analysis> {
     let args = AnalyzeArgs {
         files: vec![input.to_path_buf()],
         model: model.map(Path::to_path_buf),
@@ -205,13 +205,22 @@ pub fn analysis(input: &Path, model: Option<&Path>) -> Result<Analysis> {
         active_timeout: None,
         flow_entries: None,
     };
-    Ok(analyze(&args, true)?.1)
+    Ok(analyze(&args, Keep::Verdicts { values })?.1)
 }
 
-/// Runs the analysis of `args`; with `keep`, the returned [`Analysis`] holds every verdict
-/// (otherwise only the span). The span runs from the first file's first timestamp to the
-/// latest timestamp of any file.
-fn analyze(args: &AnalyzeArgs, keep: bool) -> Result<(Findings, Analysis)> {
+/// What [`analyze`] keeps of the verdicts for its caller.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Only the counts (the `analyze` command).
+    Counts,
+    /// Every verdict (`evaluate`); with `values`, each with its row's feature values.
+    Verdicts { values: bool },
+}
+
+/// Runs the analysis of `args`; as `keep` says, the returned [`Analysis`] holds every
+/// verdict (otherwise only the span and the models' features). The span runs from the first
+/// file's first timestamp to the latest timestamp of any file.
+fn analyze(args: &AnalyzeArgs, keep: Keep) -> Result<(Findings, Analysis)> {
     let fold = FoldSettings {
         idle_timeout: args.idle_timeout.unwrap_or(defaults::IDLE_TIMEOUT),
         active_timeout: args.active_timeout.unwrap_or(defaults::ACTIVE_TIMEOUT),
@@ -223,6 +232,7 @@ fn analyze(args: &AnalyzeArgs, keep: bool) -> Result<(Findings, Analysis)> {
         sources.push((path, offline::open(path, fold)?));
     }
     let loaded = models::load(args.model.as_deref())?;
+    let features = loaded.feature_names();
     let metrics = Arc::new(Metrics::new()?);
     let events = match &args.events {
         Some(p) => EventSink::Direct(create(p, "events file")?),
@@ -233,8 +243,9 @@ fn analyze(args: &AnalyzeArgs, keep: bool) -> Result<(Findings, Analysis)> {
             Some(p) => Some(create(p, "verdicts file")?),
             None => None,
         },
-        keep,
-    );
+        keep != Keep::Counts,
+    )
+    .with_values(keep == Keep::Verdicts { values: true });
     if let Some(p) = &args.report {
         // Made now, as the other outputs are, so a path that cannot be written fails before
         // the analysis rather than after it; the page replaces it at the end.
@@ -323,6 +334,7 @@ fn analyze(args: &AnalyzeArgs, keep: bool) -> Result<(Findings, Analysis)> {
         verdicts: counted.take_kept(),
         first_ns,
         last_ns,
+        features,
     };
     Ok((findings, analysis))
 }

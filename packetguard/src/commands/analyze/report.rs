@@ -70,6 +70,10 @@ impl VerdictSink for Tee {
         self.report.builder.borrow_mut().verdict(&v);
         self.next.verdict(v);
     }
+
+    fn wants_values(&self) -> bool {
+        self.next.wants_values()
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +91,7 @@ mod tests {
             threshold: 0.6,
             anomaly,
             top_features: Vec::new(),
+            values: Vec::new(),
         }
     }
 

@@ -24,6 +24,8 @@ struct Inner {
     out: Option<BufWriter<File>>,
     /// Every verdict, when the caller judges them afterwards (`evaluate`).
     kept: Option<Vec<Verdict>>,
+    /// Whether verdicts carry their rows' feature values (`evaluate --rows`).
+    values: bool,
     /// The first write error: a sink cannot return one, so it is kept for [`Counted::finish`].
     failed: Option<std::io::Error>,
 }
@@ -40,6 +42,12 @@ impl Counted {
             kept: keep.then(Vec::new),
             ..Inner::default()
         })))
+    }
+
+    /// The sink, asking for each verdict's feature values too when `on`.
+    pub fn with_values(self, on: bool) -> Self {
+        self.0.borrow_mut().values = on;
+        self
     }
 
     /// The verdicts kept so far (none without `keep`), leaving the sink's list empty.
@@ -115,5 +123,9 @@ impl VerdictSink for Counted {
         if let Some(kept) = &mut inner.kept {
             kept.push(v);
         }
+    }
+
+    fn wants_values(&self) -> bool {
+        self.0.borrow().values
     }
 }

@@ -147,10 +147,12 @@ pub fn live_flows(flows: u32) -> Result<LiveFlows> {
     })
 }
 
-/// Makes `frame` the packet of flow number `i`: source 10.x.y.z from `i`'s high bits,
-/// source port from its low bits.
+/// Makes `frame` the packet of flow number `i`: a source in the benchmarking block
+/// 198.18.0.0/15 from `i`'s high bits (the frames only ever reach the program through
+/// `BPF_PROG_TEST_RUN`, but they carry benchmarking addresses all the same), source port
+/// from its low bits.
 fn set_flow(frame: &mut [u8], i: u32) {
-    let host = i >> 16;
-    frame[26..30].copy_from_slice(&[10, (host >> 8) as u8, host as u8, 1]);
+    let host = 0xC612_0000 | ((i >> 16) & 0x1_ffff);
+    frame[26..30].copy_from_slice(&host.to_be_bytes());
     frame[34..36].copy_from_slice(&((i & 0xffff) as u16).to_be_bytes());
 }

@@ -9,6 +9,11 @@ use crate::{events::AnomalyEvent, verdict::Verdict};
 /// Receives every verdict, in the order the detectors make them.
 pub trait VerdictSink {
     fn verdict(&mut self, v: Verdict);
+    /// Whether verdicts should carry the scored row's feature values ([`Verdict::values`]).
+    /// Off unless asked for: a row costs an allocation per verdict.
+    fn wants_values(&self) -> bool {
+        false
+    }
 }
 
 impl<F: FnMut(Verdict)> VerdictSink for F {
@@ -17,8 +22,9 @@ impl<F: FnMut(Verdict)> VerdictSink for F {
     }
 }
 
-/// The owned verdict of `ev`, anomalous or not.
-pub fn verdict_of(ev: &AnomalyEvent<'_>, anomaly: bool) -> Verdict {
+/// The owned verdict of `ev`, anomalous or not, with the row's feature `values` (empty for
+/// none).
+pub fn verdict_of(ev: &AnomalyEvent<'_>, anomaly: bool, values: &[f64]) -> Verdict {
     Verdict {
         ts_ns: ev
             .time
@@ -31,6 +37,7 @@ pub fn verdict_of(ev: &AnomalyEvent<'_>, anomaly: bool) -> Verdict {
         threshold: ev.threshold,
         anomaly,
         top_features: ev.top_features.to_vec(),
+        values: values.to_vec(),
     }
 }
 
@@ -60,7 +67,7 @@ mod tests {
         };
         let mut got = Vec::new();
         let mut sink = |v: Verdict| got.push(v);
-        sink.verdict(verdict_of(&ev, true));
+        sink.verdict(verdict_of(&ev, true, &[]));
         assert_eq!(
             got,
             [Verdict {
@@ -72,6 +79,7 @@ mod tests {
                 threshold: 2000.0,
                 anomaly: true,
                 top_features: top.to_vec(),
+                values: Vec::new(),
             }]
         );
     }

@@ -1,8 +1,11 @@
 //! `cargo xtask eval`: detection measured on real captures that are not the project's
 //! (`../shared/captures`, see its README): `packetguard evaluate` on each attack file
 //! against the folder's `labels.csv`, and on each benign file with each of `simulate`'s
-//! attacks injected at its default rate. It prints one table and is an evaluation, not a
-//! test: its figures never fail the run, but a command that crashes does.
+//! attacks injected at its default rate. It prints one table, then the same rows scored
+//! by isotree and scikit-learn ([`peers`]). It is an evaluation, not a test: its figures
+//! never fail the run, but a command that crashes does.
+
+mod peers;
 
 use std::{
     collections::BTreeMap,
@@ -25,8 +28,15 @@ const ATTACKS: [&str; 6] = [
 ];
 
 /// Runs the evaluation of the folder `captures` with the `packetguard` binary that
-/// `agent` builds (only when the folder is there), its files in `scratch`.
-pub fn run(captures: &Path, scratch: &Path, agent: impl FnOnce() -> Result<PathBuf>) -> Result<()> {
+/// `agent` builds (only when the folder is there), its files in `scratch`; `root` and
+/// `target` are the workspace and its cargo target directory (for the peers' virtualenv).
+pub fn run(
+    root: &Path,
+    target: &Path,
+    captures: &Path,
+    scratch: &Path,
+    agent: impl FnOnce() -> Result<PathBuf>,
+) -> Result<()> {
     if !captures.join("labels.csv").is_file() {
         println!(
             "eval: no evaluation captures at {} (no labels.csv); nothing to evaluate",
@@ -35,8 +45,19 @@ pub fn run(captures: &Path, scratch: &Path, agent: impl FnOnce() -> Result<PathB
         return Ok(());
     }
     let agent = &agent()?;
+    let rows = scratch.join("rows");
+    // Rows of an earlier evaluation would be scored again with this one's.
+    if rows.exists() {
+        std::fs::remove_dir_all(&rows)
+            .with_context(|| format!("cannot empty {}", rows.display()))?;
+    }
     std::fs::create_dir_all(scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
+    let mut runs = 0;
+    let mut next_run = |name: &str| {
+        runs += 1;
+        peers::run_dir(&rows, runs, name)
+    };
     let mut out = String::new();
     writeln!(out, "Detection on real captures (shipped models)")?;
     writeln!(
@@ -49,8 +70,8 @@ pub fn run(captures: &Path, scratch: &Path, agent: impl FnOnce() -> Result<PathB
         .with_context(|| format!("cannot read {}", labels.display()))?;
     for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let file = line.split(',').next().unwrap_or_default();
-        let json = evaluate(agent, &captures.join(file), &labels)?;
-        rows(&mut out, file, &json)?;
+        let json = evaluate(agent, &captures.join(file), &labels, &next_run(file))?;
+        table_rows(&mut out, file, &json)?;
     }
     writeln!(out)?;
     writeln!(
@@ -91,8 +112,9 @@ pub fn run(captures: &Path, scratch: &Path, agent: impl FnOnce() -> Result<PathB
                 writeln!(out, "{name:<44} {attack:<18} not simulated: {}", why.trim())?;
                 continue;
             }
-            let json = evaluate(agent, &labelled, &labels)?;
-            rows(&mut out, &name, &json)?;
+            let run = next_run(&format!("{name}-{attack}"));
+            let json = evaluate(agent, &labelled, &labels, &run)?;
+            table_rows(&mut out, &name, &json)?;
             seconds += json["benign_seconds"].as_f64().unwrap_or(0.0);
             for d in json["detectors"].as_array().into_iter().flatten() {
                 let name = d["detector"].as_str().unwrap_or("?").to_string();
@@ -116,11 +138,13 @@ pub fn run(captures: &Path, scratch: &Path, agent: impl FnOnce() -> Result<PathB
         )?;
     }
     print!("{out}");
-    Ok(())
+    println!();
+    peers::print(root, target, agent, &rows, scratch)
 }
 
-/// `packetguard evaluate --json` of `input`; a failure is an error naming the file.
-fn evaluate(agent: &Path, input: &Path, labels: &Path) -> Result<Value> {
+/// `packetguard evaluate --json` of `input`, its scored rows written into `rows`; a failure
+/// is an error naming the file.
+fn evaluate(agent: &Path, input: &Path, labels: &Path, rows: &Path) -> Result<Value> {
     let out = Command::new(agent)
         .arg("evaluate")
         .arg("--input")
@@ -128,6 +152,8 @@ fn evaluate(agent: &Path, input: &Path, labels: &Path) -> Result<Value> {
         .arg("--labels")
         .arg(labels)
         .arg("--json")
+        .arg("--rows")
+        .arg(rows)
         .output()
         .context("running packetguard evaluate")?;
     if !out.status.success() {
@@ -142,7 +168,7 @@ fn evaluate(agent: &Path, input: &Path, labels: &Path) -> Result<Value> {
 }
 
 /// One table row per attack of an evaluation.
-fn rows(out: &mut String, file: &str, json: &Value) -> Result<()> {
+fn table_rows(out: &mut String, file: &str, json: &Value) -> Result<()> {
     let detectors: Vec<String> = json["detectors"]
         .as_array()
         .into_iter()
