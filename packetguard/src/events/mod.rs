@@ -21,7 +21,6 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -71,36 +70,6 @@ pub const N_DETECTORS: usize = Detector::ALL.len();
 impl std::fmt::Display for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// What an anomaly is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Subject {
-    /// A flow, as seen by the flow detector. `dst_ip` is the host it is limited under.
-    Flow {
-        src_ip: IpAddr,
-        dst_ip: IpAddr,
-        src_port: u16,
-        dst_port: u16,
-        /// IANA protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
-        protocol: u8,
-    },
-    /// A destination host, as seen by the host detector.
-    Host(IpAddr),
-    /// A source address, as seen by the source detector: written as `"source"`.
-    Source(IpAddr),
-}
-
-impl Subject {
-    /// The address the rate limit applies to: a flow's destination, the host, or the
-    /// source.
-    pub fn host(&self) -> IpAddr {
-        match *self {
-            Subject::Flow { dst_ip, .. } => dst_ip,
-            Subject::Host(host) => host,
-            Subject::Source(source) => source,
-        }
     }
 }
 
@@ -345,9 +314,11 @@ mod json;
 mod limiter;
 pub mod queue;
 mod sink;
+mod subject;
 
 use json::{json_error, write_event, write_summary};
 use limiter::{Limiter, Pending};
 pub use sink::EventSink;
+pub use subject::Subject;
 #[cfg(test)]
 mod tests;

@@ -137,29 +137,11 @@ pub struct AnomalyJson {
     pub rule: Option<String>,
     /// The address the row is about: a flow's destination, the host, or the source.
     pub address: IpAddr,
-    pub subject: SubjectJson,
+    pub subject: Subject,
     pub score: f64,
     pub threshold: f64,
     pub top_features: Vec<FeatureContribution>,
     pub folded: u64,
-}
-
-#[derive(Serialize, Debug)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum SubjectJson {
-    Flow {
-        src_ip: IpAddr,
-        dst_ip: IpAddr,
-        src_port: u16,
-        dst_port: u16,
-        protocol: u8,
-    },
-    Host {
-        host: IpAddr,
-    },
-    Source {
-        source: IpAddr,
-    },
 }
 
 #[derive(Serialize, Debug)]
@@ -261,26 +243,6 @@ pub fn summary(state: &SharedState, now_ms: u64) -> Summary {
     }
 }
 
-fn subject(s: &Subject) -> SubjectJson {
-    match *s {
-        Subject::Flow {
-            src_ip,
-            dst_ip,
-            src_port,
-            dst_port,
-            protocol,
-        } => SubjectJson::Flow {
-            src_ip,
-            dst_ip,
-            src_port,
-            dst_port,
-            protocol,
-        },
-        Subject::Host(host) => SubjectJson::Host { host },
-        Subject::Source(source) => SubjectJson::Source { source },
-    }
-}
-
 fn anomaly(r: &AnomalyRow) -> AnomalyJson {
     AnomalyJson {
         id: r.id,
@@ -290,7 +252,7 @@ fn anomaly(r: &AnomalyRow) -> AnomalyJson {
         detector: r.detector.as_str(),
         rule: r.rule.map(|n| n.as_str().to_owned()),
         address: r.subject.host(),
-        subject: subject(&r.subject),
+        subject: r.subject,
         score: r.score,
         threshold: r.threshold,
         top_features: r.top[..r.n_top].to_vec(),

@@ -11,11 +11,7 @@ use std::{
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::{
-    events::{Detector, Subject},
-    pipeline::sinks::verdicts::VerdictSink,
-    verdict::Verdict,
-};
+use crate::{events::Detector, pipeline::sinks::verdicts::VerdictSink, verdict::Verdict};
 
 #[derive(Default)]
 struct Inner {
@@ -81,25 +77,11 @@ impl Counted {
 
 /// One verdict as a JSON value.
 pub fn to_json(v: &Verdict) -> serde_json::Value {
-    let subject = match v.subject {
-        Subject::Flow {
-            src_ip,
-            dst_ip,
-            src_port,
-            dst_port,
-            protocol,
-        } => json!({
-            "src_ip": src_ip, "dst_ip": dst_ip, "src_port": src_port,
-            "dst_port": dst_port, "protocol": protocol,
-        }),
-        Subject::Host(host) => json!({ "host": host }),
-        Subject::Source(source) => json!({ "source": source }),
-    };
     json!({
         "ts_unix_ms": v.ts_ns / 1_000_000,
         "detector": v.detector.as_str(),
         "rule": v.rule,
-        "subject": subject,
+        "subject": v.subject,
         "score": v.score,
         "threshold": v.threshold,
         "anomaly": v.anomaly,
