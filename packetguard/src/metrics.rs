@@ -134,6 +134,8 @@ pub struct Metrics {
     suppressed: [IntCounter; N_DETECTORS],
     /// Windows closed with a bound reached, per [`WindowRole`].
     windows_saturated: [IntCounter; WindowRole::ALL.len()],
+    /// Login attempts the flow context could not keep (`FlowContext::take_not_kept`).
+    login_context_full: IntCounter,
     http: HttpMetrics,
 }
 
@@ -320,6 +322,10 @@ impl Metrics {
             )?,
             suppressed: per_detector(&suppressed),
             windows_saturated: WindowRole::ALL.map(|r| saturated.with_label_values(&[r.as_str()])),
+            login_context_full: b.counter(
+                "packetguard_login_context_full_total",
+                "Login attempts not remembered because the flow context's bounds were reached, so later flows' prior_login_attempts are lower bounds.",
+            )?,
             http: HttpMetrics::new(&b)?,
             registry: b.registry,
         })
@@ -403,6 +409,11 @@ impl Metrics {
     /// Counts one closed window of `role` that reached a bound (`Closed::saturated`).
     pub fn record_window_saturated(&self, role: WindowRole) {
         self.windows_saturated[role.index()].inc();
+    }
+
+    /// Counts login attempts the flow context could not keep.
+    pub fn add_login_context_full(&self, n: u64) {
+        self.login_context_full.inc_by(n);
     }
 
     /// Records one drain batch: per-kind record counts, its latency and its size.

@@ -89,6 +89,8 @@ pub struct FlowContext {
     latest_ns: u64,
     /// When histories and flows were last swept.
     swept_ns: u64,
+    /// Login attempts not kept since [`Self::take_not_kept`] last ran: a bound was reached.
+    not_kept: u64,
 }
 
 impl FlowContext {
@@ -119,7 +121,10 @@ impl FlowContext {
         let recent = match self.services.get_mut(&service) {
             Some(r) => r,
             None if room => self.services.entry(service).or_insert_with(Recent::new),
-            None => return,
+            None => {
+                self.not_kept += 1;
+                return;
+            }
         };
         let since = ev.ts_ns.saturating_sub(PRIOR_LOGIN_WINDOW_NS);
         let prior = recent.count(since, ev.ts_ns.saturating_add(1));
@@ -128,7 +133,16 @@ impl FlowContext {
             self.flows.remove(k);
         } else if self.flows.len() < MAX_FLOWS || self.flows.contains_key(k) {
             self.flows.insert(*k, (ev.ts_ns, prior));
+        } else {
+            self.not_kept += 1;
         }
+    }
+
+    /// Login attempts that a bound kept out of a history, or whose count a bound kept from
+    /// their flow, since the last call: their flows' counts (or later ones') are lower
+    /// bounds. The agent exports them as `packetguard_login_context_full_total`.
+    pub fn take_not_kept(&mut self) -> u64 {
+        std::mem::take(&mut self.not_kept)
     }
 
     /// `prior_login_attempts` of the flow `key` that started at `flow_start_ns`.

@@ -169,6 +169,10 @@ impl Detectors {
             Event::FlowStart(start) => {
                 if self.wants_flow_rows() {
                     self.context.observe_start(start);
+                    let not_kept = self.context.take_not_kept();
+                    if not_kept > 0 {
+                        self.out.metrics.add_login_context_full(not_kept);
+                    }
                 }
                 if self.wants_windows() {
                     self.destinations.observe_start(start);

@@ -138,10 +138,14 @@ fn histories_out_of_the_window_are_dropped_and_the_bounds_hold() {
         &start(3_100, CLIENT, 1, SERVER, 80, IPPROTO_TCP, TCP_SYN),
     );
     assert_eq!(c.held(), (0, 1));
-    // Spoofed openers: one history each, never more than the bound.
+    assert_eq!(c.take_not_kept(), 0);
+    // Spoofed openers: one history each, never more than the bound; the ten past it are
+    // counted as not kept, once.
     for i in 0..(MAX_SERVICES as u32 + 10) {
         let ev = start(4_000, 0xc612_0000 + i, 1, SERVER, 22, IPPROTO_TCP, TCP_SYN);
         prior(&mut c, &ev);
     }
     assert_eq!(c.held(), (MAX_SERVICES, 1));
+    assert_eq!(c.take_not_kept(), 10);
+    assert_eq!(c.take_not_kept(), 0);
 }
