@@ -132,6 +132,8 @@ struct Verdict<'a> {
     score: f64,
     threshold: f64,
     top_features: &'a [FeatureContribution],
+    /// The model's id; threshold rules have none, and their lines no `model` key.
+    #[serde(skip_serializing_if = "str::is_empty")]
     model: &'a str,
 }
 

@@ -55,6 +55,7 @@ fn rule_event(host: &str, rule: &'static str) -> AnomalyEvent<'static> {
     AnomalyEvent {
         detector: Detector::Threshold,
         rule: Some(rule),
+        model: "",
         ..host_event(host)
     }
 }
@@ -137,6 +138,9 @@ fn a_threshold_event_names_its_rule_right_after_the_detector() {
     let raw = std::str::from_utf8(w.get_ref()).unwrap();
     let head = r#"{"time":"2023-11-14T22:13:20.123Z","detector":"threshold","rule":"syn_flood","host":"192.0.2.10","#;
     assert!(raw.starts_with(head), "{raw}");
+    // A rule has no model: no `model` key rather than an empty id.
+    let v: serde_json::Value = serde_json::from_str(raw.trim_end()).unwrap();
+    assert_eq!(v.get("model"), None, "{raw}");
     // Without a rule there is no key at all, not a null.
     let mut w = EventWriter::new(Vec::new(), RateLimit::default());
     w.emit(&host_event("192.0.2.10"), Instant::now()).unwrap();
