@@ -29,11 +29,16 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// `source`'s message carries the line, column and key.
-    #[error("invalid config file {path}: {source}")]
+    /// A TOML syntax or type error, on one line: where it is and what is wrong (the
+    /// parser's own message, which quotes the line and points at the column, takes four).
+    #[error("invalid config file {path}: line {line}, column {column} (`{text}`): {message}")]
     Parse {
         path: PathBuf,
-        source: toml::de::Error,
+        line: usize,
+        column: usize,
+        /// The line itself, trimmed and cut to 60 characters: it names the key.
+        text: String,
+        message: String,
     },
     #[error("invalid config file {path}: `{key}` {reason}")]
     Invalid {
@@ -65,9 +70,18 @@ pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
 
 /// Parses config text; `path` is only used in error messages.
 pub fn parse(text: &str, path: &Path) -> Result<RunConfig, ConfigError> {
-    let mut config: RunConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
-        path: path.to_owned(),
-        source,
+    let mut config: RunConfig = toml::from_str(text).map_err(|e: toml::de::Error| {
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let before = &text[..at];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = text[line_start..].lines().next().unwrap_or("");
+        ConfigError::Parse {
+            path: path.to_owned(),
+            line: before.matches('\n').count() + 1,
+            column: text[line_start..at].chars().count() + 1,
+            text: line.trim().chars().take(60).collect(),
+            message: e.message().trim().replace('\n', " "),
+        }
     })?;
     let invalid = |key, reason| ConfigError::Invalid {
         path: path.to_owned(),
@@ -234,6 +248,24 @@ mod tests {
     }
 
     #[test]
+    fn a_syntax_error_is_one_line_with_its_line_and_column() {
+        let msg = parse_str("iface = \"eth0\"\nflow_entries = \"lots\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "invalid config file /etc/packetguard/packetguard.toml: line 2, column 21 \
+             (`flow_entries = \"lots`): invalid basic string"
+        );
+        let msg = parse_str("flow_entries = \"x\"\n").unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "invalid config file /etc/packetguard/packetguard.toml: line 1, column 16 \
+             (`flow_entries = \"x\"`): invalid type: string \"x\", expected u32"
+        );
+    }
+
+    #[test]
     fn bad_duration_names_the_line_and_the_expected_form() {
         let msg = parse_str("idle_timeout = \"fifteen\"\n")
             .unwrap_err()
@@ -297,6 +329,7 @@ mod tests {
         // A negative count is a TOML type error, also one line naming the key.
         let msg = parse_str("flow_entries = -1").unwrap_err().to_string();
         assert!(msg.contains("flow_entries"), "{msg}");
+        assert_eq!(msg.lines().count(), 1, "{msg}");
     }
 
     #[test]
