@@ -21,6 +21,8 @@ pub struct Interface {
     /// `None` for a link type the parser does not read.
     pub link: Option<LinkType>,
     pub number: u32,
+    /// The interface's snapshot length (0: none given).
+    pub snaplen: u32,
     /// Timestamp unit: `10^-exp` seconds, or `2^-exp` with `binary`.
     exp: u8,
     binary: bool,
@@ -145,6 +147,7 @@ pub fn interface(idb: &InterfaceDescriptionBlock<'_>) -> Interface {
     let mut iface = Interface {
         link: LinkType::from_number(number),
         number,
+        snaplen: idb.snaplen,
         exp: 6,
         binary: false,
         offset_s: 0,

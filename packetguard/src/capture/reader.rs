@@ -48,6 +48,18 @@ pub struct Frame<'a> {
     pub orig_len: u32,
 }
 
+/// What a capture's header says beyond its packets: what a tool writing a capture like it
+/// (`simulate`) copies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileHeader {
+    /// The `LINKTYPE_*` number of the file (pcap) or of its first interface (pcapng).
+    pub linktype: u32,
+    pub snaplen: u32,
+    /// For pcap, whether timestamps have nanosecond resolution and whether the file is
+    /// little-endian; `None` for pcapng, whose resolution is per interface.
+    pub pcap: Option<(bool, bool)>,
+}
+
 /// Why a capture could not be read, or where it stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -179,6 +191,29 @@ impl CaptureReader {
             pending: 0,
             done: false,
         })
+    }
+
+    /// The file's header: at once for pcap; for pcapng once its first interface block has
+    /// been read (after the first packet at the latest), `None` before.
+    pub fn header(&self) -> Option<FileHeader> {
+        match &self.format {
+            Format::Pcap { parser, .. } => {
+                let h = parser.header();
+                Some(FileHeader {
+                    linktype: h.datalink.into(),
+                    snaplen: h.snaplen,
+                    pcap: Some((
+                        h.ts_resolution == pcap_file::TsResolution::NanoSecond,
+                        h.endianness == Endianness::Little,
+                    )),
+                })
+            }
+            Format::PcapNg { interfaces, .. } => interfaces.first().map(|i| FileHeader {
+                linktype: i.number,
+                snaplen: i.snaplen,
+                pcap: None,
+            }),
+        }
     }
 
     /// The file's name as given.

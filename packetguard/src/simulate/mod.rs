@@ -54,12 +54,9 @@ pub enum SimulateError {
         #[source]
         source: io::Error,
     },
-    #[error("{path} is not a readable pcap or pcapng file: {source}")]
-    Format {
-        path: PathBuf,
-        #[source]
-        source: pcap_file::PcapError,
-    },
+    /// The capture cannot be opened or read (the reader names the file).
+    #[error(transparent)]
+    Read(crate::capture::ReadError),
     #[error("{0}: pcapng packets without an interface description before them")]
     NoInterface(PathBuf),
     #[error("{path}: link type {linktype} ({}) is not supported; Ethernet (1), raw IP (101, 228, 229) and Linux cooked captures (113, 276) are", link_name(.linktype))]

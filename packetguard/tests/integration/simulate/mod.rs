@@ -303,7 +303,8 @@ fn bad_inputs_are_one_line_errors_and_a_truncated_capture_is_used_up_to_its_cut(
     assert_ok(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
-        format!("warning: {cut} stops after packet 100: the file ends inside a packet; wrote what was read")
+        // The capture reader's own words, as `analyze` prints them.
+        format!("warning: {cut}: stopped at packet 101 (byte offset 17024): the file ends inside it; the 100 packets before it were read; wrote what was read")
     );
     let packets = read_pcap(&o);
     assert_eq!(packets.len(), 110);
