@@ -38,5 +38,7 @@ pub mod pipeline;
 pub mod report;
 pub mod settings;
 pub mod simulate;
+#[doc(hidden)]
+pub mod test_frames;
 pub mod ui;
 pub mod verdict;

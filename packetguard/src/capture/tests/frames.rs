@@ -1,4 +1,4 @@
-//! Hand-built frames and captures for the tests. Checksums are zero: nothing checks them.
+//! Captures for the tests, of frames from the shared builders (`crate::test_frames`).
 
 use std::{borrow::Cow, time::Duration};
 
@@ -14,85 +14,7 @@ use pcap_file::{
     DataLink, TsResolution,
 };
 
-pub const V4_A: [u8; 4] = [192, 0, 2, 10];
-pub const V4_B: [u8; 4] = [198, 51, 100, 20];
-pub const V6_A: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
-];
-pub const V6_B: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x14,
-];
-
-/// An Ethernet frame under construction; `vlans` are (TPID, VLAN id), outermost first.
-pub struct F(pub Vec<u8>);
-
-impl F {
-    pub fn eth(vlans: &[(u16, u16)], ethertype: u16) -> F {
-        let mut b = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
-        for (tpid, vid) in vlans {
-            b.extend_from_slice(&tpid.to_be_bytes());
-            b.extend_from_slice(&vid.to_be_bytes());
-        }
-        b.extend_from_slice(&ethertype.to_be_bytes());
-        F(b)
-    }
-
-    /// IPv4 header, fragment field `frag` (flags and offset), `l4_len` bytes after it.
-    pub fn ipv4(mut self, proto: u8, src: [u8; 4], dst: [u8; 4], frag: u16, l4_len: usize) -> F {
-        self.0.extend_from_slice(&[0x45, 0]);
-        self.0
-            .extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
-        self.0.extend_from_slice(&[0, 1]);
-        self.0.extend_from_slice(&frag.to_be_bytes());
-        self.0.extend_from_slice(&[64, proto, 0, 0]);
-        self.0.extend_from_slice(&src);
-        self.0.extend_from_slice(&dst);
-        self
-    }
-
-    pub fn ipv6(mut self, next: u8, src: [u8; 16], dst: [u8; 16], payload_len: usize) -> F {
-        self.0.extend_from_slice(&[0x60, 0, 0, 0]);
-        self.0
-            .extend_from_slice(&(payload_len as u16).to_be_bytes());
-        self.0.extend_from_slice(&[next, 55]);
-        self.0.extend_from_slice(&src);
-        self.0.extend_from_slice(&dst);
-        self
-    }
-
-    pub fn tcp(mut self, sport: u16, dport: u16, flags: u8, payload: usize) -> F {
-        self.0.extend_from_slice(&sport.to_be_bytes());
-        self.0.extend_from_slice(&dport.to_be_bytes());
-        self.0
-            .extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0x72, 0x10, 0, 0, 0, 0]);
-        self.0.extend(std::iter::repeat_n(0xab, payload));
-        self
-    }
-
-    pub fn udp(mut self, sport: u16, dport: u16, payload: usize) -> F {
-        self.0.extend_from_slice(&sport.to_be_bytes());
-        self.0.extend_from_slice(&dport.to_be_bytes());
-        self.0
-            .extend_from_slice(&((8 + payload) as u16).to_be_bytes());
-        self.0.extend_from_slice(&[0, 0]);
-        self.0.extend(std::iter::repeat_n(0xcd, payload));
-        self
-    }
-
-    /// An ICMP (or ICMPv6) message of `kind` with identifier `id` and `payload` bytes.
-    pub fn icmp(mut self, kind: u8, id: u16, payload: usize) -> F {
-        self.0.extend_from_slice(&[kind, 0, 0, 0]);
-        self.0.extend_from_slice(&id.to_be_bytes());
-        self.0.extend_from_slice(&[0, 1]);
-        self.0.extend(std::iter::repeat_n(0x11, payload));
-        self
-    }
-
-    pub fn bytes(mut self, n: usize) -> F {
-        self.0.extend(std::iter::repeat_n(0, n));
-        self
-    }
-}
+pub use crate::test_frames::{Frame as F, V4_A, V4_B, V6_A, V6_B};
 
 pub fn tcp4(
     src: [u8; 4],
@@ -103,7 +25,7 @@ pub fn tcp4(
     payload: usize,
 ) -> Vec<u8> {
     F::eth(&[], 0x0800)
-        .ipv4(6, src, dst, 0, 20 + payload)
+        .ipv4(6, src, dst, &[], 0, 20 + payload)
         .tcp(sport, dport, flags, payload)
         .0
 }
