@@ -16,6 +16,7 @@ use super::{
     capacity::{Measured, Peer},
     generator::{self, Traffic, MARKER_PORT},
     lab::{Lab, VICTIM_IF},
+    meter::Meter,
 };
 
 /// Marker frames per step and the most steps.
@@ -131,7 +132,8 @@ impl Peer for Softflowd {
             ],
         )?;
         sf.wait_for_output("starting data collection", Duration::from_secs(20))?;
-        let cpu0 = sf.cpu_seconds()?;
+        let meter = Meter::start()?;
+        let cpu0 = sf.cpu_seconds()? + nfcapd.cpu_seconds()?;
         let sent = generator::send(lab, Traffic::Mix, count, rate)?;
         sf.wait_idle(Duration::from_secs(10))?;
         let (_, received) = statistics(&ctl)?;
@@ -142,7 +144,8 @@ impl Peer for Softflowd {
             generator::send(lab, Traffic::Marker, MARKER_STEP, 20_000)?;
             sf.wait_idle(Duration::from_secs(5))?;
         }
-        let cpu1 = sf.cpu_seconds()?;
+        let cpu1 = sf.cpu_seconds()? + nfcapd.cpu_seconds()?;
+        let window = meter.stop()?;
         // Exports every flow still in its table, then exits.
         Command::new("softflowctl")
             .args(["-c", &d(&ctl), "shutdown"])
@@ -157,6 +160,7 @@ impl Peer for Softflowd {
             accounted,
             cpu_s: cpu1 - cpu0,
             kernel_s: None,
+            window,
         })
     }
 }
