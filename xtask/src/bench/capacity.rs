@@ -39,6 +39,13 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// CPU seconds of the generator, the kernel's softirq threads and the tool's processes:
+    /// all the packets' work, whatever else the machine runs. The XDP program's time is in
+    /// it already (it runs in the softirq, charged to the generator or a softirq thread).
+    pub fn tasks_s(&self) -> f64 {
+        self.sent.cpu_s + self.window.softirqd_s + self.cpu_s
+    }
+
     /// Every packet sent is in the tool's totals (FastNetMon's can run a little over).
     pub fn complete(&self) -> bool {
         self.accounted >= self.sent.packets

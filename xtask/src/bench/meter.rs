@@ -3,6 +3,12 @@
 //! was already spending before it (sampled just before the window, with the tool started
 //! and idle). Every tool's kernel work is in it the same way: XDP, the AF_PACKET copies,
 //! the veth's receive softirq, whichever CPU or process it is charged to.
+//!
+//! When other work keeps the CPUs busy, the generator's and the tool's work displaces it
+//! and that difference says little; the window therefore also takes the CPU time of the
+//! kernel's softirq threads (`ksoftirqd/N`), which with the generator's and the tool's own
+//! processes hold all of the packets' work (tick-based accounting charges a softirq to
+//! whichever task it interrupted: here, the generator), whatever else runs.
 
 use std::time::{Duration, Instant};
 
@@ -44,11 +50,32 @@ fn seconds(ticks: u64) -> f64 {
     ticks as f64 / super::proc::ticks_per_second()
 }
 
+/// The process ids of the kernel's softirq threads.
+fn ksoftirqd() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("ksoftirqd/"))
+        })
+        .collect()
+}
+
+fn threads_seconds(pids: &[u32]) -> f64 {
+    pids.iter()
+        .filter_map(|&p| super::proc::pid_cpu_seconds(p).ok())
+        .sum()
+}
+
 /// An open measuring window.
 pub struct Meter {
     background: f64,
     start: Ticks,
     started: Instant,
+    softirqd: Vec<u32>,
+    softirqd_start: f64,
 }
 
 /// What a closed window measured.
@@ -60,6 +87,8 @@ pub struct Window {
     pub elapsed_s: f64,
     /// CPUs' worth of busy-ness before the window (0.25: a quarter of one CPU).
     pub background: f64,
+    /// CPU seconds of the kernel's softirq threads in the window.
+    pub softirqd_s: f64,
 }
 
 impl Window {
@@ -78,8 +107,11 @@ impl Meter {
         std::thread::sleep(BACKGROUND);
         let b = ticks()?;
         let background = seconds(b.busy.saturating_sub(a.busy)) / t.elapsed().as_secs_f64();
+        let softirqd = ksoftirqd();
         Ok(Meter {
             background,
+            softirqd_start: threads_seconds(&softirqd),
+            softirqd,
             start: ticks()?,
             started: Instant::now(),
         })
@@ -91,6 +123,7 @@ impl Meter {
             busy_s: seconds(end.busy.saturating_sub(self.start.busy)),
             elapsed_s: self.started.elapsed().as_secs_f64(),
             background: self.background,
+            softirqd_s: threads_seconds(&self.softirqd) - self.softirqd_start,
         })
     }
 }

@@ -27,7 +27,7 @@ pub fn rate_name(rate: u64) -> String {
 
 pub fn header() {
     println!(
-        "  {:>5} {:<24} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>9} {:>7} {:>5}",
+        "  {:>5} {:<24} {:>8} {:>8} {:>9} {:>8} {:>8} {:>6} {:>8} {:>6} {:>8} {:>6} {:>5}",
         "rate",
         "tool",
         "sent pps",
@@ -35,28 +35,67 @@ pub fn header() {
         "accounted",
         "share",
         "machine",
-        "vs ours",
+        "vs us",
+        "tasks",
+        "vs us",
         "own",
-        "vs ours",
+        "vs us",
         "bg"
     );
 }
 
-/// The generator's own machine cost per packet at this rate: both runs with no tool
-/// together. `None` when neither run worked.
-fn baseline_per_packet(group: &[Row]) -> Option<f64> {
+/// CPUs of this machine.
+fn cpus() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+}
+
+/// Whether the background left less than one CPU idle: then the generator's and the
+/// tool's work displaced other work and the machine's difference cannot be told from it.
+fn saturated(m: &Measured) -> bool {
+    cpus() - m.window.background < 1.0
+}
+
+/// The generator alone's cost per packet sent at this rate, by `cost` (CPU seconds of one
+/// run): both runs with no tool together. `None` when neither run worked.
+fn baseline(group: &[Row], cost: impl Fn(&Measured) -> f64) -> Option<f64> {
     let runs: Vec<&Measured> = group
         .iter()
         .filter(|r| r.name == ALONE)
         .filter_map(|r| r.result.as_ref().ok())
         .collect();
     let sent: u64 = runs.iter().map(|m| m.sent.packets).sum();
-    (sent > 0).then(|| runs.iter().map(|m| m.window.net_s()).sum::<f64>() / sent as f64)
+    (sent > 0).then(|| runs.iter().map(|m| cost(m)).sum::<f64>() / sent as f64)
 }
 
-/// Machine CPU seconds per million packets accounted, beyond the generator alone's.
-fn machine_per_million(m: &Measured, base_pp: f64) -> f64 {
-    (m.window.net_s() - base_pp * m.sent.packets as f64) * 1e6 / m.accounted.max(1) as f64
+/// One tool run's three figures, CPU seconds per million packets accounted.
+#[derive(Clone, Copy)]
+struct Figures {
+    /// Whole machine beyond its background and the generator alone's (`None`: no baseline
+    /// or the machine was saturated).
+    machine: Option<f64>,
+    /// Generator, softirq threads and tool processes beyond the generator alone's.
+    tasks: Option<f64>,
+    own: f64,
+}
+
+fn machine_s(m: &Measured) -> f64 {
+    m.window.net_s()
+}
+
+fn alone_tasks_s(m: &Measured) -> f64 {
+    m.sent.cpu_s + m.window.softirqd_s
+}
+
+fn figures(m: &Measured, group: &[Row]) -> Figures {
+    let per_million = |s: f64| s * 1e6 / m.accounted.max(1) as f64;
+    let beyond = |total: f64, base: Option<f64>| {
+        base.map(|b| per_million(total - b * m.sent.packets as f64))
+    };
+    Figures {
+        machine: beyond(machine_s(m), baseline(group, machine_s)).filter(|_| !saturated(m)),
+        tasks: beyond(m.tasks_s(), baseline(group, alone_tasks_s)),
+        own: m.own_per_million(),
+    }
 }
 
 fn ratio(x: Option<f64>, ours: Option<f64>) -> String {
@@ -66,15 +105,21 @@ fn ratio(x: Option<f64>, ours: Option<f64>) -> String {
     }
 }
 
+fn figure(x: Option<f64>, m: &Measured) -> String {
+    match x {
+        Some(x) => format!("{x:.3}"),
+        None if saturated(m) => "busy".into(),
+        None => "-".into(),
+    }
+}
+
 /// Prints one rate's rows; `load` is the 1-minute load average when the rate started.
 pub fn group(group: &[Row], load: &str) {
-    let base = baseline_per_packet(group);
-    let machine = |m: &Measured| base.map(|b| machine_per_million(m, b));
     let ours = group
         .iter()
         .find(|r| r.name.starts_with("PacketGuard"))
         .and_then(|r| r.result.as_ref().ok());
-    let (ours_machine, ours_own) = (ours.and_then(machine), ours.map(Measured::own_per_million));
+    let ours_f = ours.map(|m| figures(m, group));
     let rate = rate_name(group.first().map_or(0, |r| r.rate));
     println!("  at {rate}: load average {load}");
     let mut alone_seen = false;
@@ -86,9 +131,9 @@ pub fn group(group: &[Row], load: &str) {
                 "generator alone, before"
             };
             alone_seen = true;
-            l.to_string()
+            l
         } else {
-            row.name.to_string()
+            row.name
         };
         let m = match &row.result {
             Ok(m) => m,
@@ -98,31 +143,48 @@ pub fn group(group: &[Row], load: &str) {
             }
         };
         let share = 100.0 * m.accounted as f64 / m.sent.packets.max(1) as f64;
-        let (mach, own) = if row.name == ALONE {
-            // Its own cost per packet sent, not a difference: the figure subtracted.
-            let pp = m.window.net_s() * 1e6 / m.sent.packets.max(1) as f64;
-            (format!("{pp:.3}"), String::new())
+        let cells: [String; 6] = if row.name == ALONE {
+            // Its own cost per packet sent, not a difference: the figures subtracted.
+            let per = |s: f64| Some(s * 1e6 / m.sent.packets.max(1) as f64);
+            let machine = per(machine_s(m)).filter(|_| !saturated(m));
+            [
+                figure(machine, m),
+                String::new(),
+                figure(per(alone_tasks_s(m)), m),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]
         } else {
-            (
-                machine(m).map_or("-".into(), |x| format!("{x:.3}")),
-                format!("{:.3}", m.own_per_million()),
-            )
-        };
-        let is_ours = ours.is_some_and(|o| std::ptr::eq(o, m));
-        let (vs_m, vs_o) = if row.name == ALONE || is_ours {
-            (String::new(), String::new())
-        } else {
-            (
-                ratio(machine(m), ours_machine),
-                ratio(Some(m.own_per_million()), ours_own),
-            )
+            let f = figures(m, group);
+            let of = |pick: fn(&Figures) -> Option<f64>| {
+                if ours.is_some_and(|o| std::ptr::eq(o, m)) {
+                    String::new()
+                } else {
+                    ratio(pick(&f), ours_f.as_ref().and_then(pick))
+                }
+            };
+            [
+                figure(f.machine, m),
+                of(|f| f.machine),
+                figure(f.tasks, m),
+                of(|f| f.tasks),
+                format!("{:.3}", f.own),
+                of(|f| Some(f.own)),
+            ]
         };
         println!(
-            "  {rate:>5} {label:<24} {:>9.0} {:>9} {:>9} {share:>7.2}% {mach:>9} {vs_m:>7} \
-             {own:>9} {vs_o:>7} {:>5.2}",
+            "  {rate:>5} {label:<24} {:>8.0} {:>8} {:>9} {share:>7.2}% {:>8} {:>6} {:>8} {:>6} \
+             {:>8} {:>6} {:>5.2}",
             m.sent.rate(),
             m.sent.packets,
             m.accounted,
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            cells[5],
             m.window.background,
         );
         if let Some(k) = m.kernel_s {
@@ -136,21 +198,51 @@ pub fn group(group: &[Row], load: &str) {
             );
         }
     }
+    least(group);
+}
+
+/// Which tool used the least CPU per million packets at this rate, by each figure.
+fn least(group: &[Row]) {
+    let tools: Vec<(&str, Figures)> = group
+        .iter()
+        .filter(|r| r.name != ALONE)
+        .filter_map(|r| r.result.as_ref().ok().map(|m| (r.name, figures(m, group))))
+        .collect();
+    let by = |pick: fn(&Figures) -> Option<f64>| {
+        tools
+            .iter()
+            .filter_map(|(n, f)| pick(f).map(|x| (*n, x)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or("-".to_string(), |(n, _)| n.to_string())
+    };
+    println!(
+        "  {:>5} least CPU per million packets: machine {}; tasks {}; own {}",
+        "",
+        by(|f| f.machine),
+        by(|f| f.tasks),
+        by(|f| Some(f.own))
+    );
 }
 
 pub fn notes(count: u64) {
     let tick = 1e6 / count as f64 / ticks_per_second();
     for line in [
-        "machine: CPU seconds per million packets accounted, all CPUs' busy time (/proc/stat: user,",
-        "nice, system, irq, softirq) from just before the send until the tool is idle again, less",
-        "the background (busy CPUs in the second before the send, the tool started and idle; the",
-        "\"bg\" column) over the same time, less the generator alone's machine cost for as many",
-        "packets (its two runs at the rate together; its rows show that cost per packet sent).",
-        "Every tool's kernel work is in it alike: XDP, AF_PACKET copies, libpcap's ring.",
+        "CPU seconds per million packets accounted, three ways:",
+        "machine: all CPUs' busy time (/proc/stat: user, nice, system, irq, softirq) from just",
+        "before the send until the tool is idle again, less the background (busy CPUs in the",
+        "second before the send, the tool started and idle: column bg) over that time, less the",
+        "generator alone's cost for as many packets (its two runs at the rate together; its rows",
+        "show that cost per packet sent). \"busy\": the background left less than one CPU idle,",
+        "so the difference cannot be told from the other work it displaced.",
+        "tasks: the same difference for the generator's process, the kernel's softirq threads",
+        "and the tool's processes only, which hold all of the packets' work (the veth's receive,",
+        "XDP and AF_PACKET delivery run in softirqs, charged to the task they interrupt) and",
+        "little of anything else: it holds up while other work runs.",
+        "Every tool's kernel work is in machine and tasks alike.",
         "own: the tool's processes' user + system time (softflowd: softflowd and nfcapd), plus",
         "PacketGuard's XDP program run time (kernel BPF statistics); the kernel's AF_PACKET",
         "delivery to the others is in no tool's own figure.",
-        "\"vs ours\": that figure over PacketGuard's at the same rate.",
+        "\"vs us\": that figure over PacketGuard's at the same rate.",
     ] {
         println!("  {line}");
     }
