@@ -36,6 +36,8 @@ pub struct Measured {
     pub kernel_s: Option<f64>,
     /// The whole machine over the same time.
     pub window: Window,
+    /// What else the tool's own counters said, for the row's second line.
+    pub note: Option<String>,
 }
 
 impl Measured {
@@ -103,6 +105,7 @@ impl Peer for Alone {
             cpu_s: 0.0,
             kernel_s: None,
             window,
+            note: None,
         })
     }
 }

@@ -162,6 +162,7 @@ impl Peer for FastNetMon {
             cpu_s: cpu1 - cpu0,
             kernel_s: None,
             window,
+            note: None,
         })
     }
 }

@@ -119,6 +119,7 @@ impl Peer for PacketGuard {
             cpu_s: cpu1 - cpu0,
             kernel_s: Some((k1 - k0) as f64 / 1e9),
             window,
+            note: None,
         })
     }
 }

@@ -197,6 +197,15 @@ pub fn group(group: &[Row], load: &str) {
                 per(m.cpu_s)
             );
         }
+        if row.rate > 0 && m.sent.rate() > 1.1 * row.rate as f64 {
+            println!(
+                "  {:>5} {:<24} sent faster than asked: trafgen's shaper did not hold the rate",
+                "", ""
+            );
+        }
+        if let Some(note) = &m.note {
+            println!("  {:>5} {:<24} {note}", "", "");
+        }
     }
     least(group);
 }

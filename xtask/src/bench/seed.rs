@@ -137,6 +137,7 @@ impl Peer for Seed {
             cpu_s: cpu1 - cpu0,
             kernel_s: None,
             window,
+            note: None,
         })
     }
 }

@@ -25,8 +25,9 @@ const MARKER_STEPS: usize = 10;
 
 pub struct Softflowd;
 
-/// `softflowctl statistics`: (packets processed, packets received by libpcap).
-fn statistics(ctl: &Path) -> Result<(u64, u64)> {
+/// `softflowctl statistics`: packets processed, received by libpcap, dropped by libpcap
+/// (its ring was full: the kernel could not hand them over).
+fn statistics(ctl: &Path) -> Result<(u64, u64, u64)> {
     let out = Command::new("softflowctl")
         .args(["-c", &ctl.to_string_lossy(), "statistics"])
         .output()
@@ -41,6 +42,7 @@ fn statistics(ctl: &Path) -> Result<(u64, u64)> {
     Ok((
         field("Packets processed:")?,
         field("Packets received by libpcap:")?,
+        field("Packets dropped by libpcap:")?,
     ))
 }
 
@@ -136,7 +138,7 @@ impl Peer for Softflowd {
         let cpu0 = sf.cpu_seconds()? + nfcapd.cpu_seconds()?;
         let sent = generator::send(lab, Traffic::Mix, count, rate)?;
         sf.wait_idle(Duration::from_secs(10))?;
-        let (_, received) = statistics(&ctl)?;
+        let (_, received, _) = statistics(&ctl)?;
         for _ in 0..MARKER_STEPS {
             if statistics(&ctl)?.0 >= received {
                 break;
@@ -146,6 +148,7 @@ impl Peer for Softflowd {
         }
         let cpu1 = sf.cpu_seconds()? + nfcapd.cpu_seconds()?;
         let window = meter.stop()?;
+        let (processed, received, dropped) = statistics(&ctl)?;
         // Exports every flow still in its table, then exits.
         Command::new("softflowctl")
             .args(["-c", &d(&ctl), "shutdown"])
@@ -161,6 +164,10 @@ impl Peer for Softflowd {
             cpu_s: cpu1 - cpu0,
             kernel_s: None,
             window,
+            note: Some(format!(
+                "libpcap received {received} and dropped {dropped} (ring full), softflowd \
+                 processed {processed}, markers included"
+            )),
         })
     }
 }
