@@ -49,10 +49,13 @@ fn cpus() -> f64 {
     std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
 }
 
-/// Whether the background left less than one CPU idle: then the generator's and the
-/// tool's work displaced other work and the machine's difference cannot be told from it.
+/// Whether other work leaves the machine's difference meaningless: the background left
+/// less than one and a half CPUs idle (the generator takes one, the tool more), or the
+/// window had every CPU busy. Then the generator's and the tool's work displaced other
+/// work, and a background that changed after its sample is in the difference too.
 fn saturated(m: &Measured) -> bool {
-    cpus() - m.window.background < 1.0
+    let w = &m.window;
+    cpus() - w.background < 1.5 || w.busy_s / w.elapsed_s.max(1e-9) > 0.95 * cpus()
 }
 
 /// The generator alone's cost per packet sent at this rate, by `cost` (CPU seconds of one
@@ -241,8 +244,9 @@ pub fn notes(count: u64) {
         "before the send until the tool is idle again, less the background (busy CPUs in the",
         "second before the send, the tool started and idle: column bg) over that time, less the",
         "generator alone's cost for as many packets (its two runs at the rate together; its rows",
-        "show that cost per packet sent). \"busy\": the background left less than one CPU idle,",
-        "so the difference cannot be told from the other work it displaced.",
+        "show that cost per packet sent). \"busy\": the background left less than 1.5 CPUs idle",
+        "or every CPU was busy in the window, so the difference cannot be told from the other",
+        "work it displaced or from a background that changed after its sample.",
         "tasks: the same difference for the generator's process, the kernel's softirq threads",
         "and the tool's processes only, which hold all of the packets' work (the veth's receive,",
         "XDP and AF_PACKET delivery run in softirqs, charged to the task they interrupt) and",
