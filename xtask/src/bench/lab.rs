@@ -41,14 +41,12 @@ pub const VICTIM_V4: &str = "198.18.0.2";
 const PREFIX: &str = "pgbench";
 
 /// The victim's drop of every frame after the capture points, with a counter of them.
-const EARLY_DROP: &str = r#"
-table netdev pgbench {
-  chain early_drop {
-    type filter hook ingress device "v0" priority 0; policy accept;
-    counter drop
-  }
+fn early_drop_rules() -> String {
+    format!(
+        "table netdev pgbench {{\n  chain early_drop {{\n    type filter hook ingress device \
+         \"{VICTIM_IF}\" priority 0; policy accept;\n    counter drop\n  }}\n}}\n"
+    )
 }
-"#;
 
 pub struct Lab {
     pub gen: String,
@@ -102,7 +100,7 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("packetguard-{id}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let lab = Lab {
+        let mut lab = Lab {
             gen: format!("{id}-g"),
             victim: format!("{id}-v"),
             dir,
@@ -147,7 +145,6 @@ impl Lab {
             ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
         }
-        let mut lab = lab;
         lab.no_early_drop = lab
             .drop_early()
             .err()
@@ -160,7 +157,7 @@ impl Lab {
             bail!("{why}");
         }
         let rules = self.dir.join("early-drop.nft");
-        std::fs::write(&rules, EARLY_DROP)?;
+        std::fs::write(&rules, early_drop_rules())?;
         self.exec(&self.victim, &["nft", "-f", &rules.to_string_lossy()])
             .map(|_| ())
     }

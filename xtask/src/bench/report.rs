@@ -53,9 +53,9 @@ fn cpus() -> f64 {
 /// less than one and a half CPUs idle (the generator takes one, the tool more), or the
 /// window had every CPU busy. Then the generator's and the tool's work displaced other
 /// work, and a background that changed after its sample is in the difference too.
-fn saturated(m: &Measured) -> bool {
+fn saturated(m: &Measured, cpus: f64) -> bool {
     let w = &m.window;
-    cpus() - w.background < 1.5 || w.busy_s / w.elapsed_s.max(1e-9) > 0.95 * cpus()
+    cpus - w.background < 1.5 || w.busy_s / w.elapsed_s.max(1e-9) > 0.95 * cpus
 }
 
 /// The generator alone's cost per packet sent at this rate, by `cost` (CPU seconds of one
@@ -89,13 +89,13 @@ fn alone_tasks_s(m: &Measured) -> f64 {
     m.sent.cpu_s + m.window.softirqd_s
 }
 
-fn figures(m: &Measured, group: &[Row]) -> Figures {
+fn figures(m: &Measured, group: &[Row], cpus: f64) -> Figures {
     let per_million = |s: f64| s * 1e6 / m.accounted.max(1) as f64;
     let beyond = |total: f64, base: Option<f64>| {
         base.map(|b| per_million(total - b * m.sent.packets as f64))
     };
     Figures {
-        machine: beyond(machine_s(m), baseline(group, machine_s)).filter(|_| !saturated(m)),
+        machine: beyond(machine_s(m), baseline(group, machine_s)).filter(|_| !saturated(m, cpus)),
         tasks: beyond(m.tasks_s(), baseline(group, alone_tasks_s)),
         own: m.own_per_million(),
     }
@@ -108,10 +108,10 @@ fn ratio(x: Option<f64>, ours: Option<f64>) -> String {
     }
 }
 
-fn figure(x: Option<f64>, m: &Measured) -> String {
+fn figure(x: Option<f64>, m: &Measured, cpus: f64) -> String {
     match x {
         Some(x) => format!("{x:.3}"),
-        None if saturated(m) => "busy".into(),
+        None if saturated(m, cpus) => "busy".into(),
         None => "-".into(),
     }
 }
@@ -122,7 +122,8 @@ pub fn group(group: &[Row], load: &str) {
         .iter()
         .find(|r| r.name.starts_with("PacketGuard"))
         .and_then(|r| r.result.as_ref().ok());
-    let ours_f = ours.map(|m| figures(m, group));
+    let cpus = cpus();
+    let ours_f = ours.map(|m| figures(m, group, cpus));
     let rate = rate_name(group.first().map_or(0, |r| r.rate));
     println!("  at {rate}: load average {load}");
     let mut alone_seen = false;
@@ -149,17 +150,17 @@ pub fn group(group: &[Row], load: &str) {
         let cells: [String; 6] = if row.name == ALONE {
             // Its own cost per packet sent, not a difference: the figures subtracted.
             let per = |s: f64| Some(s * 1e6 / m.sent.packets.max(1) as f64);
-            let machine = per(machine_s(m)).filter(|_| !saturated(m));
+            let machine = per(machine_s(m)).filter(|_| !saturated(m, cpus));
             [
-                figure(machine, m),
+                figure(machine, m, cpus),
                 String::new(),
-                figure(per(alone_tasks_s(m)), m),
+                figure(per(alone_tasks_s(m)), m, cpus),
                 String::new(),
                 String::new(),
                 String::new(),
             ]
         } else {
-            let f = figures(m, group);
+            let f = figures(m, group, cpus);
             let of = |pick: fn(&Figures) -> Option<f64>| {
                 if ours.is_some_and(|o| std::ptr::eq(o, m)) {
                     String::new()
@@ -168,9 +169,9 @@ pub fn group(group: &[Row], load: &str) {
                 }
             };
             [
-                figure(f.machine, m),
+                figure(f.machine, m, cpus),
                 of(|f| f.machine),
-                figure(f.tasks, m),
+                figure(f.tasks, m, cpus),
                 of(|f| f.tasks),
                 format!("{:.3}", f.own),
                 of(|f| Some(f.own)),
@@ -218,7 +219,12 @@ fn least(group: &[Row]) {
     let tools: Vec<(&str, Figures)> = group
         .iter()
         .filter(|r| r.name != ALONE)
-        .filter_map(|r| r.result.as_ref().ok().map(|m| (r.name, figures(m, group))))
+        .filter_map(|r| {
+            r.result
+                .as_ref()
+                .ok()
+                .map(|m| (r.name, figures(m, group, cpus())))
+        })
         .collect();
     let by = |pick: fn(&Figures) -> Option<f64>| {
         tools
@@ -324,3 +330,7 @@ pub fn summary(rows: &[Row], peers: &[&dyn Peer]) {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;
