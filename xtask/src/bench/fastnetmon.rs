@@ -15,6 +15,7 @@ use super::{
     capacity::{Measured, Peer},
     generator::{self, Traffic},
     lab::{Lab, VICTIM_IF},
+    meter::Meter,
     proc::Proc,
 };
 
@@ -146,10 +147,12 @@ impl Peer for FastNetMon {
     fn measure(&self, lab: &Lab, count: u64, rate: u64) -> Result<Measured> {
         let config = write_config(lab, None)?;
         let mut fnm = start(lab, &config)?;
+        let meter = Meter::start()?;
         let (cpu0, before) = (fnm.cpu_seconds()?, processed(lab)?);
         let sent = generator::send(lab, Traffic::Mix, count, rate)?;
         fnm.wait_idle(Duration::from_secs(10))?;
         let cpu1 = fnm.cpu_seconds()?;
+        let window = meter.stop()?;
         let accounted = processed(lab)? - before;
         // Killed past the limit; the count is already taken.
         let _ = fnm.stop(libc::SIGTERM, Duration::from_secs(20));
@@ -158,6 +161,8 @@ impl Peer for FastNetMon {
             accounted,
             cpu_s: cpu1 - cpu0,
             kernel_s: None,
+            window,
+            note: None,
         })
     }
 }

@@ -62,6 +62,10 @@ const MARKER: &str = r#"
   c16(9), c16(9), c16(26), csumudp(14, 34), fill(0x6d, 18) }
 "#;
 
+/// How the generator runs, for the bench's headings.
+pub const DESCRIPTION: &str =
+    "trafgen, one process pinned to one core, its TX ring straight to the veth (no qdisc)";
+
 /// The port of [`MARKER`] frames.
 pub const MARKER_PORT: u16 = 9;
 
@@ -72,10 +76,13 @@ pub enum Traffic {
     Marker,
 }
 
-/// What one send did: frames the generator's interface transmitted and how long it took.
+/// What one send did: frames the generator's interface transmitted, how long it took, and
+/// the generator's CPU (trafgen's processes, user + system, which with tick-based
+/// accounting includes the veth's receive softirq work that ran on its CPU in its stead).
 pub struct Sent {
     pub packets: u64,
     pub elapsed: Duration,
+    pub cpu_s: f64,
 }
 
 impl Sent {
@@ -96,8 +103,12 @@ fn config(lab: &Lab, traffic: Traffic) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// trafgen's arguments: one process (one CPU), `count` frames, `rate` per second or as fast
-/// as it can (0), the same random sequence every run (`--seed`).
+/// trafgen's arguments: one process (one CPU, which trafgen pins it to), `count` frames,
+/// `rate` per second or as fast as it can (0), the same random sequence every run
+/// (`--seed`). trafgen bypasses the qdisc by default (`-q` would put it back), and with no
+/// rate it sends from its memory-mapped TX ring; a larger ring (`-S 64MiB`) measured no
+/// faster, nor did a second process (`--cpus 2`, both into the one veth), which would also
+/// take the core the tools run on.
 fn args(cfg: &str, count: u64, rate: u64) -> Vec<String> {
     let mut a: Vec<String> = [
         "trafgen",
@@ -124,22 +135,26 @@ fn args(cfg: &str, count: u64, rate: u64) -> Vec<String> {
 }
 
 /// Sends `count` frames of `traffic` at `rate` per second (0: as fast as possible) and
-/// waits for the generator to finish (bounded: three times the nominal duration plus 20 s).
+/// waits for the generator to finish (bounded: three times the nominal duration, or one
+/// second per 10,000 frames when that is longer or there is no rate, plus 20 s).
 pub fn send(lab: &Lab, traffic: Traffic, count: u64, rate: u64) -> Result<Sent> {
     let cfg = config(lab, traffic)?;
     let a = args(&cfg.to_string_lossy(), count, rate);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let before = lab.link_counter(&lab.gen, GEN_IF, "tx_packets")?;
     let start = Instant::now();
+    // Nothing else is reaped between these two readings: the difference is trafgen's.
+    let reaped = super::proc::reaped_children_cpu_seconds();
     let mut gen = lab.spawn(&lab.gen, "trafgen", &a)?;
     let nominal = if rate > 0 {
         count as f64 / rate as f64
     } else {
         0.0
     };
-    let limit = Duration::from_secs_f64(3.0 * nominal + 20.0);
+    let limit = Duration::from_secs_f64((3.0 * nominal).max(count as f64 / 1e4) + 20.0);
     let status = gen.wait(limit)?;
     let elapsed = start.elapsed();
+    let cpu_s = super::proc::reaped_children_cpu_seconds() - reaped;
     if !status.success() {
         bail!(
             "trafgen failed ({status}): {}",
@@ -147,7 +162,11 @@ pub fn send(lab: &Lab, traffic: Traffic, count: u64, rate: u64) -> Result<Sent> 
         );
     }
     let packets = lab.link_counter(&lab.gen, GEN_IF, "tx_packets")? - before;
-    Ok(Sent { packets, elapsed })
+    Ok(Sent {
+        packets,
+        elapsed,
+        cpu_s,
+    })
 }
 
 /// Starts `count` frames of `traffic` at `rate` per second in the background; the flood

@@ -7,13 +7,14 @@ use std::{path::Path, process::Command};
 use crate::toolchain;
 
 /// Program the bench runs and the Debian package that has it.
-const PEER_APT: [(&str, &str); 8] = [
+const PEER_APT: [(&str, &str); 9] = [
     ("trafgen", "netsniff-ng"),
     ("fastnetmon", "fastnetmon"),
     ("softflowd", "softflowd"),
     ("nfcapd", "nfdump"),
     ("bpftool", "bpftool"),
     ("curl", "curl"),
+    ("nft", "nftables"),
     ("python3", "python3-scapy"),
     ("python3", "python3-venv"),
 ];

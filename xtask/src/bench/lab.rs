@@ -12,6 +12,13 @@
 //! frames on the link are the generator's, and the victim's replies to spoofed sources
 //! (198.19.0.0/16) are never sent: the counts the tools report can be compared with what
 //! was sent, exactly.
+//!
+//! The victim drops every frame arriving on `v0` at the interface's netfilter ingress hook
+//! (nftables, family netdev), which runs after every capture point the tools use (native
+//! XDP in the driver, AF_PACKET and libpcap taps in the core's receive path) and before
+//! IP. Without it every frame went through the victim's IP, TCP, UDP and ICMP code (an
+//! RST or an unreachable built and routed nowhere), and on a veth pair that work runs in
+//! the softirq on the sender's CPU: the generator spent most of its time there.
 
 use std::{
     fs::File,
@@ -22,7 +29,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::proc::Proc;
+use super::proc::{last_line, Proc};
 
 pub const GEN_IF: &str = "g0";
 pub const VICTIM_IF: &str = "v0";
@@ -33,11 +40,22 @@ pub const VICTIM_V4: &str = "198.18.0.2";
 /// Namespace names start with this and the bench's process id.
 const PREFIX: &str = "pgbench";
 
+/// The victim's drop of every frame after the capture points, with a counter of them.
+fn early_drop_rules() -> String {
+    format!(
+        "table netdev pgbench {{\n  chain early_drop {{\n    type filter hook ingress device \
+         \"{VICTIM_IF}\" priority 0; policy accept;\n    counter drop\n  }}\n}}\n"
+    )
+}
+
 pub struct Lab {
     pub gen: String,
     pub victim: String,
     /// Scratch files of this run (configs, logs, flow files); removed on drop.
     pub dir: PathBuf,
+    /// Why the victim could not drop frames early (see the module's doc), if it could not:
+    /// then every frame goes through its IP stack.
+    pub no_early_drop: Option<String>,
 }
 
 fn checked(cmd: &mut Command) -> Result<Output> {
@@ -82,10 +100,11 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("packetguard-{id}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let lab = Lab {
+        let mut lab = Lab {
             gen: format!("{id}-g"),
             victim: format!("{id}-v"),
             dir,
+            no_early_drop: None,
         };
         // From here on, Drop removes whatever was created.
         for ns in [&lab.gen, &lab.victim] {
@@ -126,7 +145,39 @@ impl Lab {
             ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
         }
+        lab.no_early_drop = lab
+            .drop_early()
+            .err()
+            .map(|e| last_line(&format!("{e:#}")).into());
         Ok(lab)
+    }
+
+    fn drop_early(&self) -> Result<()> {
+        if let Some(why) = super::install::missing_program(&["nft"]) {
+            bail!("{why}");
+        }
+        let rules = self.dir.join("early-drop.nft");
+        std::fs::write(&rules, early_drop_rules())?;
+        self.exec(&self.victim, &["nft", "-f", &rules.to_string_lossy()])
+            .map(|_| ())
+    }
+
+    /// Frames the victim has dropped at its ingress hook so far; `None` without the drop.
+    pub fn early_dropped(&self) -> Result<Option<u64>> {
+        if self.no_early_drop.is_some() {
+            return Ok(None);
+        }
+        let out = self.exec(
+            &self.victim,
+            &["nft", "list", "chain", "netdev", "pgbench", "early_drop"],
+        )?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split("counter packets ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .map(Some)
+            .with_context(|| format!("no counter in the victim's early drop chain: {text}"))
     }
 
     /// Runs a command in a namespace; fails on a non-zero exit.

@@ -1,7 +1,8 @@
 //! `cargo xtask bench`'s side-by-side figures: PacketGuard against the tools an operator
 //! would deploy instead, on the same interface, from one run.
 //!
-//! - [`capacity`]: packets accounted and CPU per million packets at rising rates, for
+//! - [`capacity`]: packets accounted and CPU per million packets at rising rates (whole
+//!   machine by [`meter`], less the generator alone's; and each tool's own), for
 //!   PacketGuard ([`packetguard`]), FastNetMon ([`fastnetmon`]), softflowd with nfcapd
 //!   ([`softflowd`]) and a Scapy + scikit-learn pipeline ([`seed`]).
 //! - [`delay`]: time from a spoofed SYN flood's start to FastNetMon's attack line and to
@@ -15,8 +16,10 @@ mod fastnetmon;
 mod generator;
 mod install;
 mod lab;
+mod meter;
 mod packetguard;
 mod proc;
+mod report;
 mod seed;
 mod signals;
 mod softflowd;
@@ -37,20 +40,20 @@ impl Plan {
     pub fn new(quick: bool) -> Plan {
         if quick {
             Plan {
-                count: 50_000,
-                rates: vec![20_000, 0],
+                count: 100_000,
+                rates: vec![50_000, 0],
             }
         } else {
             Plan {
-                count: 200_000,
-                rates: vec![20_000, 40_000, 0],
+                count: 500_000,
+                rates: vec![50_000, 100_000, 200_000, 400_000, 0],
             }
         }
     }
 }
 
 /// The 1-minute load average, from /proc/loadavg.
-fn load_average() -> String {
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
@@ -74,11 +77,13 @@ pub fn run(root: &Path, target: &Path, agent: &Path, plan: &Plan) -> Result<()> 
     let sf = softflowd::Softflowd;
     let seed = seed::Seed::new(root, target);
     let peers: [&dyn Peer; 4] = [&pg, &fnm, &sf, &seed];
+    let busy = meter::busy_share(std::time::Duration::from_secs(1))?;
     println!(
         "Peers side by side, one tool at a time on the same veth ({} CPUs; load average {} \
-         at the start, other work included)",
+         and {:.0}% of all CPU time busy at the start, other work included)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        load_average()
+        load_average(),
+        100.0 * busy
     );
     capacity::run(&lab, &peers, plan.count, &plan.rates)?;
     delay::run(&lab, agent, &root.join("models"), fnm.missing())

@@ -10,6 +10,7 @@ use super::{
     capacity::{Measured, Peer},
     generator::{self, Traffic},
     lab::{Lab, VICTIM_IF},
+    meter::Meter,
 };
 
 /// Turns on `kernel.bpf_stats_enabled` (programs' `run_time_ns`/`run_cnt`) for the life of
@@ -97,10 +98,12 @@ impl Peer for PacketGuard {
         let prog = lab
             .victim_xdp_prog()?
             .context("no XDP program on the victim's interface after `attached:`")?;
+        let meter = Meter::start()?;
         let (cpu0, k0) = (agent.cpu_seconds()?, prog_run_time_ns(prog)?);
         let sent = generator::send(lab, Traffic::Mix, count, rate)?;
         agent.wait_idle(Duration::from_secs(10))?;
         let (cpu1, k1) = (agent.cpu_seconds()?, prog_run_time_ns(prog)?);
+        let window = meter.stop()?;
         let status = agent.stop(libc::SIGINT, Duration::from_secs(60))?;
         let stderr = agent.stderr_text();
         let Some(accounted) = summary_packets(&stderr) else {
@@ -115,6 +118,8 @@ impl Peer for PacketGuard {
             accounted,
             cpu_s: cpu1 - cpu0,
             kernel_s: Some((k1 - k0) as f64 / 1e9),
+            window,
+            note: None,
         })
     }
 }

@@ -46,20 +46,7 @@ impl Proc {
 
     /// User plus system CPU seconds of all the process's threads so far.
     pub fn cpu_seconds(&self) -> Result<f64> {
-        let path = format!("/proc/{}/stat", self.pid());
-        let stat = std::fs::read_to_string(&path)
-            .with_context(|| format!("{} has exited ({path})", self.name))?;
-        // Fields after the command name (which may hold spaces) in parentheses; utime and
-        // stime are fields 14 and 15 of the line, 12 and 13 after the parenthesis.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let tick = |i: usize| -> Result<f64> {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .with_context(|| format!("unexpected {path}: {stat}"))
-        };
-        Ok((tick(11)? + tick(12)?) / ticks_per_second())
+        pid_cpu_seconds(self.pid()).with_context(|| format!("{} has exited", self.name))
     }
 
     pub fn stdout_text(&self) -> String {
@@ -150,6 +137,38 @@ impl Proc {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// User plus system CPU seconds of process `pid` (all its threads) so far, from
+/// `/proc/PID/stat`. With the kernel's tick-based accounting, this includes the softirq
+/// work (a veth's receive, XDP, AF_PACKET delivery) that ran while the process was the
+/// one on the CPU.
+pub fn pid_cpu_seconds(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // Fields after the command name (which may hold spaces) in parentheses; utime and
+    // stime are fields 14 and 15 of the line, 12 and 13 after the parenthesis.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| -> Result<f64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .with_context(|| format!("unexpected {path}: {stat}"))
+    };
+    Ok((tick(11)? + tick(12)?) / ticks_per_second())
+}
+
+/// User plus system CPU seconds of every child of the bench reaped so far (and of the
+/// children they reaped): a child's whole use, read once it has exited.
+pub fn reaped_children_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
 }
 
 /// The last non-empty line of a tool's output, for one-line reasons.

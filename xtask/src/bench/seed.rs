@@ -15,6 +15,7 @@ use super::{
     capacity::{Measured, Peer},
     generator::{self, Traffic},
     lab::{Lab, VICTIM_IF},
+    meter::Meter,
 };
 
 pub struct Seed {
@@ -117,10 +118,12 @@ impl Peer for Seed {
             ],
         )?;
         seed.wait_for_output("ready", Duration::from_secs(120))?;
+        let meter = Meter::start()?;
         let cpu0 = seed.cpu_seconds()?;
         let sent = generator::send(lab, Traffic::Mix, count, rate)?;
         seed.wait_idle(Duration::from_secs(60))?;
         let cpu1 = seed.cpu_seconds()?;
+        let window = meter.stop()?;
         let status = seed.stop(libc::SIGTERM, Duration::from_secs(60))?;
         let Some(accounted) = summary_packets(&seed.stdout_text()) else {
             bail!(
@@ -133,6 +136,8 @@ impl Peer for Seed {
             accounted,
             cpu_s: cpu1 - cpu0,
             kernel_s: None,
+            window,
+            note: None,
         })
     }
 }

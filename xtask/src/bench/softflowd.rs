@@ -16,6 +16,7 @@ use super::{
     capacity::{Measured, Peer},
     generator::{self, Traffic, MARKER_PORT},
     lab::{Lab, VICTIM_IF},
+    meter::Meter,
 };
 
 /// Marker frames per step and the most steps.
@@ -24,8 +25,9 @@ const MARKER_STEPS: usize = 10;
 
 pub struct Softflowd;
 
-/// `softflowctl statistics`: (packets processed, packets received by libpcap).
-fn statistics(ctl: &Path) -> Result<(u64, u64)> {
+/// `softflowctl statistics`: packets processed, received by libpcap, dropped by libpcap
+/// (its ring was full: the kernel could not hand them over).
+fn statistics(ctl: &Path) -> Result<(u64, u64, u64)> {
     let out = Command::new("softflowctl")
         .args(["-c", &ctl.to_string_lossy(), "statistics"])
         .output()
@@ -40,6 +42,7 @@ fn statistics(ctl: &Path) -> Result<(u64, u64)> {
     Ok((
         field("Packets processed:")?,
         field("Packets received by libpcap:")?,
+        field("Packets dropped by libpcap:")?,
     ))
 }
 
@@ -131,10 +134,11 @@ impl Peer for Softflowd {
             ],
         )?;
         sf.wait_for_output("starting data collection", Duration::from_secs(20))?;
-        let cpu0 = sf.cpu_seconds()?;
+        let meter = Meter::start()?;
+        let cpu0 = sf.cpu_seconds()? + nfcapd.cpu_seconds()?;
         let sent = generator::send(lab, Traffic::Mix, count, rate)?;
         sf.wait_idle(Duration::from_secs(10))?;
-        let (_, received) = statistics(&ctl)?;
+        let (_, received, _) = statistics(&ctl)?;
         for _ in 0..MARKER_STEPS {
             if statistics(&ctl)?.0 >= received {
                 break;
@@ -142,7 +146,9 @@ impl Peer for Softflowd {
             generator::send(lab, Traffic::Marker, MARKER_STEP, 20_000)?;
             sf.wait_idle(Duration::from_secs(5))?;
         }
-        let cpu1 = sf.cpu_seconds()?;
+        let cpu1 = sf.cpu_seconds()? + nfcapd.cpu_seconds()?;
+        let window = meter.stop()?;
+        let (processed, received, dropped) = statistics(&ctl)?;
         // Exports every flow still in its table, then exits.
         Command::new("softflowctl")
             .args(["-c", &d(&ctl), "shutdown"])
@@ -157,6 +163,11 @@ impl Peer for Softflowd {
             accounted,
             cpu_s: cpu1 - cpu0,
             kernel_s: None,
+            window,
+            note: Some(format!(
+                "libpcap received {received} and dropped {dropped} (ring full), softflowd \
+                 processed {processed}, markers included"
+            )),
         })
     }
 }
