@@ -72,11 +72,16 @@ pub fn run(root: &Path, target: &Path, agent: &Path, plan: &Plan) -> Result<()> 
     let lab = lab::Lab::new()?;
     let pg = packetguard::PacketGuard {
         bin: agent.to_path_buf(),
+        mode: "native",
+    };
+    let pg_skb = packetguard::PacketGuard {
+        bin: agent.to_path_buf(),
+        mode: "skb",
     };
     let fnm = fastnetmon::FastNetMon;
     let sf = softflowd::Softflowd;
     let seed = seed::Seed::new(root, target);
-    let peers: [&dyn Peer; 4] = [&pg, &fnm, &sf, &seed];
+    let peers: [&dyn Peer; 5] = [&pg, &pg_skb, &fnm, &sf, &seed];
     let busy = meter::busy_share(std::time::Duration::from_secs(1))?;
     println!(
         "Peers side by side, one tool at a time on the same veth ({} CPUs; load average {} \

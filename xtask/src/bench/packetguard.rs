@@ -1,6 +1,11 @@
-//! PacketGuard in the capacity bench: `packetguard collect` with native XDP on the victim's
+//! PacketGuard in the capacity bench: `packetguard collect` with XDP on the victim's
 //! interface, packets accounted from its exit summary, CPU from its process and, for the
 //! XDP program itself, from the kernel's BPF statistics (`run_time_ns`).
+//!
+//! It runs twice: in native mode, the default on a NIC whose driver has XDP, and in skb
+//! (generic) mode. On a veth, native XDP switches the peer's receive to the veth driver's
+//! own NAPI ring, whose cost the sender's core pays beside the program's; in skb mode the
+//! program runs on the kernel's ordinary receive path, where AF_PACKET's tap is too.
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
@@ -52,6 +57,8 @@ pub fn prog_run_time_ns(id: u32) -> Result<u64> {
 
 pub struct PacketGuard {
     pub bin: PathBuf,
+    /// `--xdp-mode`: `native` or `skb`.
+    pub mode: &'static str,
 }
 
 /// The packet count of `packetguard collect`'s summary line (`summary: packets N (...`).
@@ -68,7 +75,10 @@ fn summary_packets(stderr: &str) -> Option<u64> {
 
 impl Peer for PacketGuard {
     fn name(&self) -> &'static str {
-        "PacketGuard (XDP)"
+        match self.mode {
+            "skb" => "PacketGuard (XDP skb)",
+            _ => "PacketGuard (XDP)",
+        }
     }
 
     fn missing(&self) -> Option<String> {
@@ -89,7 +99,7 @@ impl Peer for PacketGuard {
                 "--direction",
                 "ingress",
                 "--xdp-mode",
-                "native",
+                self.mode,
                 "-o",
                 &csv.to_string_lossy(),
             ],
