@@ -9,7 +9,7 @@ use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use crate::{
     flow::{FULL, STAGE_ENTRY, STAGE_FOLDED, STAGE_PARSED, STAGE_START},
     observe,
-    store::{BenchHash, BenchHashSplit, BenchLru, BenchLruSplit, FlowMap, Lru},
+    store::{BenchHash, BenchHashSplit, BenchLru, BenchLruPerCpu, BenchLruSplit, FlowMap, Lru},
 };
 
 // Inlined, as the production entry point is: a BPF-to-BPF call would lose the packet
@@ -26,6 +26,13 @@ fn run<M: FlowMap, const UPTO: u8>(ctx: &XdpContext) -> u32 {
 #[inline(always)]
 pub fn packetguard_bench_lru(ctx: XdpContext) -> u32 {
     run::<BenchLru, FULL>(&ctx)
+}
+
+/// The full path over an LRU map with per-CPU lists.
+#[xdp]
+#[inline(always)]
+pub fn packetguard_bench_lru_percpu(ctx: XdpContext) -> u32 {
+    run::<BenchLruPerCpu, FULL>(&ctx)
 }
 
 /// The full path over a preallocated plain hash map.

@@ -7,6 +7,9 @@
 //! - [`Lru`]: the production map, `FLOWS` (LRU hash, 40-byte key). When full, the kernel
 //!   evicts the least recently used flow.
 //! - [`BenchLru`]: the same layout in a map of its own, sized like the other candidates.
+//! - [`BenchLruPerCpu`]: the same with per-CPU LRU lists (`BPF_F_NO_COMMON_LRU`): a CPU
+//!   takes free entries and evicts from its own list, without the shared list's lock, but
+//!   each CPU's flows compete for its share of the entries only.
 //! - [`BenchHash`]: a preallocated plain hash map (40-byte key). Nothing is evicted in the
 //!   kernel: the agent's idle expiry removes flows, and a packet whose flow finds the map
 //!   full goes out alone as a record ([`FlowMap::FALLBACK`]).
@@ -18,7 +21,7 @@
 //! the benchmark sizes them at load, so an agent pays no memory for them.
 
 use aya_ebpf::{
-    bindings::BPF_NOEXIST,
+    bindings::{BPF_F_NO_COMMON_LRU, BPF_NOEXIST},
     macros::map,
     maps::{HashMap, LruHashMap},
 };
@@ -88,6 +91,9 @@ const BENCH_ENTRIES: u32 = 1;
 #[map]
 static BENCH_LRU: LruHashMap<FlowKey, FlowEntry> = LruHashMap::with_max_entries(BENCH_ENTRIES, 0);
 #[map]
+static BENCH_LRU_PERCPU: LruHashMap<FlowKey, FlowEntry> =
+    LruHashMap::with_max_entries(BENCH_ENTRIES, BPF_F_NO_COMMON_LRU);
+#[map]
 static BENCH_HASH: HashMap<FlowKey, FlowEntry> = HashMap::with_max_entries(BENCH_ENTRIES, 0);
 #[map]
 static BENCH_LRU4: LruHashMap<FlowKey4, FlowEntry> = LruHashMap::with_max_entries(BENCH_ENTRIES, 0);
@@ -110,6 +116,21 @@ impl FlowMap for BenchLru {
     #[inline(always)]
     fn insert(pkt: &Packet, entry: &FlowEntry) -> Result<(), i32> {
         BENCH_LRU.insert(&pkt.key, entry, NOEXIST)
+    }
+}
+
+/// [`BenchLru`] with per-CPU LRU lists.
+pub struct BenchLruPerCpu;
+
+impl FlowMap for BenchLruPerCpu {
+    const FALLBACK: bool = false;
+    #[inline(always)]
+    fn get(pkt: &Packet) -> Option<*mut FlowEntry> {
+        BENCH_LRU_PERCPU.get_ptr_mut(&pkt.key)
+    }
+    #[inline(always)]
+    fn insert(pkt: &Packet, entry: &FlowEntry) -> Result<(), i32> {
+        BENCH_LRU_PERCPU.insert(&pkt.key, entry, NOEXIST)
     }
 }
 

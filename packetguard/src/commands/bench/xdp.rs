@@ -2,7 +2,7 @@
 //! reference programs from the same object, the count-only baseline and the per-flow floor
 //! (parse, clock, one flow-map update), the same full path over each candidate flow map
 //! (a plain preallocated hash map, a 16-byte IPv4 key in its own map, and the LRU map at
-//! the candidates' size), and the TC egress program, which runs the production path behind
+//! the candidates' size, with shared or per-CPU LRU lists), and the TC egress program, which runs the production path behind
 //! a different entry point. [`super::xdp_mix`] adds traffic where most packets open flows.
 //!
 //! The machine's load drifts while a benchmark runs, so the programs are measured in
@@ -34,10 +34,10 @@ pub(super) struct Candidate {
 }
 
 /// Entries of each candidate map: room for the mix's flows without eviction.
-pub(super) const CANDIDATE_ENTRIES: u32 = 32_768;
+pub(super) const CANDIDATE_ENTRIES: u32 = 65_536;
 
 /// The production program and the candidates, in print order.
-pub(super) const CANDIDATES: [Candidate; 5] = [
+pub(super) const CANDIDATES: [Candidate; 6] = [
     Candidate {
         label: "LRU, 40-byte key (production map)",
         program: PROGRAM_XDP,
@@ -47,6 +47,11 @@ pub(super) const CANDIDATES: [Candidate; 5] = [
         label: "LRU, 40-byte key, candidate size",
         program: "packetguard_bench_lru",
         maps: &["BENCH_LRU"],
+    },
+    Candidate {
+        label: "LRU, 40-byte key, per-CPU LRU lists",
+        program: "packetguard_bench_lru_percpu",
+        maps: &["BENCH_LRU_PERCPU"],
     },
     Candidate {
         label: "plain hash, 40-byte key",
