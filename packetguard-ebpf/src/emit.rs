@@ -5,7 +5,8 @@
 //! starts and samples have no second chance; those are counted as lost.
 
 use packetguard_common::{
-    Counter, FlowEntry, FlowKey, FlowRecord, FlowStart, PacketSample, RecordKind, RecordReason,
+    Counter, FlowEntry, FlowKey, FlowRecord, FlowStart, FlowStats, PacketSample, RecordKind,
+    RecordReason,
 };
 
 use crate::{
@@ -47,6 +48,32 @@ pub fn record(key: &FlowKey, flow: &mut FlowEntry, reason: RecordReason) -> bool
     count(Counter::RecordsEmitted, 1);
     count(Counter::RecordedPackets, fp + bp);
     true
+}
+
+/// Sends a packet whose flow has no entry as a record of its own: one forward packet, the
+/// packet's statistics, reason [`RecordReason::ActiveTimeout`] (an interval of a flow that
+/// goes on). A full ring buffer loses it, counted as lost.
+#[inline(always)]
+pub fn single(pkt: &Packet) {
+    let Some(mut entry) = EVENTS.reserve::<FlowRecord>(0) else {
+        count(Counter::RingbufLost, 1);
+        return;
+    };
+    let rec = entry.as_mut_ptr();
+    let meta = &pkt.meta;
+    unsafe {
+        (*rec).kind = RecordKind::Flow as u32;
+        (*rec).reason = RecordReason::ActiveTimeout as u32;
+        (*rec).key = pkt.key;
+        (*rec).stats = FlowStats::new_flow(meta.ts_ns, pkt.src_is_a as u8);
+        (*rec).stats.observe(meta, true);
+        (*rec).stats.fwd_packets = 1;
+        (*rec).stats.fwd_bytes = meta.len as u64;
+        (*rec).stats.complete_interval();
+    }
+    entry.submit(0);
+    count(Counter::RecordsEmitted, 1);
+    count(Counter::RecordedPackets, 1);
 }
 
 /// Announces a new flow when the agent asked for it (the host detector needs it).

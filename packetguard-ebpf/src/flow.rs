@@ -16,7 +16,6 @@
 //! CPU while another cuts the interval can miss from them (never from the counts), which
 //! `FlowStats::complete_interval` accounts for before a record goes out.
 
-use aya_ebpf::bindings::BPF_NOEXIST;
 use packetguard_common::{
     entry::{BACKWARD, CLAIM_ENDED, CLAIM_REPLIED, FORWARD},
     host::is_answer,
@@ -29,24 +28,57 @@ use crate::{
     count, emit,
     host::{self, Role},
     parse::Packet,
-    setting_u64, sync, ACTIVE_TIMEOUT_NS, FLOWS,
+    setting_u64,
+    store::FlowMap,
+    sync, ACTIVE_TIMEOUT_NS,
 };
 
-/// Folds `pkt` into its flow, creating the flow if needed, and emits what is due.
+/// `E2BIG`: what a full preallocated hash map answers an insert with.
+const E2BIG: i32 = 7;
+
+/// How far [`account`] goes: the benchmark runs programs that stop after each stage to
+/// see where a packet's time goes. The production programs run [`FULL`].
+///
+/// Stops at once: parse and clock only.
+pub const STAGE_PARSED: u8 = 0;
+/// Stops once the flow's entry is found or created (no flow start event).
+pub const STAGE_ENTRY: u8 = 1;
+/// Stops once a new flow's start event is out.
+pub const STAGE_START: u8 = 2;
+/// Stops once the packet is folded into the entry (restart and first reply included),
+/// before any claim, host credit or record.
+pub const STAGE_FOLDED: u8 = 3;
+/// Everything.
+pub const FULL: u8 = u8::MAX;
+
+/// Folds `pkt` into its flow in map `M`, creating the flow if needed, and emits what is
+/// due. `UPTO` is [`FULL`] but in the benchmark's stage programs.
 #[inline(always)]
-pub fn account(pkt: &Packet) {
+pub fn account<M: FlowMap, const UPTO: u8>(pkt: &Packet) {
+    if UPTO == STAGE_PARSED {
+        return;
+    }
     let meta = &pkt.meta;
     let src_is_a = pkt.src_is_a as u8;
-    let entry = match FLOWS.get_ptr_mut(&pkt.key) {
+    let entry = match M::get(pkt) {
         Some(p) => unsafe { &mut *p },
         None => {
             let fresh = FlowEntry::new_flow(meta.ts_ns, src_is_a);
             // NOEXIST: if another CPU created the flow a moment ago, keep its entry.
-            if FLOWS.insert(&pkt.key, &fresh, BPF_NOEXIST as u64).is_ok() {
-                count(Counter::FlowsCreated, 1);
-                emit::flow_start(pkt);
+            match M::insert(pkt, &fresh) {
+                Ok(()) => {
+                    count(Counter::FlowsCreated, 1);
+                    if UPTO >= STAGE_START {
+                        emit::flow_start(pkt);
+                    }
+                }
+                Err(e) if M::FALLBACK && e == -E2BIG => {
+                    overflow(pkt);
+                    return;
+                }
+                Err(_) => {}
             }
-            match FLOWS.get_ptr_mut(&pkt.key) {
+            match M::get(pkt) {
                 Some(p) => unsafe { &mut *p },
                 None => {
                     count(Counter::FlowInsertFailed, 1);
@@ -55,6 +87,9 @@ pub fn account(pkt: &Packet) {
             }
         }
     };
+    if UPTO < STAGE_FOLDED {
+        return;
+    }
 
     // A connection that ended and now sees a fresh SYN on the same 5-tuple is a new flow.
     // A connection attempt (see `packetguard_common::host::connection_attempt`).
@@ -71,13 +106,16 @@ pub fn account(pkt: &Packet) {
     let dir = if forward { FORWARD } else { BACKWARD };
     let active = setting_u64(&ACTIVE_TIMEOUT_NS);
     let mut owned = None;
-    if entry.stats.cut_due(meta, forward, active) {
+    if UPTO > STAGE_FOLDED && entry.stats.cut_due(meta, forward, active) {
         owned = sync::claim(&mut entry.claim);
         if owned.is_none() {
             count(Counter::FlowBusy, 1);
         }
     }
     fold(entry, meta, forward);
+    if UPTO == STAGE_FOLDED {
+        return;
+    }
     match owned {
         Some(bits) => {
             cut(pkt, entry, dir, attempt, bits, active);
@@ -91,6 +129,25 @@ pub fn account(pkt: &Packet) {
     }
 
     emit::sample(pkt, forward);
+}
+
+/// The packet's flow found the map full (a map that never evicts): the packet leaves alone
+/// as the record of a one-packet interval, which the agent merges into the flow like an
+/// active-timeout record, and reaches its two hosts at once. Counted as a refused insert.
+#[inline(always)]
+fn overflow(pkt: &Packet) {
+    count(Counter::FlowInsertFailed, 1);
+    let meta = &pkt.meta;
+    let d = HostStats {
+        packets: 1,
+        bytes: meta.len as u64,
+        tcp_packets: (pkt.key.protocol == IPPROTO_TCP) as u64,
+        syn_without_ack: meta.attempt as u64,
+        answered: 0,
+    };
+    host::credit(Role::Destination, &pkt.key, !pkt.src_is_a, &d);
+    host::credit(Role::Source, &pkt.key, pkt.src_is_a, &d);
+    emit::single(pkt);
 }
 
 /// Adds the packet to the flow: its statistics, then its counters.

@@ -8,6 +8,9 @@
 //! - [`flow`]: the flow map update and when a flow reports.
 //! - [`emit`]: what goes to the ring buffer (flow records, flow starts, samples).
 //! - [`sync`]: the atomic operations that let two CPUs carry one flow at once.
+//! - [`store`]: the flow map behind a small trait, and the candidate maps.
+//! - [`bench`]: programs the benchmark compares the production path with: the same path
+//!   over each candidate map, and the path stopped after each stage.
 //! - [`host`]: per-address totals (as destination and as source) for the window
 //!   detectors, credited from the flow map.
 //!
@@ -29,10 +32,12 @@
 // verifier has to track for nothing.
 #![allow(clippy::needless_borrows_for_generic_args)]
 
+mod bench;
 mod emit;
 mod flow;
 mod host;
 mod parse;
+mod store;
 mod sync;
 
 use core::mem::MaybeUninit;
@@ -44,6 +49,7 @@ use aya_ebpf::{
     maps::{LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
 };
+use flow::FULL;
 use packetguard_common::{
     config::{
         DEFAULT_ACTIVE_TIMEOUT_NS, DEFAULT_FLOW_ENTRIES, DEFAULT_HOST_ENTRIES,
@@ -52,6 +58,7 @@ use packetguard_common::{
     counters::COUNTER_SLOTS,
     Counter, FlowEntry, FlowKey, HostKey, HostStats,
 };
+use store::Lru;
 
 /// Set by the agent at load time (`EbpfLoader::set_global`); read with `read_volatile` so the
 /// compiler cannot fold the defaults in.
@@ -118,8 +125,10 @@ fn count(counter: Counter, v: u64) {
 
 /// The per-packet path of both programs: count the frame, parse it, fold it into its flow.
 /// `start..end` is the linear part of the frame the parser may read, `len` its full length.
+/// The flow map is `M` and `UPTO` is [`flow::FULL`] but in the benchmark's programs
+/// ([`bench`]).
 #[inline(always)]
-fn observe(start: usize, end: usize, len: u32) {
+fn observe<M: store::FlowMap, const UPTO: u8>(start: usize, end: usize, len: u32) {
     count(Counter::Packets, 1);
     count(Counter::Bytes, len as u64);
     // Built in place by the parser: the key is written once and passed by reference.
@@ -129,7 +138,7 @@ fn observe(start: usize, end: usize, len: u32) {
             // SAFETY: `Parsed::Flow` means the parser wrote every field.
             let pkt = unsafe { pkt.assume_init_mut() };
             pkt.meta.ts_ns = unsafe { bpf_ktime_get_ns() };
-            flow::account(pkt);
+            flow::account::<M, UPTO>(pkt);
         }
         Ok(parse::Parsed::NonIp) => count(Counter::NonIp, 1),
         Err(()) => count(Counter::ParseErrors, 1),
@@ -143,7 +152,7 @@ fn observe(start: usize, end: usize, len: u32) {
 #[inline(always)]
 pub fn packetguard(ctx: XdpContext) -> u32 {
     let (start, end) = (ctx.data(), ctx.data_end());
-    observe(start, end, (end - start) as u32);
+    observe::<Lru, FULL>(start, end, (end - start) as u32);
     xdp_action::XDP_PASS
 }
 
@@ -177,7 +186,7 @@ pub fn packetguard_egress(ctx: TcContext) -> i32 {
     }
     count(Counter::EgressPackets, 1);
     count(Counter::EgressBytes, len as u64);
-    observe(ctx.data(), ctx.data_end(), len);
+    observe::<Lru, FULL>(ctx.data(), ctx.data_end(), len);
     TC_ACT_UNSPEC
 }
 

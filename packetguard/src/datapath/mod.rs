@@ -184,6 +184,12 @@ pub fn interface_index(iface: &str) -> Result<u32, DataPathError> {
 impl DataPath {
     /// Loads the XDP object with `cfg` applied. Nothing is attached yet.
     pub fn load(cfg: &DataPathConfig) -> Result<Self, DataPathError> {
+        Self::load_sized(cfg, &[])
+    }
+
+    /// [`Self::load`], with maps `sizes` names (the benchmark's candidate flow maps, one
+    /// entry each otherwise) given those numbers of entries.
+    pub fn load_sized(cfg: &DataPathConfig, sizes: &[(&str, u32)]) -> Result<Self, DataPathError> {
         let ringbuf = cfg.ringbuf_bytes.max(4096).next_power_of_two();
         let active_ns = cfg.active_timeout.as_nanos().min(u64::MAX as u128) as u64;
         let emit_starts: u32 = cfg.emit_flow_starts.into();
@@ -196,6 +202,9 @@ impl DataPath {
             .override_global(config::ACTIVE_TIMEOUT_NS, &active_ns, true)
             .override_global(config::SAMPLE_EVERY, &cfg.sample_every, true)
             .override_global(config::EMIT_FLOW_STARTS, &emit_starts, true);
+        for &(name, entries) in sizes {
+            loader.map_max_entries(name, entries.max(1));
+        }
         let mut ebpf = loader.load(XDP_OBJECT).map_err(|e| load_error(&e))?;
         let prog: &mut Xdp = program(&mut ebpf, config::PROGRAM_XDP)?;
         prog.load().map_err(|e| load_error(&e))?;

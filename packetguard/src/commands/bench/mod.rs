@@ -13,6 +13,7 @@
 mod agent;
 mod analyze;
 mod xdp;
+mod xdp_mix;
 
 use std::time::{Duration, Instant};
 
