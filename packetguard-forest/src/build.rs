@@ -225,16 +225,21 @@ impl Grower {
         let split = if depth + 1 >= self.limit {
             // Both children are leaves, which only need their sizes.
             idx.iter()
-                .map(|&i| usize::from(col[i as usize] < threshold))
+                // SAFETY: every offset in `idx` is a row's `i * d` (`i < psi`) and `col`
+                // starts at a feature below `d` of the `psi * d` sample, so it is in `col`.
+                .map(|&i| usize::from(unsafe { at(col, i) } < threshold))
                 .sum()
         } else {
-            partition(
-                self.simd,
-                col,
-                threshold,
-                idx,
-                &mut self.scratch[..idx.len()],
-            )
+            // SAFETY: offsets in `idx` are inside `col`, as above.
+            unsafe {
+                partition(
+                    self.simd,
+                    col,
+                    threshold,
+                    idx,
+                    &mut self.scratch[..idx.len()],
+                )
+            }
         };
         let me = self.forest.nodes.len();
         self.forest.nodes.push(Node {
@@ -260,7 +265,9 @@ impl Grower {
         let mut f = j;
         let mut listed = false;
         loop {
-            let (lo, hi) = min_max(self.simd, &self.sample[f..], idx);
+            // SAFETY: offsets in `idx` are rows' `i * d` (`i < psi`), inside the sample from
+            // any feature `f < d` on.
+            let (lo, hi) = unsafe { min_max(self.simd, &self.sample[f..], idx) };
             if hi > lo {
                 let t = f64::from(lo) + rng.unit() * (f64::from(hi) - f64::from(lo));
                 // Rows go left when `x < t`: keep `t` in (lo, hi] after rounding to f32.
@@ -298,7 +305,10 @@ impl Grower {
 const SIMD_MIN_ROWS: usize = 16;
 
 /// [`partition_scalar`], or its AVX-512 form when `simd` (which only `simd_scans` sets).
-fn partition(
+///
+/// # Safety
+/// Every offset in `idx` is below `col.len()`.
+unsafe fn partition(
     simd: bool,
     col: &[f32],
     threshold: f32,
@@ -311,18 +321,23 @@ fn partition(
         return unsafe { crate::build_avx512::partition(col, threshold, idx, scratch) };
     }
     let _ = simd;
-    partition_scalar(col, threshold, idx, scratch)
+    // SAFETY: forwarded contract.
+    unsafe { partition_scalar(col, threshold, idx, scratch) }
 }
 
 /// [`min_max_scalar`], or its AVX-512 form when `simd`.
-fn min_max(simd: bool, col: &[f32], idx: &[u32]) -> (f32, f32) {
+///
+/// # Safety
+/// Every offset in `idx` is below `col.len()`.
+unsafe fn min_max(simd: bool, col: &[f32], idx: &[u32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
     if simd && idx.len() >= SIMD_MIN_ROWS {
         // SAFETY: as in `partition`.
         return unsafe { crate::build_avx512::min_max(col, idx) };
     }
     let _ = simd;
-    min_max_scalar(col, idx)
+    // SAFETY: forwarded contract.
+    unsafe { min_max_scalar(col, idx) }
 }
 
 /// Reorders `idx` so the rows with `col[i] < threshold` come first and returns how many
@@ -332,11 +347,20 @@ fn min_max(simd: bool, col: &[f32], idx: &[u32]) -> (f32, f32) {
 /// Branch-free: every row is written both at the next left slot and the next right slot
 /// (from the end) of `scratch`, and only one of the two cursors moves, so the coin-flip
 /// comparison never steers a branch and no store feeds the next load.
-fn partition_scalar(col: &[f32], threshold: f32, idx: &mut [u32], scratch: &mut [u32]) -> usize {
+///
+/// # Safety
+/// Every offset in `idx` is below `col.len()`.
+unsafe fn partition_scalar(
+    col: &[f32],
+    threshold: f32,
+    idx: &mut [u32],
+    scratch: &mut [u32],
+) -> usize {
     assert_eq!(idx.len(), scratch.len());
     let (mut left, mut right) = (0usize, idx.len());
     for &i in idx.iter() {
-        let goes_left = col[i as usize] < threshold;
+        // SAFETY: offsets in `idx` are inside `col` (the callers' contract).
+        let goes_left = unsafe { at(col, i) } < threshold;
         // SAFETY: after `k` rows, `left + (len - right) = k < len`, so
         // `left <= right - 1 < len`.
         unsafe {
@@ -350,24 +374,41 @@ fn partition_scalar(col: &[f32], threshold: f32, idx: &mut [u32], scratch: &mut 
     left
 }
 
+/// `col[i]` without a bounds check: the growing scans read a value per row of a node at
+/// every level, and the check was a fifth of their instructions.
+///
+/// # Safety
+/// `i` is below `col.len()`.
+#[inline(always)]
+unsafe fn at(col: &[f32], i: u32) -> f32 {
+    debug_assert!((i as usize) < col.len());
+    // SAFETY: per the contract.
+    unsafe { *col.get_unchecked(i as usize) }
+}
+
 /// Min and max of `col` over the rows in `idx`.
 ///
 /// Four independent running pairs, so the compare chains overlap instead of waiting on each
 /// other; plain comparisons because values are finite and `f32::min` pays for NaN rules.
-fn min_max_scalar(col: &[f32], idx: &[u32]) -> (f32, f32) {
+///
+/// # Safety
+/// Every offset in `idx` is below `col.len()`.
+unsafe fn min_max_scalar(col: &[f32], idx: &[u32]) -> (f32, f32) {
     let mut lo = [f32::INFINITY; 4];
     let mut hi = [f32::NEG_INFINITY; 4];
     let chunks = idx.chunks_exact(4);
     let rest = chunks.remainder();
     for c in chunks {
         for k in 0..4 {
-            let x = col[c[k] as usize];
+            // SAFETY: offsets in `idx` are inside `col` (the callers' contract).
+            let x = unsafe { at(col, c[k]) };
             lo[k] = if x < lo[k] { x } else { lo[k] };
             hi[k] = if x > hi[k] { x } else { hi[k] };
         }
     }
     for (k, &i) in rest.iter().enumerate() {
-        let x = col[i as usize];
+        // SAFETY: as above.
+        let x = unsafe { at(col, i) };
         lo[k] = if x < lo[k] { x } else { lo[k] };
         hi[k] = if x > hi[k] { x } else { hi[k] };
     }
