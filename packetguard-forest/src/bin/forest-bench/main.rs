@@ -144,9 +144,10 @@ fn main() -> anyhow::Result<()> {
     println!("  score_batch, log1p schema {:>10.4} us/row", log_us);
     println!("  ROC AUC on scored rows    {:>10.4}", auc);
     println!(
-        "  model: {} nodes, {} KiB",
+        "  model: {} nodes, {} KiB, id {}",
         model.node_count(),
-        model.node_bytes() / 1024
+        model.node_bytes() / 1024,
+        model.id()
     );
     if let Some(path) = &args.json {
         let json = format!(
