@@ -2,7 +2,7 @@
 # Runs packetguard-forest's standard workload and the same rows through scikit-learn and
 # isotree, then prints one table with the ratios. Python packages go into a throw-away
 # virtualenv under target/ (created on first run). Arguments go to forest-bench, e.g.
-# `--data new-clusters` for the scored rows of other clusters (see src/bin/forest-bench.rs).
+# `--data new-clusters` for the scored rows of other clusters (see src/bin/forest-bench/main.rs).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"

@@ -82,7 +82,6 @@ fn grow_forest_with(
         n_features: d,
         limit,
         candidates: Vec::with_capacity(d),
-        scratch: vec![0; psi],
         simd,
         // Leaf path lengths need c(size) for every size up to psi: computed once.
         c: (0..=psi as u64).map(average_path_length).collect(),
@@ -94,6 +93,8 @@ fn grow_forest_with(
         .reserve(trees * (2 * psi).min(1 << (limit + 1)));
     let mut idx: Vec<u32> = Vec::with_capacity(psi);
     let mut draws: Vec<u32> = Vec::with_capacity(psi);
+    // What a node's partition writes its rows into; see `Grower::grow`.
+    let mut spare = vec![0u32; psi];
     // The matrix as one slice when it is in standard layout (the usual case) and every
     // transform is the identity: rows are then converted whole.
     let identity = data
@@ -146,7 +147,7 @@ fn grow_forest_with(
         // `sample[f..][o]`, as cheap to reach as in a column.
         idx.extend((0..psi).map(|i| (i * d) as u32));
         let start = grower.forest.nodes.len();
-        let depth = grower.grow(&mut rng, &mut idx, 0);
+        let depth = grower.grow(&mut rng, &mut idx, &mut spare, 0);
         grower.forest.close_tree(start, depth);
     }
     Ok(grower.forest)
@@ -203,8 +204,6 @@ struct Grower {
     n_features: usize,
     limit: u32,
     candidates: Vec<usize>,
-    /// Partition buffer, `psi` long.
-    scratch: Vec<u32>,
     /// Whether the AVX-512 scans of `build_avx512` run on this CPU.
     simd: bool,
     /// `c(size)` for sizes `0..=psi`.
@@ -214,7 +213,11 @@ struct Grower {
 
 impl Grower {
     /// Grows the subtree over `idx` in preorder and returns its deepest leaf depth.
-    fn grow(&mut self, rng: &mut Rng, idx: &mut [u32], depth: u32) -> u32 {
+    ///
+    /// `spare` (as long as `idx`) receives the node's rows partitioned, and the children
+    /// then take its halves, with the halves of `idx` as theirs: the buffers swap roles at
+    /// every level instead of each partition being copied back.
+    fn grow(&mut self, rng: &mut Rng, idx: &mut [u32], spare: &mut [u32], depth: u32) -> u32 {
         if depth >= self.limit || idx.len() <= 1 {
             return self.leaf(idx.len(), depth);
         }
@@ -222,31 +225,32 @@ impl Grower {
             return self.leaf(idx.len(), depth);
         };
         let col = &self.sample[feature..];
-        let split = if depth + 1 >= self.limit {
+        let (split, rows, spare) = if depth + 1 >= self.limit {
             // Both children are leaves, which only need their sizes.
-            idx.iter()
-                .map(|&i| usize::from(col[i as usize] < threshold))
-                .sum()
+            let split = idx
+                .iter()
+                // SAFETY: every offset in `idx` is a row's `i * d` (`i < psi`) and `col`
+                // starts at a feature below `d` of the `psi * d` sample, so it is in `col`.
+                .map(|&i| usize::from(unsafe { at(col, i) } < threshold))
+                .sum();
+            (split, idx, spare)
         } else {
-            partition(
-                self.simd,
-                col,
-                threshold,
-                idx,
-                &mut self.scratch[..idx.len()],
-            )
+            // SAFETY: offsets in `idx` are inside `col`, as above.
+            let split = unsafe { partition(self.simd, col, threshold, idx, spare) };
+            (split, spare, idx)
         };
         let me = self.forest.nodes.len();
         self.forest.nodes.push(Node {
             value: threshold,
             feature: feature as u16,
             right: 0,
-            size: idx.len() as u16,
+            size: rows.len() as u16,
         });
-        let (left, right) = idx.split_at_mut(split);
-        let dl = self.grow(rng, left, depth + 1);
+        let (left, right) = rows.split_at_mut(split);
+        let (left_spare, right_spare) = spare.split_at_mut(split);
+        let dl = self.grow(rng, left, left_spare, depth + 1);
         self.forest.nodes[me].right = (self.forest.nodes.len() - me) as u16;
-        let dr = self.grow(rng, right, depth + 1);
+        let dr = self.grow(rng, right, right_spare, depth + 1);
         dl.max(dr)
     }
 
@@ -260,7 +264,9 @@ impl Grower {
         let mut f = j;
         let mut listed = false;
         loop {
-            let (lo, hi) = min_max(self.simd, &self.sample[f..], idx);
+            // SAFETY: offsets in `idx` are rows' `i * d` (`i < psi`), inside the sample from
+            // any feature `f < d` on.
+            let (lo, hi) = unsafe { min_max(self.simd, &self.sample[f..], idx) };
             if hi > lo {
                 let t = f64::from(lo) + rng.unit() * (f64::from(hi) - f64::from(lo));
                 // Rows go left when `x < t`: keep `t` in (lo, hi] after rounding to f32.
@@ -297,77 +303,110 @@ impl Grower {
 /// reduction cost more than a few plain loads.
 const SIMD_MIN_ROWS: usize = 16;
 
-/// [`partition_scalar`], or its AVX-512 form when `simd` (which only `simd_scans` sets).
-fn partition(
+/// [`partition_scalar`], or its AVX-512 form when `simd` (which only `simd_scans` sets):
+/// the rows of `idx` into `out`, those with `col[i] < threshold` first; returns how many
+/// they are. `idx` is left in any order.
+///
+/// # Safety
+/// Every offset in `idx` is below `col.len()`.
+unsafe fn partition(
     simd: bool,
     col: &[f32],
     threshold: f32,
     idx: &mut [u32],
-    scratch: &mut [u32],
+    out: &mut [u32],
 ) -> usize {
     #[cfg(target_arch = "x86_64")]
     if simd && idx.len() >= SIMD_MIN_ROWS {
-        // SAFETY: `simd` means AVX-512F runs here; offsets in `idx` are inside `col`.
-        return unsafe { crate::build_avx512::partition(col, threshold, idx, scratch) };
+        // SAFETY: `simd` means AVX-512F runs here; offsets in `idx` are inside `col`. It
+        // partitions `idx` in place, with `out` as its scratch.
+        let left = unsafe { crate::build_avx512::partition(col, threshold, idx, out) };
+        out.copy_from_slice(idx);
+        return left;
     }
     let _ = simd;
-    partition_scalar(col, threshold, idx, scratch)
+    // SAFETY: forwarded contract.
+    unsafe { partition_scalar(col, threshold, idx, out) }
 }
 
 /// [`min_max_scalar`], or its AVX-512 form when `simd`.
-fn min_max(simd: bool, col: &[f32], idx: &[u32]) -> (f32, f32) {
+///
+/// # Safety
+/// Every offset in `idx` is below `col.len()`.
+unsafe fn min_max(simd: bool, col: &[f32], idx: &[u32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
     if simd && idx.len() >= SIMD_MIN_ROWS {
         // SAFETY: as in `partition`.
         return unsafe { crate::build_avx512::min_max(col, idx) };
     }
     let _ = simd;
-    min_max_scalar(col, idx)
+    // SAFETY: forwarded contract.
+    unsafe { min_max_scalar(col, idx) }
 }
 
-/// Reorders `idx` so the rows with `col[i] < threshold` come first and returns how many
-/// they are. Order within each side is not kept (trees depend only on which rows a node
-/// holds).
+/// Writes the rows of `idx` into `out` (as long), those with `col[i] < threshold` first,
+/// and returns how many they are. Order within each side is not kept (trees depend only on
+/// which rows a node holds).
 ///
 /// Branch-free: every row is written both at the next left slot and the next right slot
-/// (from the end) of `scratch`, and only one of the two cursors moves, so the coin-flip
+/// (from the end) of `out`, and only one of the two cursors moves, so the coin-flip
 /// comparison never steers a branch and no store feeds the next load.
-fn partition_scalar(col: &[f32], threshold: f32, idx: &mut [u32], scratch: &mut [u32]) -> usize {
-    assert_eq!(idx.len(), scratch.len());
+///
+/// # Safety
+/// Every offset in `idx` is below `col.len()`.
+unsafe fn partition_scalar(col: &[f32], threshold: f32, idx: &[u32], out: &mut [u32]) -> usize {
+    assert_eq!(idx.len(), out.len());
     let (mut left, mut right) = (0usize, idx.len());
     for &i in idx.iter() {
-        let goes_left = col[i as usize] < threshold;
+        // SAFETY: offsets in `idx` are inside `col` (the callers' contract).
+        let goes_left = unsafe { at(col, i) } < threshold;
         // SAFETY: after `k` rows, `left + (len - right) = k < len`, so
         // `left <= right - 1 < len`.
         unsafe {
-            *scratch.get_unchecked_mut(left) = i;
-            *scratch.get_unchecked_mut(right - 1) = i;
+            *out.get_unchecked_mut(left) = i;
+            *out.get_unchecked_mut(right - 1) = i;
         }
         left += usize::from(goes_left);
         right -= usize::from(!goes_left);
     }
-    idx.copy_from_slice(scratch);
     left
+}
+
+/// `col[i]` without a bounds check: the growing scans read a value per row of a node at
+/// every level, and the check was a fifth of their instructions.
+///
+/// # Safety
+/// `i` is below `col.len()`.
+#[inline(always)]
+unsafe fn at(col: &[f32], i: u32) -> f32 {
+    debug_assert!((i as usize) < col.len());
+    // SAFETY: per the contract.
+    unsafe { *col.get_unchecked(i as usize) }
 }
 
 /// Min and max of `col` over the rows in `idx`.
 ///
 /// Four independent running pairs, so the compare chains overlap instead of waiting on each
 /// other; plain comparisons because values are finite and `f32::min` pays for NaN rules.
-fn min_max_scalar(col: &[f32], idx: &[u32]) -> (f32, f32) {
+///
+/// # Safety
+/// Every offset in `idx` is below `col.len()`.
+unsafe fn min_max_scalar(col: &[f32], idx: &[u32]) -> (f32, f32) {
     let mut lo = [f32::INFINITY; 4];
     let mut hi = [f32::NEG_INFINITY; 4];
     let chunks = idx.chunks_exact(4);
     let rest = chunks.remainder();
     for c in chunks {
         for k in 0..4 {
-            let x = col[c[k] as usize];
+            // SAFETY: offsets in `idx` are inside `col` (the callers' contract).
+            let x = unsafe { at(col, c[k]) };
             lo[k] = if x < lo[k] { x } else { lo[k] };
             hi[k] = if x > hi[k] { x } else { hi[k] };
         }
     }
     for (k, &i) in rest.iter().enumerate() {
-        let x = col[i as usize];
+        // SAFETY: as above.
+        let x = unsafe { at(col, i) };
         lo[k] = if x < lo[k] { x } else { lo[k] };
         hi[k] = if x > hi[k] { x } else { hi[k] };
     }

@@ -13,7 +13,7 @@ use crate::forest::Forest;
 use crate::format::MAX_FILE_BYTES;
 use crate::path_length::average_path_length;
 use crate::schema::Schema;
-use crate::walk::Compiled;
+use crate::walk::{Compiled, Kernel};
 
 /// Most trees a model may have (also caps what a corrupt file can claim).
 pub const MAX_TREES: usize = 100_000;
@@ -311,6 +311,23 @@ impl Model {
         self.compiled.kernel().name()
     }
 
+    /// Lays the trees out again for the scoring walk named `name` (as
+    /// [`Model::scoring_kernel`] prints it), so benchmarks can time each walk this CPU runs;
+    /// scores do not change. Fails, changing nothing, for a walk this CPU or model cannot run.
+    pub fn use_scoring_kernel(&mut self, name: &str) -> Result<(), String> {
+        let d = self.n_features();
+        let available = Kernel::available(d);
+        let Some(&kernel) = available.iter().find(|k| k.name() == name) else {
+            let names: Vec<_> = available.iter().map(|k| k.name()).collect();
+            return Err(format!(
+                "not a walk this CPU runs for {d} features (these are: {})",
+                names.join(", ")
+            ));
+        };
+        self.compiled = Compiled::with_kernel(&self.forest, d, kernel);
+        Ok(())
+    }
+
     /// Bytes of the scoring layout kept beside the compact trees.
     pub fn scoring_bytes(&self) -> usize {
         self.compiled.bytes()
@@ -391,5 +408,34 @@ mod tests {
         assert!("0.6".parse::<Contamination>().is_err());
         assert!("0".parse::<Contamination>().is_err());
         assert!("x".parse::<Contamination>().is_err());
+    }
+
+    #[test]
+    fn every_scoring_walk_this_cpu_runs_can_be_picked_and_scores_the_same() {
+        let (data, _) = crate::synth::clusters_with_noise(500, 4, 0.05, 3);
+        let schema = Schema::uniform(&["a", "b", "c", "d"], crate::Transform::None);
+        let mut model = Model::fit(data.view(), schema, &ForestParams::default()).unwrap();
+        let want: Vec<u64> = data
+            .rows()
+            .into_iter()
+            .map(|r| model.score_one(&r.to_vec()).to_bits())
+            .collect();
+        for kernel in Kernel::available(4) {
+            model.use_scoring_kernel(kernel.name()).unwrap();
+            assert_eq!(model.scoring_kernel(), kernel.name());
+            let mut got = vec![0.0; data.nrows()];
+            model.score_batch(data.view(), &mut got);
+            let got: Vec<u64> = got.iter().map(|s| s.to_bits()).collect();
+            assert_eq!(got, want, "{kernel:?}");
+        }
+        let err = model.use_scoring_kernel("avx1024").unwrap_err();
+        assert!(
+            err.starts_with("not a walk this CPU runs for 4 features"),
+            "{err}"
+        );
+        assert_eq!(
+            model.scoring_kernel(),
+            Kernel::available(4).last().unwrap().name()
+        );
     }
 }

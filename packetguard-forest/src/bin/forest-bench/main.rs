@@ -6,6 +6,11 @@
 //! more of it. `--data new-clusters` scores rows of four other clusters instead, which is
 //! what this bench did first; kept to compare with figures measured that way.
 //!
+//! `--sample-size 4096` grows the deeper trees of the agent's flow model on the same data;
+//! `--model FILE --score-csv FILE` times scoring of a saved model (the shipped
+//! `models/flow.pgm`, say) on the rows of a CSV with its feature columns, which is where the
+//! agent's end-to-end rate is decided. `--kernel` picks a scoring walk other than the best.
+//!
 //! `--data-dir` also writes the exact rows used (raw little-endian f64, row-major) so
 //! `bench/compare.py` can time scikit-learn and isotree on the same data; `--json` writes the
 //! figures for `bench/run.sh` to put in one table.
@@ -18,6 +23,8 @@ use clap::Parser;
 use ndarray::Array2;
 use packetguard_forest::synth::{clusters_with_noise, roc_auc, Clusters};
 use packetguard_forest::{ForestParams, Model, Schema, Transform};
+
+mod model_file;
 
 #[derive(Parser, Debug)]
 #[command(about = "Isolation Forest training and scoring figures")]
@@ -47,6 +54,15 @@ struct Args {
     /// Write the figures here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Time scoring of this model file instead of training one (needs `--score-csv`).
+    #[arg(long, requires = "score_csv")]
+    model: Option<PathBuf>,
+    /// CSV with a header naming at least the model's features: the rows `--model` scores.
+    #[arg(long, requires = "model")]
+    score_csv: Option<PathBuf>,
+    /// Scoring walk to time (`scalar`, `avx2`, `avx512`); the best this CPU runs if unset.
+    #[arg(long)]
+    kernel: Option<String>,
 }
 
 /// Distribution of the scored rows.
@@ -61,6 +77,9 @@ enum Data {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let (Some(model), Some(csv)) = (&args.model, &args.score_csv) {
+        return model_file::run(model, csv, args.kernel.as_deref(), args.repeat);
+    }
     let clusters = Clusters::new(args.features, 1);
     let (train, _) = clusters.sample(args.train_rows, 0.01, 1);
     let (score, labels) = match args.data {
@@ -88,12 +107,16 @@ fn main() -> anyhow::Result<()> {
         model = Some(m);
     }
     let train_s = median(train_times);
-    let model = model.expect("at least one repetition");
-    let log_model = Model::fit(
+    let mut model = model.expect("at least one repetition");
+    let mut log_model = Model::fit(
         train.view(),
         Schema::uniform(&names, Transform::Log1p),
         &params,
     )?;
+    if let Some(kernel) = &args.kernel {
+        model_file::pick_kernel(&mut model, kernel)?;
+        model_file::pick_kernel(&mut log_model, kernel)?;
+    }
 
     let mut out = vec![0.0; args.score_rows];
     let batch_us = median_us_per_row(args.repeat, args.score_rows, || {
@@ -121,9 +144,10 @@ fn main() -> anyhow::Result<()> {
     println!("  score_batch, log1p schema {:>10.4} us/row", log_us);
     println!("  ROC AUC on scored rows    {:>10.4}", auc);
     println!(
-        "  model: {} nodes, {} KiB",
+        "  model: {} nodes, {} KiB, id {}",
         model.node_count(),
-        model.node_bytes() / 1024
+        model.node_bytes() / 1024,
+        model.id()
     );
     if let Some(path) = &args.json {
         let json = format!(
@@ -146,7 +170,7 @@ fn data_name(data: Data) -> &'static str {
 
 /// Median time per row over `repeat` runs of `f`, in microseconds. The machine may be
 /// shared: the median is what a run usually takes, where the best would flatter it.
-fn median_us_per_row(repeat: usize, rows: usize, mut f: impl FnMut()) -> f64 {
+pub(crate) fn median_us_per_row(repeat: usize, rows: usize, mut f: impl FnMut()) -> f64 {
     let times = (0..repeat.max(1))
         .map(|_| {
             let t = Instant::now();
