@@ -35,11 +35,11 @@ fn reasons(c: &Collected) -> Vec<(u32, u64)> {
 fn a_reset_ends_the_flow_and_a_new_syn_over_an_ended_flow_starts_another() {
     let (a, b) = (V4_A, V4_B);
     let frames = vec![
-        (T0, tcp4(a, b, 40000, 80, 0x02, 0)),
-        (T0 + MS, tcp4(b, a, 80, 40000, 0x14, 0)),
+        (T0, tcp_v4(a, b, 40000, 80, 0x02, 0)),
+        (T0 + MS, tcp_v4(b, a, 80, 40000, 0x14, 0)),
         // The same 5-tuple again: a new flow over the ended one.
-        (T0 + 2 * MS, tcp4(a, b, 40000, 80, 0x02, 0)),
-        (T0 + 3 * MS, tcp4(b, a, 80, 40000, 0x12, 0)),
+        (T0 + 2 * MS, tcp_v4(a, b, 40000, 80, 0x02, 0)),
+        (T0 + 3 * MS, tcp_v4(b, a, 80, 40000, 0x12, 0)),
     ];
     let (got, source) = fold(OfflineSettings::default(), &frames);
     use RecordReason::*;
@@ -59,7 +59,7 @@ fn a_reset_ends_the_flow_and_a_new_syn_over_an_ended_flow_starts_another() {
 #[test]
 fn a_long_flow_reports_at_each_active_timeout() {
     let frames: Vec<_> = (0..8)
-        .map(|i| (T0 + i * 400 * MS, tcp4(V4_A, V4_B, 1, 2, 0x10, 10)))
+        .map(|i| (T0 + i * 400 * MS, tcp_v4(V4_A, V4_B, 1, 2, 0x10, 10)))
         .collect();
     let settings = OfflineSettings {
         active_timeout: Duration::from_secs(1),
@@ -78,7 +78,12 @@ fn a_long_flow_reports_at_each_active_timeout() {
 #[test]
 fn a_full_table_exports_its_least_recently_active_flows_and_counts_them() {
     let frames: Vec<_> = (0..20u16)
-        .map(|i| (T0 + i as u64 * MS, tcp4(V4_A, V4_B, 1000 + i, 80, 0x02, 0)))
+        .map(|i| {
+            (
+                T0 + i as u64 * MS,
+                tcp_v4(V4_A, V4_B, 1000 + i, 80, 0x02, 0),
+            )
+        })
         .collect();
     let settings = OfflineSettings {
         flow_entries: 16,

@@ -14,21 +14,7 @@ use pcap_file::{
     DataLink, TsResolution,
 };
 
-pub use crate::test_frames::{Frame as F, V4_A, V4_B, V6_A, V6_B};
-
-pub fn tcp4(
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    flags: u8,
-    payload: usize,
-) -> Vec<u8> {
-    F::eth(&[], 0x0800)
-        .ipv4(6, src, dst, &[], 0, 20 + payload)
-        .tcp(sport, dport, flags, payload)
-        .0
-}
+pub use crate::test_frames::{tcp_v4, Frame as F, V4_A, V4_B, V6_A, V6_B};
 
 /// The same packet behind a Linux cooked (SLL) header: the Ethernet header replaced.
 pub fn to_sll(eth: &[u8]) -> Vec<u8> {
