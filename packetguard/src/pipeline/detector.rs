@@ -20,7 +20,7 @@ use crate::{
 
 use super::{
     clock::Clock,
-    sinks::verdicts::{verdict_of, VerdictSink},
+    sinks::verdicts::{hand_over, VerdictSink},
 };
 
 /// The event writer of the pipeline (standard output, an appended file, or nowhere,
@@ -128,8 +128,8 @@ impl<T: Tag> Pipeline<T> {
             if scored.verdict == Verdict::Anomaly {
                 report(&self.scorer, out, &self.model_id, &scored)?;
             } else if let Some(v) = &mut out.verdicts {
-                let values = if v.wants_values() { scored.row } else { &[] };
-                v.verdict(verdict_of(
+                hand_over(
+                    v.as_mut(),
                     &AnomalyEvent {
                         time,
                         detector: T::DETECTOR,
@@ -141,8 +141,8 @@ impl<T: Tag> Pipeline<T> {
                         model: &self.model_id,
                     },
                     false,
-                    values,
-                ));
+                    scored.row,
+                );
             }
         }
         if n > 0 {
@@ -217,8 +217,7 @@ fn report<T: Tag>(
 fn emit(out: &mut Outputs, ev: &AnomalyEvent<'_>, row: &[f64]) -> Result<()> {
     out.metrics.record_anomaly(ev.detector);
     if let Some(v) = &mut out.verdicts {
-        let values = if v.wants_values() { row } else { &[] };
-        v.verdict(verdict_of(ev, true, values));
+        hand_over(v.as_mut(), ev, true, row);
     }
     let outcome = out.events.emit(ev, out.clock.now().mono)?;
     if let Outcome::Suppressed = outcome {

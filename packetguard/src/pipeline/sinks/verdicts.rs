@@ -22,6 +22,13 @@ impl<F: FnMut(Verdict)> VerdictSink for F {
     }
 }
 
+/// Hands `sink` the verdict of `ev`, with the scored `row`'s feature values when the sink
+/// asks for them ([`VerdictSink::wants_values`]).
+pub fn hand_over(sink: &mut dyn VerdictSink, ev: &AnomalyEvent<'_>, anomaly: bool, row: &[f64]) {
+    let values = if sink.wants_values() { row } else { &[] };
+    sink.verdict(verdict_of(ev, anomaly, values));
+}
+
 /// The owned verdict of `ev`, anomalous or not, with the row's feature `values` (empty for
 /// none).
 pub fn verdict_of(ev: &AnomalyEvent<'_>, anomaly: bool, values: &[f64]) -> Verdict {
