@@ -12,7 +12,8 @@ pub mod traffic;
 
 use std::io;
 
-use plotters::coord::Shift;
+use plotters::chart::MeshStyle;
+use plotters::coord::{ranged1d::Ranged, Shift};
 use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::*;
 
@@ -52,6 +53,18 @@ pub fn font(size: u32) -> TextStyle<'static> {
 /// its own size, which each chart's size is chosen for at a laptop's width.
 pub const LABEL: u32 = 20;
 pub const DESC: u32 = 21;
+
+/// The report's mesh: dark axes, light grid lines at the labelled ticks and none between,
+/// the report's fonts. Each chart adds its descriptions and tick formats.
+pub fn house_mesh<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.axis_style(AXIS)
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .label_style(font(LABEL))
+        .axis_desc_style(font(DESC))
+}
 
 /// Draws with `f` on an area of `size` (SVG units) and returns the SVG, classified and
 /// sized by its `viewBox` only (so CSS sets its width).

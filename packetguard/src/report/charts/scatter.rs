@@ -4,7 +4,7 @@
 
 use plotters::prelude::*;
 
-use super::{font, svg, tick, TimeAxis, ANOMALY, AXIS, DESC, GRID, LABEL, NORMAL, THRESHOLD};
+use super::{house_mesh, svg, tick, TimeAxis, ANOMALY, NORMAL, THRESHOLD};
 use crate::report::sample::Point;
 use crate::report::ReportError;
 
@@ -27,13 +27,7 @@ pub fn draw(
             .x_label_area_size(62)
             .y_label_area_size(72)
             .build_cartesian_2d(0.0..x_max, 0.0..1.0)?;
-        chart
-            .configure_mesh()
-            .axis_style(AXIS)
-            .bold_line_style(GRID)
-            .light_line_style(TRANSPARENT)
-            .label_style(font(LABEL))
-            .axis_desc_style(font(DESC))
+        house_mesh(&mut chart.configure_mesh())
             .x_desc(axis.desc())
             .y_desc("flow score")
             .x_labels(10)

@@ -4,7 +4,7 @@
 
 use plotters::prelude::*;
 
-use super::{font, si_label, svg, tick, ANOMALY, AXIS, DESC, GRID, LABEL, NORMAL, THRESHOLD};
+use super::{house_mesh, si_label, svg, tick, ANOMALY, NORMAL, THRESHOLD};
 use crate::report::scores::{ScoreHistogram, BINS};
 use crate::report::ReportError;
 
@@ -36,13 +36,7 @@ pub fn draw(chart_name: &'static str, h: &ScoreHistogram) -> Result<ScoresChart,
             .x_label_area_size(62)
             .y_label_area_size(84)
             .build_cartesian_2d(0.0..1.0, (FLOOR..y_max).log_scale())?;
-        chart
-            .configure_mesh()
-            .axis_style(AXIS)
-            .bold_line_style(GRID)
-            .light_line_style(TRANSPARENT)
-            .label_style(font(LABEL))
-            .axis_desc_style(font(DESC))
+        house_mesh(&mut chart.configure_mesh())
             .x_desc("score (higher is more anomalous)")
             .y_desc("verdicts (log scale)")
             .x_labels(11)

@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use super::{font, si_label, svg, tick, TimeAxis, AXIS, DESC, GRID, LABEL, MARK, NORMAL};
+use super::{house_mesh, si_label, svg, tick, TimeAxis, MARK, NORMAL};
 use crate::report::traffic::Bucket;
 use crate::report::ReportError;
 
@@ -79,13 +79,7 @@ pub fn draw(
             .x_label_area_size(62)
             .y_label_area_size(84)
             .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .axis_style(AXIS)
-            .bold_line_style(GRID)
-            .light_line_style(TRANSPARENT)
-            .label_style(font(LABEL))
-            .axis_desc_style(font(DESC))
+        house_mesh(&mut chart.configure_mesh())
             .x_desc(axis.desc())
             .y_desc(rate.desc())
             .x_labels(8)
