@@ -15,13 +15,12 @@ use serde_json::Value;
 use crate::{
     capture::read_events,
     collect_agent::{assert_detached_in, default_models, start_run, METRICS_ADDR},
-    lab::{in_ns, Lab, SERVER_V4},
+    lab::{in_ns, Lab, SERVER_V4, WEB_PORT},
     prometheus_scrape::{
         assert_shipped_queries_evaluate, require, single_value, wait_for, Prometheus, PROMETHEUS,
     },
 };
 
-const WEB_PORT: &str = "8080";
 const IPERF_PORT: &str = "5201";
 
 /// Features that describe a SYN flood: many new flows, half-open connections, packet rate.
@@ -122,22 +121,8 @@ fn attack_lab_raises_host_anomalies_for_flood_and_scan_but_not_for_normal_traffi
 
     // Quiet phase: ping, a small web server, a short UDP iperf3 stream (UDP keeps TCP
     // segmentation offload's super-frames out of the picture).
-    let web_root = lab.dir.to_str().unwrap();
-    let _web = lab.spawn(
-        &lab.server,
-        &[
-            "python3",
-            "-m",
-            "http.server",
-            WEB_PORT,
-            "--bind",
-            SERVER_V4,
-            "--directory",
-            web_root,
-        ],
-    );
+    let _web = lab.web_server(WEB_PORT);
     let _iperf_server = lab.spawn(&lab.server, &["iperf3", "-s", "-1", "-p", IPERF_PORT]);
-    lab.wait_listening(&lab.server, WEB_PORT);
     lab.wait_listening(&lab.server, IPERF_PORT);
     let url = format!("http://{SERVER_V4}:{WEB_PORT}/");
     let quiet_start = SystemTime::now();

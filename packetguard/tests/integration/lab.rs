@@ -32,6 +32,8 @@ pub const CLIENT_V4: &str = "192.0.2.2";
 pub const SERVER_V4: &str = "198.51.100.2";
 pub const CLIENT_V6: &str = "2001:db8:1::2";
 pub const SERVER_V6: &str = "2001:db8:2::2";
+/// The port of the lab's web server ([`Lab::web_server`]) in the tests that run one.
+pub const WEB_PORT: &str = "8080";
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 const PREFIX: &str = "pgt";
@@ -228,6 +230,27 @@ impl Lab {
             child: Some(child),
             stderr,
         }
+    }
+
+    /// Python's web server on the server's IPv4 address and TCP `port`, serving the lab's
+    /// scratch directory; returns once it listens.
+    pub fn web_server(&self, port: &str) -> Proc {
+        let dir = self.dir.to_str().unwrap();
+        let web = self.spawn(
+            &self.server,
+            &[
+                "python3",
+                "-m",
+                "http.server",
+                port,
+                "--bind",
+                SERVER_V4,
+                "--directory",
+                dir,
+            ],
+        );
+        self.wait_listening(&self.server, port);
+        web
     }
 
     /// Waits (bounded) until something listens on TCP `port` in namespace `ns`.

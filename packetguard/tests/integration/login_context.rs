@@ -25,28 +25,7 @@ fn fetch(lab: &Lab, port: u16) {
 #[test]
 fn login_connections_count_the_attempts_before_them_in_the_collected_rows() {
     let lab = Lab::new();
-    let dir = lab.dir.to_str().unwrap();
-    let _servers: Vec<_> = [22u16, 8080]
-        .iter()
-        .map(|port| {
-            let port = port.to_string();
-            let server = lab.spawn(
-                &lab.server,
-                &[
-                    "python3",
-                    "-m",
-                    "http.server",
-                    &port,
-                    "--bind",
-                    SERVER_V4,
-                    "--directory",
-                    dir,
-                ],
-            );
-            lab.wait_listening(&lab.server, &port);
-            server
-        })
-        .collect();
+    let _servers: Vec<_> = ["22", "8080"].map(|port| lab.web_server(port)).into();
     let agent = Collector::start(&lab, &[]);
     for _ in 0..CONNECTIONS {
         fetch(&lab, 22);

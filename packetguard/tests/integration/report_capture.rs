@@ -20,13 +20,12 @@ use crate::{
     browser::{open, Page, CHROMIUM},
     capture::{pcap_packets, read_events, tcpdump},
     collect_agent::{assert_ok, default_models, one_line_error, packetguard},
-    lab::{in_ns, Lab, CLIENT_V4, SERVER_V4},
+    lab::{in_ns, Lab, CLIENT_V4, SERVER_V4, WEB_PORT},
     prometheus_scrape::require,
     raw_ip::{Probe, RawFlood, Sources},
     report_page::{counted, emulate, screenshot, WINDOW},
 };
 
-const WEB_PORT: &str = "8080";
 const PINGS: &str = "10";
 const CURLS: usize = 5;
 /// The flood: as the attack suite's spoofed SYN flood, which the shipped models catch.
@@ -36,20 +35,7 @@ const SYN_RATE: u32 = 1500;
 /// The capture: quiet traffic, then the flood, all seen on the victim's `s0`.
 fn capture(lab: &Lab) -> std::path::PathBuf {
     lab.route_via_client("198.18.0.0/15");
-    let _web = lab.spawn(
-        &lab.server,
-        &[
-            "python3",
-            "-m",
-            "http.server",
-            WEB_PORT,
-            "--bind",
-            SERVER_V4,
-            "--directory",
-            lab.dir.to_str().unwrap(),
-        ],
-    );
-    lab.wait_listening(&lab.server, WEB_PORT);
+    let _web = lab.web_server(WEB_PORT);
     // tcpdump keeps 96 bytes of each packet, so the reader must take the length on the
     // wire from each record, not from what was kept.
     let (mut dump, path) = tcpdump(lab, &lab.server, "s0", "ip", "lab.pcap");

@@ -44,7 +44,7 @@ pub use self::{
 use crate::{
     capture::read_events,
     collect_agent::{default_models, start_run, METRICS_ADDR},
-    lab::{Lab, Proc, SERVER_V4},
+    lab::{Lab, Proc, WEB_PORT},
 };
 
 /// Metric families printed at the end of each test: what the agent counted and scored.
@@ -68,7 +68,6 @@ pub const DEADLINE: Duration = Duration::from_secs(2);
 const IDLE_TIMEOUT: &str = "2s";
 /// How long after an attack's start the events file is watched for the detection.
 const WATCH: Duration = Duration::from_secs(5);
-const WEB_PORT: &str = "8080";
 const IPERF_PORT: &str = "5201";
 
 /// One test's agent, servers and findings. Failures are collected, not raised at once, so
@@ -118,21 +117,8 @@ impl<'a> Scenario<'a> {
         {
             eprintln!("[{name}] agent on {dev}: {line}");
         }
-        let web = lab.spawn(
-            &lab.server,
-            &[
-                "python3",
-                "-m",
-                "http.server",
-                WEB_PORT,
-                "--bind",
-                SERVER_V4,
-                "--directory",
-                lab.dir.to_str().unwrap(),
-            ],
-        );
+        let web = lab.web_server(WEB_PORT);
         let iperf = lab.spawn(&lab.server, &["iperf3", "-s", "-1", "-p", IPERF_PORT]);
-        lab.wait_listening(&lab.server, WEB_PORT);
         lab.wait_listening(&lab.server, IPERF_PORT);
         Scenario {
             lab,

@@ -5,9 +5,9 @@ use std::{thread::ScopedJoinHandle, time::Duration};
 
 use serde_json::Value;
 
-use super::{Scenario, IPERF_PORT, WEB_PORT};
+use super::{Scenario, IPERF_PORT};
 use crate::{
-    lab::{Lab, SERVER_V4},
+    lab::{Lab, SERVER_V4, WEB_PORT},
     sshd::Sshd,
 };
 
