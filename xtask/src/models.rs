@@ -15,8 +15,6 @@ const SEED: &str = "1";
 /// Share of the generated rows above the threshold: the false-positive rate on traffic
 /// like the generated profiles.
 const CONTAMINATION: &str = "0.002";
-/// `packetguard train`'s sample size when a recipe names none.
-const DEFAULT_SAMPLE_SIZE: &str = "256";
 /// The flow model uses 16 of the 27 flow row features: packets, bytes, payload packets and
 /// TCP flag counts, duration, the largest and smallest frame, the largest and smallest
 /// gap, and the context feature `prior_login_attempts` (without it a password guess is a
@@ -70,24 +68,28 @@ const SOURCE_SAMPLE_SIZE: &str = "16384";
 struct Recipe {
     kind: &'static str,
     rows: &'static str,
-    features: Option<(&'static str, &'static str)>,
+    features: &'static str,
+    sample_size: &'static str,
 }
 
 const RECIPES: [Recipe; 3] = [
     Recipe {
         kind: "flow",
         rows: ROWS,
-        features: Some((FLOW_FEATURES, FLOW_SAMPLE_SIZE)),
+        features: FLOW_FEATURES,
+        sample_size: FLOW_SAMPLE_SIZE,
     },
     Recipe {
         kind: "host",
         rows: ROWS,
-        features: Some((HOST_FEATURES, HOST_SAMPLE_SIZE)),
+        features: HOST_FEATURES,
+        sample_size: HOST_SAMPLE_SIZE,
     },
     Recipe {
         kind: "source",
         rows: SOURCE_ROWS,
-        features: Some((SOURCE_FEATURES, SOURCE_SAMPLE_SIZE)),
+        features: SOURCE_FEATURES,
+        sample_size: SOURCE_SAMPLE_SIZE,
     },
 ];
 
@@ -108,7 +110,8 @@ pub fn generate(bin: &Path, work: &Path) -> Result<Vec<TrainingRows>> {
     for Recipe {
         kind,
         rows,
-        features,
+        sample_size,
+        ..
     } in RECIPES
     {
         let csv = work.join(format!("{kind}.csv"));
@@ -121,7 +124,7 @@ pub fn generate(bin: &Path, work: &Path) -> Result<Vec<TrainingRows>> {
         out.push(TrainingRows {
             kind,
             csv,
-            sample_size: features.map_or(DEFAULT_SAMPLE_SIZE, |(_, s)| s),
+            sample_size,
         });
     }
     Ok(out)
@@ -149,9 +152,12 @@ pub fn run(root: &Path) -> Result<()> {
             "--contamination",
             CONTAMINATION,
         ]);
-        if let Some((f, sample_size)) = recipe.features {
-            train.args(["--features", f, "--sample-size", sample_size]);
-        }
+        train.args([
+            "--features",
+            recipe.features,
+            "--sample-size",
+            recipe.sample_size,
+        ]);
         super::toolchain::run(&mut train)?;
     }
     eprintln!(
